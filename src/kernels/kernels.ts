@@ -1,0 +1,84 @@
+import type { Floats } from "../dtype.ts";
+
+/**
+ * The numerical operations of the seed's network on one chunk of `rows` samples.
+ *
+ * Samples are rows: `x` holds `rows × n` values starting at element `xOff`, sample-major.
+ * Parameters keep the seed's shapes: W1 is `h × n` row-major, b1 and W2 have `h` values, b2 is one.
+ * Activations are `rows × h` row-major. Every kernel overwrites its outputs unless its comment
+ * says it accumulates (`+=`). Kernels allocate nothing; all arrays are passed in.
+ *
+ * A backend may require its arrays to be views on its own memory (the WebAssembly backend does);
+ * the `js` backend accepts any typed arrays and is the reference the others are tested against.
+ */
+export interface Kernels {
+  /** A1[r,j] = max(0, b1[j] + Σ_k X[r,k]·W1[j,k]). Shapes: X rows×n, W1 h×n, b1 h, A1 rows×h. Overwrites A1. */
+  hiddenForward(
+    x: Floats,
+    xOff: number,
+    rows: number,
+    n: number,
+    h: number,
+    w1: Floats,
+    b1: Floats,
+    a1: Floats,
+  ): void;
+
+  /** Z[r] = b2 + Σ_j A1[r,j]·W2[j], the output logit. Shapes: A1 rows×h, W2 h, Z rows. Overwrites Z. */
+  outputLogits(a1: Floats, rows: number, h: number, w2: Floats, b2: number, z: Floats): void;
+
+  /**
+   * Loss and error of the output layer; the logit Z[r] becomes dZ2[r] = σ(Z[r]) − Y[r], in place.
+   * stats[0] += Σ_r max(z,0) − z·y + log(1 + e^−|z|) (binary cross-entropy from the logit, never log(0));
+   * stats[1] += #{r : (σ(Z[r]) ≥ 0.5) = (Y[r] = 1)}.
+   * Shapes: Z rows, Y rows from `yOff`, stats 2 (float64). Overwrites Z, accumulates into stats.
+   */
+  outputLoss(z: Floats, y: Floats, yOff: number, rows: number, stats: Float64Array): void;
+
+  /**
+   * Layer-2 gradient sums and the layer-1 error, for one chunk.
+   * gW2[j] = Σ_r dZ2[r]·A1[r,j]; gb2[0] = Σ_r dZ2[r];
+   * then A1 becomes dZ1 in place: dZ1[r,j] = dZ2[r]·W2[j] where A1[r,j] > 0, else 0 (ReLU′(0) = 0);
+   * gb1[j] = Σ_r dZ1[r,j].
+   * Shapes: A1 rows×h, dZ2 rows, W2 h, gW2 h, gb1 h, gb2 1. Overwrites gW2, gb1, gb2 and A1.
+   */
+  outputBackward(
+    a1: Floats,
+    dz2: Floats,
+    rows: number,
+    h: number,
+    w2: Floats,
+    gw2: Floats,
+    gb1: Floats,
+    gb2: Floats,
+  ): void;
+
+  /** gW1[j,k] = Σ_r dZ1[r,j]·X[r,k]. Shapes: dZ1 rows×h, X rows×n from `xOff`, gW1 h×n. Overwrites gW1. */
+  weightGradient(
+    dz1: Floats,
+    x: Floats,
+    xOff: number,
+    rows: number,
+    n: number,
+    h: number,
+    gw1: Floats,
+  ): void;
+
+  /**
+   * One slice of the reduction and the gradient-descent step, for parameters p in [p0, p1):
+   * params[p] −= lr · (Σ_c partials[c·stride + p]) / m, the sum taken over c = 0 .. chunks−1 in that
+   * order so that the result does not depend on which thread runs which slice.
+   * `sum` is scratch of at least p1 − p0 values. Overwrites `sum`, updates params in place.
+   */
+  reduceStep(
+    partials: Floats,
+    chunks: number,
+    stride: number,
+    p0: number,
+    p1: number,
+    params: Floats,
+    lr: number,
+    m: number,
+    sum: Floats,
+  ): void;
+}
