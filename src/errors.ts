@@ -13,3 +13,8 @@ export class UsageError extends Error {
 export class DataError extends Error {
   override name = "DataError";
 }
+
+/** A worker thread threw or died: exit status 1 with one line naming the worker and the cause. */
+export class WorkerError extends Error {
+  override name = "WorkerError";
+}

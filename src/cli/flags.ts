@@ -1,0 +1,139 @@
+import { parseArgs } from "node:util";
+import { UsageError } from "../errors.ts";
+
+/**
+ * One command-line flag. The table of these is the single source of parsing, validation and
+ * `--help`: the design names @std/cli, which lives only on JSR (unreachable here), so this wraps
+ * `parseArgs` from `node:util`, which Deno and Bun both provide.
+ */
+export interface FlagSpec {
+  readonly name: string;
+  /** How the value is written in `--help`, e.g. `H`; absent for a switch. */
+  readonly value?: string;
+  readonly type: "integer" | "number" | "string" | "switch";
+  readonly help: string;
+  /** Accepted values of a string flag. */
+  readonly choices?: readonly string[];
+  /** Inclusive lower bound of a number. */
+  readonly min?: number;
+  /** Exclusive lower bound of a number. */
+  readonly above?: number;
+  /** Exclusive upper bound of a number. */
+  readonly below?: number;
+  readonly default?: string | number;
+  /** How the default reads in `--help`, when the value alone would not explain it. */
+  readonly defaultText?: string;
+}
+
+/** Parsed flags: numbers for number flags, strings, `true` for given switches. */
+export type FlagValues = Record<string, string | number | boolean | undefined>;
+
+/**
+ * Parses `args` by `specs`. Unknown flags, positional arguments and bad values throw a
+ * `UsageError` whose one line names the flag and what it accepts.
+ *
+ * @example
+ * ```ts
+ * const flags = parseFlags(["--epochs", "5"], [{ name: "epochs", value: "E", type: "integer", min: 1, help: "epochs" }]);
+ * flags.epochs; // 5
+ * ```
+ */
+export function parseFlags(args: readonly string[], specs: readonly FlagSpec[]): FlagValues {
+  const options: Record<string, { type: "string" | "boolean"; short?: string }> = {
+    help: { type: "boolean", short: "h" },
+  };
+  for (const spec of specs) {
+    options[spec.name] = { type: spec.type === "switch" ? "boolean" : "string" };
+  }
+  let parsed: ReturnType<typeof parseArgs>;
+  try {
+    parsed = parseArgs({ args: [...args], options, strict: true, allowPositionals: false });
+  } catch (e) {
+    throw new UsageError(describeParseError((e as Error).message));
+  }
+  const raw = parsed.values as Record<string, string | boolean | undefined>;
+  const values: FlagValues = { help: raw.help === true };
+  for (const spec of specs) {
+    const given = raw[spec.name];
+    values[spec.name] = given === undefined ? spec.default : convert(spec, given);
+  }
+  return values;
+}
+
+function convert(spec: FlagSpec, given: string | boolean): string | number | boolean {
+  if (spec.type === "switch") return true;
+  const text = String(given);
+  if (spec.type === "string") {
+    if (spec.choices && !spec.choices.includes(text)) {
+      throw new UsageError(
+        `--${spec.name}: expected one of ${spec.choices.join(", ")}, got "${text}"`,
+      );
+    }
+    if (text === "") {
+      throw new UsageError(`--${spec.name}: expected ${spec.value ?? "a value"}, got ""`);
+    }
+    return text;
+  }
+  const number = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i.test(text.trim()) ? Number(text) : NaN;
+  if (!Number.isFinite(number) || (spec.type === "integer" && !Number.isInteger(number))) {
+    throw new UsageError(`--${spec.name}: expected ${accepted(spec)}, got "${text}"`);
+  }
+  const inRange = (spec.min === undefined || number >= spec.min) &&
+    (spec.above === undefined || number > spec.above) &&
+    (spec.below === undefined || number < spec.below);
+  if (!inRange) throw new UsageError(`--${spec.name}: expected ${accepted(spec)}, got ${text}`);
+  return number;
+}
+
+/** What a number flag accepts, in words: "an integer ≥ 1", "a number > 0 and < 1". */
+function accepted(spec: FlagSpec): string {
+  const bounds = [
+    spec.min !== undefined ? `≥ ${spec.min}` : "",
+    spec.above !== undefined ? `> ${spec.above}` : "",
+    spec.below !== undefined ? `< ${spec.below}` : "",
+  ].filter((b) => b !== "");
+  const noun = spec.type === "integer" ? "an integer" : "a number";
+  return bounds.length ? `${noun} ${bounds.join(" and ")}` : noun;
+}
+
+function describeParseError(message: string): string {
+  const unknown = /Unknown option '(-{1,2}[^']+)'/.exec(message);
+  if (unknown) return `${unknown[1]}: unknown flag (see --help)`;
+  const missing = /Option '(?:-\w, )?(--[\w-]+) <value>' argument missing/.exec(message);
+  if (missing) return `${missing[1]}: a value is required`;
+  const positional = /Unexpected argument '([^']*)'/.exec(message);
+  if (positional) {
+    return `unexpected argument "${positional[1]}": every value follows its flag (see --help)`;
+  }
+  return message.split("\n")[0];
+}
+
+/**
+ * The `--help` text: a usage line, then each flag with its value, meaning and default.
+ *
+ * @example
+ * ```ts
+ * console.log(helpText("deno task train [flags]", "Trains the network.", specs));
+ * ```
+ */
+export function helpText(usage: string, summary: string, specs: readonly FlagSpec[]): string {
+  const left = specs.map((s) => `  --${s.name}${s.value ? ` ${s.value}` : ""}`);
+  const width = Math.max(...left.map((l) => l.length)) + 2;
+  const lines = specs.map((s, i) => {
+    const shown = s.defaultText ?? (s.default !== undefined ? String(s.default) : undefined);
+    const choices = s.choices ? ` (${s.choices.join(" | ")})` : "";
+    return `${left[i].padEnd(width)}${s.help}${choices}${
+      shown !== undefined ? ` [default: ${shown}]` : ""
+    }`;
+  });
+  return [
+    `Usage: ${usage}`,
+    "",
+    summary,
+    "",
+    "Flags:",
+    ...lines,
+    `${"  -h, --help".padEnd(width)}this text`,
+  ]
+    .join("\n");
+}

@@ -1,0 +1,191 @@
+import { loadDataset } from "../data/load.ts";
+import { splitValidation } from "../data/split.ts";
+import { GENERATOR_KINDS } from "../data/generators.ts";
+import { UsageError } from "../errors.ts";
+import { BACKEND_CHOICES, type BackendChoice } from "../kernels/select.ts";
+import { readModelFile, writeModelFile } from "../model/model_file.ts";
+import { logicalCpus, onTerminationSignal } from "../runtime/process.ts";
+import { train } from "../train/train.ts";
+import { createEpochLog, type LogFormat } from "./epoch_log.ts";
+import { type FlagSpec, helpText, parseFlags } from "./flags.ts";
+import type { Dtype } from "../dtype.ts";
+
+/** The train command's flags: the contract that scripts and checks outside the project rely on. */
+export const TRAIN_FLAGS: readonly FlagSpec[] = [
+  {
+    name: "data",
+    value: "SRC",
+    type: "string",
+    help: `a CSV file, or a generator: ${GENERATOR_KINDS.join(", ")}`,
+    default: "xor",
+  },
+  { name: "samples", value: "M", type: "integer", min: 1, help: "generator rows", default: 8192 },
+  { name: "features", value: "N", type: "integer", min: 2, help: "generator features", default: 8 },
+  {
+    name: "label",
+    value: "COL",
+    type: "string",
+    help: "CSV label column, by header name or 0-based index",
+    defaultText: "last column",
+  },
+  { name: "hidden", value: "H", type: "integer", min: 1, help: "hidden units", default: 32 },
+  { name: "epochs", value: "E", type: "integer", min: 1, help: "epochs in total", default: 300 },
+  { name: "lr", value: "A", type: "number", above: 0, help: "learning rate", default: 0.5 },
+  {
+    name: "seed",
+    value: "S",
+    type: "integer",
+    min: 0,
+    help: "seed for initialisation, shuffles, splits and generators",
+    default: 1,
+  },
+  {
+    name: "batch-size",
+    value: "B",
+    type: "integer",
+    min: 1,
+    help: "rows per step; batches are reshuffled every epoch",
+    defaultText: "all rows (full batch)",
+  },
+  {
+    name: "dtype",
+    value: "T",
+    type: "string",
+    choices: ["f32", "f64"],
+    help: "precision",
+    default: "f32",
+  },
+  {
+    name: "standardize",
+    value: "S",
+    type: "string",
+    choices: ["zscore", "none"],
+    help: "feature scaling, fitted on the training rows",
+    default: "zscore",
+  },
+  {
+    name: "val-split",
+    value: "F",
+    type: "number",
+    min: 0,
+    below: 1,
+    help: "fraction of rows held out for validation",
+    default: 0,
+  },
+  {
+    name: "init",
+    value: "FILE",
+    type: "string",
+    help: "start from this model file",
+    defaultText: "He-style random init from --seed",
+  },
+  { name: "out", value: "FILE", type: "string", help: "write the trained model here" },
+  {
+    name: "workers",
+    value: "N",
+    type: "integer",
+    min: 0,
+    help: "0: train in the main thread; N ≥ 1: data-parallel on N worker threads",
+    default: logicalCpus(),
+    defaultText: `logical CPUs (${logicalCpus()})`,
+  },
+  {
+    name: "backend",
+    value: "B",
+    type: "string",
+    choices: BACKEND_CHOICES,
+    help: "kernel implementation",
+    default: "auto",
+  },
+  {
+    name: "log-format",
+    value: "F",
+    type: "string",
+    choices: ["text", "json"],
+    help: "text: progress for people; json: one object per line on stdout",
+    default: "text",
+  },
+];
+
+/**
+ * `train`: parses the flags, loads the data, trains and writes the model; returns the exit status.
+ *
+ * @example
+ * ```ts
+ * await trainCommand(["--data", "data/breast_cancer.csv", "--workers", "2", "--out", "model.json"]);
+ * ```
+ */
+export async function trainCommand(args: readonly string[]): Promise<number> {
+  const f = parseFlags(args, TRAIN_FLAGS);
+  if (f.help) {
+    console.log(
+      helpText("deno task train [flags]   (or: bun run train [flags])", SUMMARY, TRAIN_FLAGS),
+    );
+    return 0;
+  }
+  const seed = f.seed as number;
+  const epochs = f.epochs as number;
+  const all = loadDataset({
+    source: f.data as string,
+    samples: f.samples as number,
+    features: f.features as number,
+    seed,
+    ...(f.label !== undefined ? { label: f.label as string } : {}),
+  });
+  const { train: rows, validation } = splitValidation(all, f["val-split"] as number, seed);
+  const batchSize = f["batch-size"] as number | undefined;
+  if (batchSize !== undefined && batchSize > rows.samples) {
+    throw new UsageError(
+      `--batch-size: expected an integer from 1 to the ${rows.samples} training rows, got ${batchSize}`,
+    );
+  }
+  const init = f.init !== undefined ? readModelFile(f.init as string, "--init") : undefined;
+  const log = createEpochLog(f["log-format"] as LogFormat, epochs);
+  const interrupt = new AbortController();
+  let signalled = 0;
+  onTerminationSignal((code) => {
+    signalled = code;
+    interrupt.abort(new Error(`interrupted`));
+  });
+  try {
+    const result = await train(rows, {
+      hidden: f.hidden as number,
+      epochs,
+      learningRate: f.lr as number,
+      seed,
+      ...(batchSize !== undefined ? { batchSize } : {}),
+      dtype: f.dtype as Dtype,
+      workers: f.workers as number,
+      backend: f.backend as BackendChoice,
+      standardize: f.standardize as "zscore" | "none",
+      validation,
+      ...(init ? { init } : {}),
+      onEpoch: (r) => log.epoch(r),
+      onNote: (note) => log.note(note),
+      signal: interrupt.signal,
+    });
+    log.done(result, epochs);
+    if (f.out !== undefined) {
+      writeModelFile(f.out as string, result.model, "--out", {
+        data: f.data,
+        epochs,
+        lr: f.lr,
+        seed,
+        dtype: f.dtype,
+        batch_size: batchSize ?? rows.samples,
+        final_loss: result.history.at(-1)?.loss,
+      });
+    }
+    return 0;
+  } catch (e) {
+    if (signalled) {
+      log.note(`stopped by signal; workers terminated`);
+      return signalled;
+    }
+    throw e;
+  }
+}
+
+const SUMMARY =
+  "Trains a one-hidden-layer ReLU network with a sigmoid output by gradient descent on " +
+  "binary cross-entropy, data-parallel across worker threads.";

@@ -1,0 +1,151 @@
+import { readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import process from "node:process";
+import { DataError, UsageError } from "../errors.ts";
+import { paramCount } from "./params.ts";
+import { type Model, modelViews } from "./model.ts";
+
+/**
+ * The model file's JSON text: `{"hidden", "features", "W1": [h rows of n], "b1", "W2", "b2"}`,
+ * plus `"standardize": {"mean", "std"}` when the model has one and any `metadata` given.
+ * JavaScript prints the shortest decimal that reads back as the same float64, so values round-trip.
+ *
+ * @example
+ * ```ts
+ * const text = modelToJson(initModel(2, 3, 1), { epochs: 10 });
+ * ```
+ */
+export function modelToJson(model: Model, metadata?: Record<string, unknown>): string {
+  const p = modelViews(model);
+  const rows: number[][] = [];
+  for (let j = 0; j < model.hidden; j++) {
+    rows.push(Array.from(p.w1.subarray(j * model.features, (j + 1) * model.features)));
+  }
+  const file: Record<string, unknown> = {
+    hidden: model.hidden,
+    features: model.features,
+    W1: rows,
+    b1: Array.from(p.b1),
+    W2: Array.from(p.w2),
+    b2: p.b2[0],
+  };
+  if (model.standardization) {
+    file.standardize = {
+      mean: Array.from(model.standardization.mean),
+      std: Array.from(model.standardization.std),
+    };
+  }
+  if (metadata) file.metadata = metadata;
+  return JSON.stringify(file) + "\n";
+}
+
+/**
+ * Reads a model from the JSON text of a model file; `source` names the file in error messages.
+ * Throws `DataError` (one line) when the text is not a well-formed model.
+ *
+ * @example
+ * ```ts
+ * const model = modelFromJson(modelToJson(initModel(2, 3, 1)), "inline");
+ * ```
+ */
+export function modelFromJson(text: string, source: string): Model {
+  let file: unknown;
+  try {
+    file = JSON.parse(text);
+  } catch (e) {
+    throw new DataError(`${source}: not valid JSON (${(e as Error).message})`);
+  }
+  const fail = (what: string): never => {
+    throw new DataError(`${source}: ${what}`);
+  };
+  if (typeof file !== "object" || file === null || Array.isArray(file)) {
+    fail("expected a JSON object with hidden, features, W1, b1, W2, b2");
+  }
+  const f = file as Record<string, unknown>;
+  const hidden = positiveInteger(f.hidden) ?? fail(`"hidden" must be a positive integer`);
+  const features = positiveInteger(f.features) ?? fail(`"features" must be a positive integer`);
+  const params = new Float64Array(paramCount(features, hidden));
+  const p = modelViews({ features, hidden, params });
+  if (!Array.isArray(f.W1) || f.W1.length !== hidden) {
+    fail(`"W1" must have ${hidden} rows (hidden)`);
+  }
+  (f.W1 as unknown[]).forEach((row, j) => {
+    p.w1.set(finiteArray(row, features, `W1[${j}]`, fail), j * features);
+  });
+  p.b1.set(finiteArray(f.b1, hidden, "b1", fail));
+  p.w2.set(finiteArray(f.W2, hidden, "W2", fail));
+  p.b2[0] = finiteArray([f.b2], 1, "b2", fail)[0];
+  if (f.standardize === undefined) return { features, hidden, params };
+  const s = f.standardize as Record<string, unknown> | null;
+  if (typeof s !== "object" || s === null) {
+    fail(`"standardize" must be an object with mean and std`);
+  }
+  const mean = Float64Array.from(finiteArray(s!.mean, features, "standardize.mean", fail));
+  const std = Float64Array.from(finiteArray(s!.std, features, "standardize.std", fail));
+  if (std.some((v) => v < 0)) fail(`"standardize.std" values must not be negative`);
+  return { features, hidden, params, standardization: { mean, std } };
+}
+
+/**
+ * Reads a model file. A missing file is a usage error naming `flag`; a malformed one a `DataError`.
+ *
+ * @example
+ * ```ts
+ * const model = readModelFile("model.json", "--init");
+ * ```
+ */
+export function readModelFile(path: string, flag: string): Model {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch {
+    throw new UsageError(`${flag}: cannot read model file: ${path}`);
+  }
+  return modelFromJson(text, path);
+}
+
+function positiveInteger(v: unknown): number | undefined {
+  return typeof v === "number" && Number.isInteger(v) && v > 0 ? v : undefined;
+}
+
+function finiteArray(
+  v: unknown,
+  length: number,
+  name: string,
+  fail: (what: string) => never,
+): number[] {
+  if (!Array.isArray(v) || v.length !== length) {
+    fail(`"${name}" must be an array of ${length} numbers`);
+  }
+  const values = v as unknown[];
+  values.forEach((x, i) => {
+    if (typeof x !== "number" || !Number.isFinite(x)) {
+      fail(`"${name}"[${i}] must be a finite number, got ${JSON.stringify(x)}`);
+    }
+  });
+  return values as number[];
+}
+
+/**
+ * Writes a model file atomically: to a temporary file beside it, then renamed over it, so a
+ * crash never leaves a half-written model. An unwritable path is a usage error naming `flag`.
+ *
+ * @example
+ * ```ts
+ * writeModelFile("model.json", model, "--out", { epochs: 100 });
+ * ```
+ */
+export function writeModelFile(
+  path: string,
+  model: Model,
+  flag: string,
+  metadata?: Record<string, unknown>,
+): void {
+  const temporary = `${path}.${process.pid}.tmp`;
+  try {
+    writeFileSync(temporary, modelToJson(model, metadata));
+    renameSync(temporary, path);
+  } catch (e) {
+    rmSync(temporary, { force: true });
+    throw new UsageError(`${flag}: cannot write ${path}: ${(e as Error).message.split("\n")[0]}`);
+  }
+}

@@ -1,0 +1,169 @@
+import * as Comlink from "comlink";
+import { WorkerError } from "../errors.ts";
+import type { BackendName } from "../kernels/select.ts";
+import type { Batch } from "../train/gradient_shard.ts";
+import type { StepEngine } from "../train/step_engine.ts";
+import type { WorkspaceLayout } from "../train/workspace.ts";
+import type { GradientWorkerApi } from "../../workers/gradient_worker.ts";
+import { Command, Control, markFailed } from "./control.ts";
+import type { WorkerConfig } from "./worker_config.ts";
+import { environmentVariable } from "../runtime/process.ts";
+
+/** How a thread engine is started. */
+export interface ThreadEngineOptions {
+  readonly memory: WebAssembly.Memory;
+  readonly layout: WorkspaceLayout;
+  readonly workers: number;
+  readonly backend: BackendName;
+  readonly learningRate: number;
+}
+
+/** How long `close` waits for workers to leave their loops before terminating them anyway. */
+const STOP_GRACE_MS = 2000;
+/** The coordinator re-checks for dead workers this often while it waits for a step. */
+const WAIT_SLICE_MS = 500;
+
+const WORKER_URL = new URL("../../workers/gradient_worker.ts", import.meta.url);
+
+/**
+ * Data-parallel steps on worker threads that share the workspace memory: the data set is read
+ * in place, parameters and partial gradients live in shared buffers, and each step is one
+ * publish–compute–barrier–reduce–done round on Atomics, with no per-step messages.
+ */
+export class ThreadEngine implements StepEngine {
+  readonly workers: number;
+  readonly #threads: Worker[];
+  readonly #runs: Promise<void>[];
+  readonly #control: Int32Array;
+  #failure: Error | null = null;
+  #closed = false;
+
+  private constructor(
+    workers: number,
+    threads: Worker[],
+    runs: Promise<void>[],
+    control: Int32Array,
+  ) {
+    this.workers = workers;
+    this.#threads = threads;
+    this.#runs = runs;
+    this.#control = control;
+  }
+
+  /**
+   * Spawns and configures the workers and starts their step loops.
+   *
+   * @example
+   * ```ts
+   * const engine = await ThreadEngine.start({ memory, layout, workers: 2, backend: "js", learningRate: 0.5 });
+   * try { await engine.step({ begin: 0, end: 569, shuffled: false }); } finally { await engine.close(); }
+   * ```
+   */
+  static async start(options: ThreadEngineOptions): Promise<ThreadEngine> {
+    const { memory, layout, workers } = options;
+    const control = new Int32Array(memory.buffer, layout.control.offset, layout.control.length);
+    const threads: Worker[] = [];
+    const runs: Promise<void>[] = [];
+    const engine = new ThreadEngine(workers, threads, runs, control);
+    const fault = faultFromEnvironment();
+    try {
+      for (let index = 0; index < workers; index++) {
+        const thread = new Worker(WORKER_URL.href, { type: "module" });
+        thread.addEventListener("error", (event) => {
+          event.preventDefault();
+          engine.#fail(index, (event as ErrorEvent).message || "the worker thread died");
+        });
+        threads.push(thread);
+      }
+      const remotes = threads.map((t) => Comlink.wrap<GradientWorkerApi>(t));
+      await Promise.all(remotes.map((remote, index) => {
+        const config: WorkerConfig = {
+          memory,
+          layout,
+          index,
+          workers,
+          backend: options.backend,
+          learningRate: options.learningRate,
+          ...(fault ? { fault } : {}),
+        };
+        return remote.configure(config);
+      }));
+      remotes.forEach((remote, index) => {
+        const run = remote.run().catch((e: unknown) => {
+          engine.#fail(index, e instanceof Error ? e.message : String(e));
+        });
+        runs.push(run);
+      });
+    } catch (e) {
+      await engine.close();
+      throw e;
+    }
+    return engine;
+  }
+
+  async step(batch: Batch): Promise<void> {
+    const c = this.#control;
+    this.#throwIfFailed();
+    Atomics.store(c, Control.DONE, 0);
+    Atomics.store(c, Control.BATCH_BEGIN, batch.begin);
+    Atomics.store(c, Control.BATCH_END, batch.end);
+    Atomics.store(c, Control.BATCH_SHUFFLED, batch.shuffled ? 1 : 0);
+    Atomics.store(c, Control.COMMAND, Command.STEP);
+    Atomics.add(c, Control.GENERATION, 1);
+    Atomics.notify(c, Control.GENERATION);
+    for (;;) {
+      const done = Atomics.load(c, Control.DONE);
+      if (done === this.workers) return;
+      if (Atomics.load(c, Control.FAILED) !== 0) {
+        await this.#awaitFailureMessage();
+        this.#throwIfFailed();
+      }
+      const wait = Atomics.waitAsync(c, Control.DONE, done, WAIT_SLICE_MS);
+      if (wait.async) await wait.value;
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const c = this.#control;
+    Atomics.store(c, Control.COMMAND, Command.STOP);
+    Atomics.add(c, Control.GENERATION, 1);
+    Atomics.notify(c, Control.GENERATION);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      Promise.all(this.#runs),
+      new Promise((resolve) => timer = setTimeout(resolve, STOP_GRACE_MS)),
+    ]);
+    clearTimeout(timer);
+    for (const thread of this.#threads) thread.terminate();
+  }
+
+  #fail(index: number, message: string): void {
+    this.#failure ??= new WorkerError(`worker ${index}: ${message}`);
+    markFailed(this.#control, index);
+  }
+
+  /** The failing worker marks shared memory first; its message arrives a moment later over comlink. */
+  async #awaitFailureMessage(): Promise<void> {
+    const index = Atomics.load(this.#control, Control.FAILED) - 1;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      this.#runs[index],
+      new Promise((resolve) => timer = setTimeout(resolve, STOP_GRACE_MS)),
+    ]);
+    clearTimeout(timer);
+    this.#failure ??= new WorkerError(`worker ${index}: failed without a message`);
+  }
+
+  #throwIfFailed(): void {
+    if (this.#failure) throw this.#failure;
+  }
+}
+
+/** `SHARDNET_FAULT=worker:step` makes that worker throw at that step: a hook for fault tests. */
+function faultFromEnvironment(): { worker: number; step: number } | undefined {
+  const spec = environmentVariable("SHARDNET_FAULT");
+  const match = spec ? /^(\d+):(\d+)$/.exec(spec) : null;
+  return match ? { worker: Number(match[1]), step: Number(match[2]) } : undefined;
+}

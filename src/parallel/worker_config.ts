@@ -1,0 +1,15 @@
+import type { BackendName } from "../kernels/select.ts";
+import type { WorkspaceLayout } from "../train/workspace.ts";
+
+/** What a worker thread is told once, before its first step. */
+export interface WorkerConfig {
+  readonly memory: WebAssembly.Memory;
+  readonly layout: WorkspaceLayout;
+  /** This worker's index, 0 .. workers−1: which chunks, scratch slot and parameter slice it owns. */
+  readonly index: number;
+  readonly workers: number;
+  readonly backend: BackendName;
+  readonly learningRate: number;
+  /** A test hook: this worker throws at this step (counted from 1). */
+  readonly fault?: { readonly worker: number; readonly step: number };
+}

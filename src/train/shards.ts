@@ -1,0 +1,82 @@
+/**
+ * How a batch is cut into chunks and how chunks and parameters are dealt to workers.
+ *
+ * Determinism rests on one rule: the chunking depends only on the batch size, never on the
+ * number of workers. Each chunk's partial gradient is then computed by the same code on the same
+ * rows whichever worker owns it, and the partials are added in chunk order, so any worker count
+ * produces the same bits.
+ */
+
+/** Fewer rows than this per chunk and the per-chunk overhead (partial buffers, reduction) dominates. */
+const MIN_CHUNK_ROWS = 32;
+/** More rows than this and a chunk's activations stop fitting in a core's cache. */
+const MAX_CHUNK_ROWS = 1024;
+/** Enough chunks per batch to balance up to this many workers evenly (a few chunks each). */
+const TARGET_CHUNKS = 64;
+
+/**
+ * Rows per chunk for batches of `batchSize` rows: about `TARGET_CHUNKS` chunks, a multiple of 8
+ * rows (so float32 rows of a multiple-of-4 width stay 16-byte aligned), within the bounds above.
+ *
+ * @example
+ * ```ts
+ * chunkRowsFor(32768); // 512
+ * ```
+ */
+export function chunkRowsFor(batchSize: number): number {
+  const rows = Math.ceil(batchSize / TARGET_CHUNKS / 8) * 8;
+  return Math.min(MAX_CHUNK_ROWS, Math.max(MIN_CHUNK_ROWS, rows));
+}
+
+/** Number of chunks of a batch of `rows` rows. */
+export function chunkCount(rows: number, chunkRows: number): number {
+  return Math.ceil(rows / chunkRows);
+}
+
+/** A half-open range [begin, end). */
+export interface Range {
+  readonly begin: number;
+  readonly end: number;
+}
+
+/**
+ * The contiguous share of `count` items that worker `w` of `workers` owns; shares differ in size
+ * by at most one, and when there are more workers than items the last workers own nothing.
+ *
+ * @example
+ * ```ts
+ * share(10, 1, 3); // { begin: 3, end: 6 }
+ * ```
+ */
+export function share(count: number, w: number, workers: number): Range {
+  return {
+    begin: Math.floor((w * count) / workers),
+    end: Math.floor(((w + 1) * count) / workers),
+  };
+}
+
+/** Parameter slices are cut at multiples of this, so each slice starts on a 64-byte boundary. */
+const SLICE_ALIGN = 16;
+
+/**
+ * The slice of a `size`-element parameter vector that worker `w` reduces and updates.
+ *
+ * @example
+ * ```ts
+ * paramSlice(257, 0, 2); // { begin: 0, end: 128 }
+ * ```
+ */
+export function paramSlice(size: number, w: number, workers: number): Range {
+  const blocks = Math.ceil(size / SLICE_ALIGN);
+  const { begin, end } = share(blocks, w, workers);
+  return { begin: Math.min(size, begin * SLICE_ALIGN), end: Math.min(size, end * SLICE_ALIGN) };
+}
+
+/** The batches of one epoch over `samples` rows, `batchSize` each; the last one may be smaller. */
+export function batchRanges(samples: number, batchSize: number): Range[] {
+  const ranges: Range[] = [];
+  for (let begin = 0; begin < samples; begin += batchSize) {
+    ranges.push({ begin, end: Math.min(samples, begin + batchSize) });
+  }
+  return ranges;
+}

@@ -1,0 +1,214 @@
+import type { Dataset } from "../data/dataset.ts";
+import { applyStandardization, fitStandardization } from "../data/standardize.ts";
+import type { Dtype } from "../dtype.ts";
+import { DataError } from "../errors.ts";
+import { type BackendChoice, loadKernels, resolveBackend } from "../kernels/select.ts";
+import { initModel, type Model } from "../model/model.ts";
+import { Rng } from "../rng.ts";
+import { ThreadEngine } from "../parallel/thread_engine.ts";
+import { forwardRows } from "./evaluate.ts";
+import { type Batch, GradientShard } from "./gradient_shard.ts";
+import { LocalEngine } from "./local_engine.ts";
+import { batchRanges, chunkCount } from "./shards.ts";
+import type { StepEngine } from "./step_engine.ts";
+import {
+  allocateWorkspace,
+  planWorkspace,
+  type WorkspaceViews,
+  workspaceViews,
+} from "./workspace.ts";
+
+/** How to train; every field but `epochs` has a default. */
+export interface TrainOptions {
+  /** Hidden units (default 16); ignored when `init` is given. */
+  readonly hidden?: number;
+  readonly epochs: number;
+  /** Learning rate α (default 0.5). */
+  readonly learningRate?: number;
+  /** Seed for initialisation and shuffles (default 1). */
+  readonly seed?: number;
+  /** Rows per step (default: all rows, the seed's full-batch descent). */
+  readonly batchSize?: number;
+  /** Arithmetic and storage precision (default f32). */
+  readonly dtype?: Dtype;
+  /** 0: compute in the calling thread; N ≥ 1: data-parallel on N worker threads (default 0). */
+  readonly workers?: number;
+  /** Kernel backend (default auto). */
+  readonly backend?: BackendChoice;
+  /** z-score the features with the training rows' statistics (default "zscore"). */
+  readonly standardize?: "zscore" | "none";
+  /** Rows to report validation loss and accuracy on after each epoch. */
+  readonly validation?: Dataset | null;
+  /** Start from these parameters instead of a random initialisation. */
+  readonly init?: Model;
+  /** Called after each epoch, in order. */
+  readonly onEpoch?: (report: EpochReport) => void;
+  /** Called once with notes a user should see (backend fallback, idle workers). */
+  readonly onNote?: (note: string) => void;
+  /** Stops training after the current step; `train` then rejects with the signal's reason. */
+  readonly signal?: AbortSignal;
+}
+
+/** What one epoch measured, from the forward passes that produced its gradients. */
+export interface EpochReport {
+  /** Counts from 1. */
+  readonly epoch: number;
+  /** Mean binary cross-entropy over the epoch's training rows (before the update, in full batch). */
+  readonly loss: number;
+  readonly accuracy: number;
+  readonly valLoss?: number;
+  readonly valAccuracy?: number;
+  /** Wall time of the epoch. */
+  readonly ms: number;
+}
+
+/** The trained model and how training went. */
+export interface TrainResult {
+  readonly model: Model;
+  readonly history: readonly EpochReport[];
+  /** Wall time of the epochs (not of setup). */
+  readonly ms: number;
+  readonly workers: number;
+  readonly backend: string;
+  readonly samplesPerSecond: number;
+}
+
+/**
+ * Trains the network with plain gradient descent on binary cross-entropy.
+ * With `workers` ≥ 1 every batch is sharded across worker threads; the result is bit-identical
+ * to `workers: 0` for the same data, options and backend.
+ *
+ * @example
+ * ```ts
+ * const data = generate("xor", 2000, 2, 1);
+ * const { model, history } = await train(data, { epochs: 200, hidden: 16, workers: 2 });
+ * ```
+ */
+export async function train(data: Dataset, options: TrainOptions): Promise<TrainResult> {
+  const dtype = options.dtype ?? "f32";
+  const seed = options.seed ?? 1;
+  const workers = options.workers ?? 0;
+  const lr = options.learningRate ?? 0.5;
+  const m = data.samples;
+  const batchSize = Math.min(options.batchSize ?? m, m);
+  const stats = options.standardize === "none" ? undefined : fitStandardization(data);
+  const trainRows = stats ? applyStandardization(data, stats) : data;
+  const validation = options.validation && stats
+    ? applyStandardization(options.validation, stats)
+    : options.validation ?? null;
+  const start = options.init ?? initModel(data.features, options.hidden ?? 16, seed);
+  if (start.features !== data.features) {
+    throw new DataError(
+      `the initial model has ${start.features} features, the data set has ${data.features}`,
+    );
+  }
+  const { features: n, hidden: h } = start;
+
+  const layout = planWorkspace({
+    dtype,
+    samples: m,
+    features: n,
+    hidden: h,
+    validationSamples: validation?.samples ?? 0,
+    batchSize,
+    threads: workers,
+  });
+  const memory = allocateWorkspace(layout);
+  const ws = workspaceViews(memory, layout);
+  ws.x.set(trainRows.x);
+  ws.y.set(trainRows.y);
+  if (validation) {
+    ws.xVal.set(validation.x);
+    ws.yVal.set(validation.y);
+  }
+  ws.params.all.set(start.params);
+
+  const backend = resolveBackend(options.backend ?? "auto");
+  if (backend.note) options.onNote?.(backend.note);
+  const kernels = await loadKernels(backend.name, dtype, memory);
+  const chunks = chunkCount(batchSize, layout.chunkRows);
+  if (workers > chunks) {
+    options.onNote?.(
+      `${workers} workers but each batch has only ${chunks} chunk${chunks === 1 ? "" : "s"} of ` +
+        `up to ${layout.chunkRows} rows: workers ${chunks + 1}..${workers} compute no rows and ` +
+        `only share the reduction`,
+    );
+  }
+  const engine: StepEngine = workers === 0
+    ? new LocalEngine(new GradientShard(kernels, ws, 0, lr), layout.paramCount)
+    : await ThreadEngine.start({
+      memory,
+      layout,
+      workers,
+      backend: backend.name,
+      learningRate: lr,
+    });
+
+  const history: EpochReport[] = [];
+  const shuffle = new Rng(seed, "shuffle");
+  const batches = batchRanges(m, batchSize);
+  const shuffled = batchSize < m;
+  const valStats = new Float64Array(2);
+  let trainingMs = 0;
+  try {
+    for (let epoch = 1; epoch <= options.epochs; epoch++) {
+      const t0 = performance.now();
+      if (shuffled) {
+        for (let i = 0; i < m; i++) ws.order[i] = i;
+        shuffle.shuffle(ws.order);
+      }
+      let lossSum = 0;
+      let correct = 0;
+      for (const range of batches) {
+        const batch: Batch = { ...range, shuffled };
+        await engine.step(batch);
+        const used = chunkCount(range.end - range.begin, layout.chunkRows);
+        for (let c = 0; c < used; c++) {
+          lossSum += ws.chunkStats[2 * c];
+          correct += ws.chunkStats[2 * c + 1];
+        }
+        options.signal?.throwIfAborted();
+      }
+      let report: EpochReport = { epoch, loss: lossSum / m, accuracy: correct / m, ms: 0 };
+      if (validation) {
+        valStats.fill(0);
+        evaluateValidation(ws, kernels, valStats);
+        report = {
+          ...report,
+          valLoss: valStats[0] / validation.samples,
+          valAccuracy: valStats[1] / validation.samples,
+        };
+      }
+      const ms = performance.now() - t0;
+      trainingMs += ms;
+      report = { ...report, ms };
+      history.push(report);
+      options.onEpoch?.(report);
+    }
+  } finally {
+    await engine.close();
+  }
+  const model: Model = {
+    features: n,
+    hidden: h,
+    params: Float64Array.from(ws.params.all),
+    ...(stats ? { standardization: stats } : {}),
+  };
+  return {
+    model,
+    history,
+    ms: trainingMs,
+    workers,
+    backend: backend.name,
+    samplesPerSecond: (m * options.epochs) / (trainingMs / 1000),
+  };
+}
+
+function evaluateValidation(
+  ws: WorkspaceViews,
+  kernels: Awaited<ReturnType<typeof loadKernels>>,
+  stats: Float64Array,
+): void {
+  const { features: n, hidden: h, validationSamples } = ws.layout.shape;
+  forwardRows(kernels, ws.xVal, ws.yVal, validationSamples, ws.params, n, h, ws.scratch[0], stats);
+}

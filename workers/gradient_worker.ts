@@ -1,0 +1,78 @@
+/**
+ * A worker thread of a data-parallel run. The coordinator configures it over comlink, then
+ * starts `run`, which serves steps published in shared memory until told to stop: compute the
+ * partial gradients of this worker's chunks, meet the others at a barrier, reduce and update this
+ * worker's slice of the parameters.
+ */
+import * as Comlink from "comlink";
+import { loadKernels } from "../src/kernels/select.ts";
+import { type WorkerConfig } from "../src/parallel/worker_config.ts";
+import {
+  awaitCommand,
+  barrier,
+  Command,
+  Control,
+  markFailed,
+  RunAborted,
+} from "../src/parallel/control.ts";
+import { GradientShard } from "../src/train/gradient_shard.ts";
+import { paramSlice, share } from "../src/train/shards.ts";
+import { workspaceViews } from "../src/train/workspace.ts";
+
+let configured: {
+  config: WorkerConfig;
+  shard: GradientShard;
+  control: Int32Array;
+  /** The generation at configuration: the coordinator publishes no step before we are configured. */
+  generation: number;
+} | null = null;
+
+const api = {
+  async configure(config: WorkerConfig): Promise<void> {
+    const ws = workspaceViews(config.memory, config.layout);
+    const kernels = await loadKernels(config.backend, config.layout.shape.dtype, config.memory);
+    const shard = new GradientShard(kernels, ws, config.index, config.learningRate);
+    const generation = Atomics.load(ws.control, Control.GENERATION);
+    configured = { config, shard, control: ws.control, generation };
+  },
+
+  run(): void {
+    if (!configured) throw new Error("run before configure");
+    const { config, shard, control, generation } = configured;
+    const { index, workers, layout } = config;
+    const slice = paramSlice(layout.paramCount, index, workers);
+    let seen = generation;
+    let step = 0;
+    try {
+      for (;;) {
+        seen = awaitCommand(control, seen);
+        if (Atomics.load(control, Control.COMMAND) === Command.STOP) return;
+        step++;
+        if (config.fault && config.fault.worker === index && config.fault.step === step) {
+          throw new Error(`injected fault at step ${step}`);
+        }
+        const batch = {
+          begin: Atomics.load(control, Control.BATCH_BEGIN),
+          end: Atomics.load(control, Control.BATCH_END),
+          shuffled: Atomics.load(control, Control.BATCH_SHUFFLED) === 1,
+        };
+        const mine = share(shard.chunks(batch), index, workers);
+        shard.computeChunks(batch, mine.begin, mine.end);
+        barrier(control, workers);
+        shard.reduceSlice(batch, slice);
+        if (Atomics.add(control, Control.DONE, 1) + 1 === workers) {
+          Atomics.notify(control, Control.DONE);
+        }
+      }
+    } catch (e) {
+      if (e instanceof RunAborted) return;
+      markFailed(control, index);
+      throw e;
+    }
+  },
+};
+
+/** The worker's remote interface, as the coordinator sees it through comlink. */
+export type GradientWorkerApi = typeof api;
+
+Comlink.expose(api);
