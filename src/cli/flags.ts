@@ -47,7 +47,12 @@ export function parseFlags(args: readonly string[], specs: readonly FlagSpec[]):
   }
   let parsed: ReturnType<typeof parseArgs>;
   try {
-    parsed = parseArgs({ args: [...args], options, strict: true, allowPositionals: false });
+    parsed = parseArgs({
+      args: attachNegativeNumbers(args, specs),
+      options,
+      strict: true,
+      allowPositionals: false,
+    });
   } catch (e) {
     throw new UsageError(describeParseError((e as Error).message));
   }
@@ -94,6 +99,25 @@ function accepted(spec: FlagSpec): string {
   ].filter((b) => b !== "");
   const noun = spec.type === "integer" ? "an integer" : "a number";
   return bounds.length ? `${noun} ${bounds.join(" and ")}` : noun;
+}
+
+/**
+ * `--workers -1` means the value -1, but `parseArgs` would read `-1` as a flag; joining the pair
+ * as `--workers=-1` lets the range check name the real problem.
+ */
+function attachNegativeNumbers(args: readonly string[], specs: readonly FlagSpec[]): string[] {
+  const numeric = new Set(
+    specs.filter((s) => s.type === "integer" || s.type === "number").map((s) => `--${s.name}`),
+  );
+  const joined: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    if (numeric.has(args[i]) && /^-[\d.]/.test(args[i + 1] ?? "")) {
+      joined.push(`${args[i]}=${args[++i]}`);
+    } else {
+      joined.push(args[i]);
+    }
+  }
+  return joined;
 }
 
 function describeParseError(message: string): string {

@@ -1,0 +1,42 @@
+import { spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { scriptCommandLine } from "../src/runtime/process.ts";
+
+/** What a finished command printed and how it exited. */
+export interface CliResult {
+  readonly code: number | null;
+  readonly signal: string | null;
+  readonly stdout: string;
+  readonly stderr: string;
+  readonly ms: number;
+}
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+
+/** Runs `scripts/<name>.ts` with `args` on the runtime running the tests, as a user would. */
+export function runCli(
+  name: "train" | "predict" | "compare" | "bench",
+  args: readonly string[],
+  env: Record<string, string> = {},
+  timeoutMs = 120_000,
+): Promise<CliResult> {
+  const [command, ...rest] = scriptCommandLine(`scripts/${name}.ts`, args);
+  const started = performance.now();
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, rest, {
+      cwd: ROOT,
+      env: { ...process.env, NO_COLOR: "1", ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => stdout += d);
+    child.stderr.on("data", (d) => stderr += d);
+    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+    child.on("error", reject);
+    child.on("close", (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr, ms: performance.now() - started });
+    });
+  });
+}
