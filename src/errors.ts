@@ -18,3 +18,8 @@ export class DataError extends Error {
 export class WorkerError extends Error {
   override name = "WorkerError";
 }
+
+/** The loss became NaN or infinite: exit status 1, naming the epoch and the likely cause. */
+export class DivergenceError extends DataError {
+  override name = "DivergenceError";
+}

@@ -17,12 +17,13 @@ import {
 } from "../src/parallel/control.ts";
 import { GradientShard } from "../src/train/gradient_shard.ts";
 import { paramSlice, share } from "../src/train/shards.ts";
-import { workspaceViews } from "../src/train/workspace.ts";
+import { Phase, workspaceViews } from "../src/train/workspace.ts";
 
 let configured: {
   config: WorkerConfig;
   shard: GradientShard;
   control: Int32Array;
+  phaseTimes: Float64Array;
   /** The generation at configuration: the coordinator publishes no step before we are configured. */
   generation: number;
 } | null = null;
@@ -33,14 +34,15 @@ const api = {
     const kernels = await loadKernels(config.backend, config.layout.shape.dtype, config.memory);
     const shard = new GradientShard(kernels, ws, config.index, config.learningRate);
     const generation = Atomics.load(ws.control, Control.GENERATION);
-    configured = { config, shard, control: ws.control, generation };
+    configured = { config, shard, control: ws.control, phaseTimes: ws.phaseTimes, generation };
   },
 
   run(): void {
     if (!configured) throw new Error("run before configure");
-    const { config, shard, control, generation } = configured;
+    const { config, shard, control, generation, phaseTimes } = configured;
     const { index, workers, layout } = config;
     const slice = paramSlice(layout.paramCount, index, workers);
+    const times = phaseTimes.subarray(index * 3, index * 3 + 3);
     let seen = generation;
     let step = 0;
     try {
@@ -57,9 +59,15 @@ const api = {
           shuffled: Atomics.load(control, Control.BATCH_SHUFFLED) === 1,
         };
         const mine = share(shard.chunks(batch), index, workers);
+        const t0 = performance.now();
         shard.computeChunks(batch, mine.begin, mine.end);
+        const t1 = performance.now();
         barrier(control, workers);
+        const t2 = performance.now();
         shard.reduceSlice(batch, slice);
+        times[Phase.COMPUTE] += t1 - t0;
+        times[Phase.BARRIER] += t2 - t1;
+        times[Phase.REDUCE] += performance.now() - t2;
         if (Atomics.add(control, Control.DONE, 1) + 1 === workers) {
           Atomics.notify(control, Control.DONE);
         }

@@ -1,7 +1,7 @@
 import type { Dataset } from "../data/dataset.ts";
 import { applyStandardization, fitStandardization } from "../data/standardize.ts";
 import type { Dtype } from "../dtype.ts";
-import { DataError } from "../errors.ts";
+import { DataError, DivergenceError } from "../errors.ts";
 import { type BackendChoice, loadKernels, resolveBackend } from "../kernels/select.ts";
 import { initModel, type Model } from "../model/model.ts";
 import { Rng } from "../rng.ts";
@@ -41,12 +41,27 @@ export interface TrainOptions {
   readonly validation?: Dataset | null;
   /** Start from these parameters instead of a random initialisation. */
   readonly init?: Model;
-  /** Called after each epoch, in order. */
-  readonly onEpoch?: (report: EpochReport) => void;
+  /**
+   * Called after each epoch, in order; `snapshot` captures the state a checkpoint needs to
+   * resume exactly after this epoch (it copies the parameters, so call it only when saving).
+   */
+  readonly onEpoch?: (report: EpochReport, snapshot: () => TrainState) => void;
+  /** Continue a run from the state captured after one of its epochs; `epochs` stays the total. */
+  readonly resume?: TrainState;
   /** Called once with notes a user should see (backend fallback, idle workers). */
   readonly onNote?: (note: string) => void;
   /** Stops training after the current step; `train` then rejects with the signal's reason. */
   readonly signal?: AbortSignal;
+}
+
+/** Everything besides the data and options that decides the rest of a run. */
+export interface TrainState {
+  /** Epochs completed. */
+  readonly epoch: number;
+  /** W1 | b1 | W2 | b2 as trained, widened to float64 (exact for float32 runs). */
+  readonly params: Float64Array;
+  /** The shuffling generator's state after that epoch. */
+  readonly shuffleState: readonly number[];
 }
 
 /** What one epoch measured, from the forward passes that produced its gradients. */
@@ -71,6 +86,13 @@ export interface TrainResult {
   readonly workers: number;
   readonly backend: string;
   readonly samplesPerSecond: number;
+  /** Steps taken in this call. */
+  readonly steps: number;
+  /**
+   * Per computing thread, milliseconds in each phase over the run: [compute, barrier wait,
+   * reduce + update] (see `Phase`); one row for `workers: 0`.
+   */
+  readonly phaseMs: readonly (readonly number[])[];
 }
 
 /**
@@ -121,7 +143,7 @@ export async function train(data: Dataset, options: TrainOptions): Promise<Train
     ws.xVal.set(validation.x);
     ws.yVal.set(validation.y);
   }
-  ws.params.all.set(start.params);
+  ws.params.all.set(options.resume?.params ?? start.params);
 
   const backend = resolveBackend(options.backend ?? "auto");
   if (backend.note) options.onNote?.(backend.note);
@@ -135,7 +157,7 @@ export async function train(data: Dataset, options: TrainOptions): Promise<Train
     );
   }
   const engine: StepEngine = workers === 0
-    ? new LocalEngine(new GradientShard(kernels, ws, 0, lr), layout.paramCount)
+    ? new LocalEngine(new GradientShard(kernels, ws, 0, lr), layout.paramCount, ws.phaseTimes)
     : await ThreadEngine.start({
       memory,
       layout,
@@ -146,12 +168,15 @@ export async function train(data: Dataset, options: TrainOptions): Promise<Train
 
   const history: EpochReport[] = [];
   const shuffle = new Rng(seed, "shuffle");
+  if (options.resume) shuffle.restore(options.resume.shuffleState);
   const batches = batchRanges(m, batchSize);
   const shuffled = batchSize < m;
   const valStats = new Float64Array(2);
   let trainingMs = 0;
+  let steps = 0;
+  const firstEpoch = (options.resume?.epoch ?? 0) + 1;
   try {
-    for (let epoch = 1; epoch <= options.epochs; epoch++) {
+    for (let epoch = firstEpoch; epoch <= options.epochs; epoch++) {
       const t0 = performance.now();
       if (shuffled) {
         for (let i = 0; i < m; i++) ws.order[i] = i;
@@ -162,6 +187,7 @@ export async function train(data: Dataset, options: TrainOptions): Promise<Train
       for (const range of batches) {
         const batch: Batch = { ...range, shuffled };
         await engine.step(batch);
+        steps++;
         const used = chunkCount(range.end - range.begin, layout.chunkRows);
         for (let c = 0; c < used; c++) {
           lossSum += ws.chunkStats[2 * c];
@@ -170,6 +196,12 @@ export async function train(data: Dataset, options: TrainOptions): Promise<Train
         options.signal?.throwIfAborted();
       }
       let report: EpochReport = { epoch, loss: lossSum / m, accuracy: correct / m, ms: 0 };
+      if (!Number.isFinite(report.loss)) {
+        throw new DivergenceError(
+          `training diverged at epoch ${epoch}: the loss is ${report.loss}; the learning rate ` +
+            `${lr} is probably too large (try a smaller --lr)`,
+        );
+      }
       if (validation) {
         valStats.fill(0);
         evaluateValidation(ws, kernels, valStats);
@@ -183,7 +215,11 @@ export async function train(data: Dataset, options: TrainOptions): Promise<Train
       trainingMs += ms;
       report = { ...report, ms };
       history.push(report);
-      options.onEpoch?.(report);
+      options.onEpoch?.(report, () => ({
+        epoch,
+        params: Float64Array.from(ws.params.all),
+        shuffleState: shuffle.state(),
+      }));
     }
   } finally {
     await engine.close();
@@ -200,7 +236,12 @@ export async function train(data: Dataset, options: TrainOptions): Promise<Train
     ms: trainingMs,
     workers,
     backend: backend.name,
-    samplesPerSecond: (m * options.epochs) / (trainingMs / 1000),
+    samplesPerSecond: (m * history.length) / (trainingMs / 1000),
+    steps,
+    phaseMs: Array.from(
+      { length: Math.max(1, workers) },
+      (_, t) => Array.from(ws.phaseTimes.subarray(3 * t, 3 * t + 3)),
+    ),
   };
 }
 

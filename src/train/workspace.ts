@@ -38,6 +38,8 @@ export interface WorkspaceLayout {
   readonly bytes: number;
   readonly control: Region;
   readonly chunkStats: Region;
+  /** Per computing thread, milliseconds spent in each phase: see `Phase`. */
+  readonly phaseTimes: Region;
   readonly order: Region;
   readonly x: Region;
   readonly y: Region;
@@ -65,6 +67,14 @@ const ALIGN = 64;
 const PAGE = 65536;
 /** A shared WebAssembly.Memory of 32-bit addresses holds at most 4 GiB. */
 const MAX_PAGES = 65536;
+
+/**
+ * What each computing thread's time is spent on, accumulated over the run so that a benchmark
+ * can break a step down: computing partial gradients, waiting at the barrier for the slowest
+ * worker, and reducing plus updating its parameter slice (one fused pass).
+ */
+export const Phase = { COMPUTE: 0, BARRIER: 1, REDUCE: 2 } as const;
+const PHASES = 3;
 
 /** Number of Int32 control words; see `Control`. */
 export const CONTROL_WORDS = 16;
@@ -94,6 +104,7 @@ export function planWorkspace(shape: WorkspaceShape): WorkspaceLayout {
   };
   const control = region(CONTROL_WORDS, 4);
   const chunkStats = region(2 * maxChunks, 8);
+  const phaseTimes = region(Math.max(1, shape.threads) * PHASES, 8);
   const order = region(shuffled ? shape.samples : 0, 4);
   const x = region(shape.samples * n, width);
   const y = region(shape.samples, width);
@@ -129,6 +140,7 @@ export function planWorkspace(shape: WorkspaceShape): WorkspaceLayout {
     bytes,
     control,
     chunkStats,
+    phaseTimes,
     order,
     x,
     y,
@@ -163,6 +175,8 @@ export interface WorkspaceViews {
   readonly chunkStats: Float64Array;
   /** Chunk c's [loss sum, correct count], a view on `chunkStats`. */
   readonly chunkStatSlots: readonly Float64Array[];
+  /** Thread t's milliseconds in phase p at `phaseTimes[t * 3 + p]`. */
+  readonly phaseTimes: Float64Array;
   readonly order: Int32Array;
   readonly x: Floats;
   readonly y: Floats;
@@ -207,6 +221,7 @@ export function workspaceViews(
     control: new Int32Array(buffer, layout.control.offset, layout.control.length),
     chunkStats,
     chunkStatSlots,
+    phaseTimes: new Float64Array(buffer, layout.phaseTimes.offset, layout.phaseTimes.length),
     order: new Int32Array(buffer, layout.order.offset, layout.order.length),
     x: floats(layout.x),
     y: floats(layout.y),

@@ -1,0 +1,48 @@
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { generate } from "../src/data/generators.ts";
+import { WorkerError } from "../src/errors.ts";
+import { train } from "../src/train/train.ts";
+import { runCli } from "./run_cli.ts";
+
+describe("a failing worker", () => {
+  it("stops the CLI run with one line naming the worker and the cause, within seconds", async () => {
+    const r = await runCli(
+      "train",
+      [
+        "--data",
+        "data/breast_cancer.csv",
+        "--epochs",
+        "1000",
+        "--workers",
+        "4",
+        "--log-format",
+        "json",
+      ],
+      { SHARDNET_FAULT: "2:5" },
+      30_000,
+    );
+    assert.equal(r.code, 1, r.stderr);
+    assert.equal(r.signal, null);
+    assert.equal(r.stderr, "train: worker 2: injected fault at step 5\n");
+    const epochs = r.stdout.trim().split("\n").map((l) => JSON.parse(l));
+    assert.equal(epochs.length, 4, "epochs 1-4 finished, the fifth step failed");
+    assert.ok(r.ms < 10_000, `took ${r.ms} ms`);
+  });
+
+  it("rejects train() with a WorkerError and leaves no worker running", async () => {
+    const previous = process.env.SHARDNET_FAULT;
+    process.env.SHARDNET_FAULT = "0:3";
+    try {
+      await assert.rejects(
+        train(generate("xor", 500, 4, 1), { epochs: 50, workers: 3, backend: "js" }),
+        (e: unknown) =>
+          e instanceof WorkerError && e.message === "worker 0: injected fault at step 3",
+      );
+    } finally {
+      if (previous === undefined) delete process.env.SHARDNET_FAULT;
+      else process.env.SHARDNET_FAULT = previous;
+    }
+    // If any worker survived, this test file's process would not exit and the runner would hang.
+  });
+});
