@@ -5,9 +5,10 @@ import { UsageError } from "../errors.ts";
 import { BACKEND_CHOICES, type BackendChoice } from "../kernels/select.ts";
 import { readModelFile, writeModelFile } from "../model/model_file.ts";
 import { logicalCpus, onTerminationSignal } from "../runtime/process.ts";
-import { train } from "../train/train.ts";
+import { train, type TrainOptions } from "../train/train.ts";
+import type { Dataset } from "../data/dataset.ts";
 import { createEpochLog, type LogFormat } from "./epoch_log.ts";
-import { type FlagSpec, helpText, parseFlags } from "./flags.ts";
+import { type FlagSpec, type FlagValues, helpText, parseFlags } from "./flags.ts";
 import type { Dtype } from "../dtype.ts";
 
 /** The train command's flags: the contract that scripts and checks outside the project rely on. */
@@ -123,8 +124,61 @@ export async function trainCommand(args: readonly string[]): Promise<number> {
     );
     return 0;
   }
+  const { rows, options } = trainingFromFlags(f);
+  const epochs = options.epochs;
+  const log = createEpochLog(f["log-format"] as LogFormat, epochs);
+  const interrupt = new AbortController();
+  let signalled = 0;
+  onTerminationSignal((code) => {
+    signalled = code;
+    interrupt.abort(new Error(`interrupted`));
+  });
+  try {
+    const result = await train(rows, {
+      ...options,
+      onEpoch: (r) => log.epoch(r),
+      onNote: (note) => log.note(note),
+      signal: interrupt.signal,
+    });
+    log.done(result, epochs);
+    if (f.out !== undefined) {
+      writeModelFile(f.out as string, result.model, "--out", {
+        data: f.data,
+        epochs,
+        lr: f.lr,
+        seed: f.seed,
+        dtype: f.dtype,
+        batch_size: options.batchSize ?? rows.samples,
+        final_loss: result.history.at(-1)?.loss,
+      });
+    }
+    return 0;
+  } catch (e) {
+    if (signalled) {
+      log.note(`stopped by signal; workers terminated`);
+      return signalled;
+    }
+    throw e;
+  }
+}
+
+/** The training rows and options that train flags describe (everything but logging and output). */
+export interface TrainingSetup {
+  readonly rows: Dataset;
+  readonly options: TrainOptions;
+}
+
+/**
+ * Loads the data and reads the model file that parsed train flags name, and turns the flags
+ * into `train` options; `train` and `compare` share it so that they read flags identically.
+ *
+ * @example
+ * ```ts
+ * const { rows, options } = trainingFromFlags(parseFlags(args, TRAIN_FLAGS));
+ * ```
+ */
+export function trainingFromFlags(f: FlagValues): TrainingSetup {
   const seed = f.seed as number;
-  const epochs = f.epochs as number;
   const all = loadDataset({
     source: f.data as string,
     samples: f.samples as number,
@@ -140,17 +194,11 @@ export async function trainCommand(args: readonly string[]): Promise<number> {
     );
   }
   const init = f.init !== undefined ? readModelFile(f.init as string, "--init") : undefined;
-  const log = createEpochLog(f["log-format"] as LogFormat, epochs);
-  const interrupt = new AbortController();
-  let signalled = 0;
-  onTerminationSignal((code) => {
-    signalled = code;
-    interrupt.abort(new Error(`interrupted`));
-  });
-  try {
-    const result = await train(rows, {
+  return {
+    rows,
+    options: {
       hidden: f.hidden as number,
-      epochs,
+      epochs: f.epochs as number,
       learningRate: f.lr as number,
       seed,
       ...(batchSize !== undefined ? { batchSize } : {}),
@@ -160,30 +208,8 @@ export async function trainCommand(args: readonly string[]): Promise<number> {
       standardize: f.standardize as "zscore" | "none",
       validation,
       ...(init ? { init } : {}),
-      onEpoch: (r) => log.epoch(r),
-      onNote: (note) => log.note(note),
-      signal: interrupt.signal,
-    });
-    log.done(result, epochs);
-    if (f.out !== undefined) {
-      writeModelFile(f.out as string, result.model, "--out", {
-        data: f.data,
-        epochs,
-        lr: f.lr,
-        seed,
-        dtype: f.dtype,
-        batch_size: batchSize ?? rows.samples,
-        final_loss: result.history.at(-1)?.loss,
-      });
-    }
-    return 0;
-  } catch (e) {
-    if (signalled) {
-      log.note(`stopped by signal; workers terminated`);
-      return signalled;
-    }
-    throw e;
-  }
+    },
+  };
 }
 
 const SUMMARY =
