@@ -30,6 +30,18 @@ describe("a failing worker", () => {
     assert.ok(r.ms < 10_000, `took ${r.ms} ms`);
   });
 
+  it("stops the run when a worker fails while being configured", async () => {
+    const r = await runCli(
+      "train",
+      ["--data", "data/breast_cancer.csv", "--epochs", "5", "--workers", "3"],
+      { SHARDNET_FAULT: "1:0" },
+      30_000,
+    );
+    assert.equal(r.code, 1, r.stderr);
+    assert.equal(r.stderr, "train: worker 1: injected fault while configuring\n");
+    assert.equal(r.stdout, "");
+  });
+
   it("rejects train() with a WorkerError and leaves no worker running", async () => {
     const previous = process.env.SHARDNET_FAULT;
     process.env.SHARDNET_FAULT = "0:3";

@@ -30,6 +30,9 @@ let configured: {
 
 const api = {
   async configure(config: WorkerConfig): Promise<void> {
+    if (config.fault?.worker === config.index && config.fault.step === 0) {
+      throw new Error("injected fault while configuring");
+    }
     const ws = workspaceViews(config.memory, config.layout);
     const kernels = await loadKernels(config.backend, config.layout.shape.dtype, config.memory);
     const shard = new GradientShard(kernels, ws, config.index, config.learningRate);

@@ -36,6 +36,9 @@ export class ThreadEngine implements StepEngine {
   readonly #runs: Promise<void>[];
   readonly #control: Int32Array;
   #failure: Error | null = null;
+  /** Rejects with the first failure; lets setup stop waiting on a worker that died loading. */
+  readonly #failed: Promise<never>;
+  #rejectFailed: (e: Error) => void = () => {};
   #closed = false;
 
   private constructor(
@@ -48,6 +51,8 @@ export class ThreadEngine implements StepEngine {
     this.#threads = threads;
     this.#runs = runs;
     this.#control = control;
+    this.#failed = new Promise<never>((_, reject) => this.#rejectFailed = reject);
+    this.#failed.catch(() => {});
   }
 
   /**
@@ -76,7 +81,7 @@ export class ThreadEngine implements StepEngine {
         threads.push(thread);
       }
       const remotes = threads.map((t) => Comlink.wrap<GradientWorkerApi>(t));
-      await Promise.all(remotes.map((remote, index) => {
+      const configured = Promise.all(remotes.map((remote, index) => {
         const config: WorkerConfig = {
           memory,
           layout,
@@ -86,8 +91,11 @@ export class ThreadEngine implements StepEngine {
           learningRate: options.learningRate,
           ...(fault ? { fault } : {}),
         };
-        return remote.configure(config);
+        return remote.configure(config).catch((e: unknown) => {
+          engine.#fail(index, e instanceof Error ? e.message : String(e));
+        });
       }));
+      await Promise.race([configured, engine.#failed]);
       remotes.forEach((remote, index) => {
         const run = remote.run().catch((e: unknown) => {
           engine.#fail(index, e instanceof Error ? e.message : String(e));
@@ -141,6 +149,7 @@ export class ThreadEngine implements StepEngine {
 
   #fail(index: number, message: string): void {
     this.#failure ??= new WorkerError(`worker ${index}: ${message}`);
+    this.#rejectFailed(this.#failure);
     markFailed(this.#control, index);
   }
 
@@ -161,7 +170,10 @@ export class ThreadEngine implements StepEngine {
   }
 }
 
-/** `SHARDNET_FAULT=worker:step` makes that worker throw at that step: a hook for fault tests. */
+/**
+ * `SHARDNET_FAULT=worker:step` makes that worker throw at that step (0: while it is being
+ * configured): a hook for fault tests.
+ */
 function faultFromEnvironment(): { worker: number; step: number } | undefined {
   const spec = environmentVariable("SHARDNET_FAULT");
   const match = spec ? /^(\d+):(\d+)$/.exec(spec) : null;

@@ -10,6 +10,6 @@ export interface WorkerConfig {
   readonly workers: number;
   readonly backend: BackendName;
   readonly learningRate: number;
-  /** A test hook: this worker throws at this step (counted from 1). */
+  /** A test hook: this worker throws at this step (counted from 1; 0 means while configuring). */
   readonly fault?: { readonly worker: number; readonly step: number };
 }
