@@ -1,13 +1,15 @@
 import { loadDataset } from "../data/load.ts";
 import { splitValidation } from "../data/split.ts";
 import { GENERATOR_KINDS } from "../data/generators.ts";
-import { UsageError } from "../errors.ts";
+import { type CheckpointPolicy, SAVE_INTERVAL_MS } from "../checkpoint/checkpoint_policy.ts";
+import { DivergenceError, UsageError, WorkerError } from "../errors.ts";
 import { BACKEND_CHOICES, type BackendChoice } from "../kernels/select.ts";
 import { readModelFile, writeModelFile } from "../model/model_file.ts";
 import { logicalCpus, onTerminationSignal } from "../runtime/process.ts";
 import { train, type TrainOptions } from "../train/train.ts";
 import type { Dataset } from "../data/dataset.ts";
-import { createEpochLog, type LogFormat } from "./epoch_log.ts";
+import { checkpointsFromFlags } from "./checkpoint_flags.ts";
+import { createEpochLog, type EpochLog, type LogFormat } from "./epoch_log.ts";
 import { type FlagSpec, type FlagValues, helpText, parseFlags } from "./flags.ts";
 import type { Dtype } from "../dtype.ts";
 
@@ -82,6 +84,28 @@ export const TRAIN_FLAGS: readonly FlagSpec[] = [
   },
   { name: "out", value: "FILE", type: "string", help: "write the trained model here" },
   {
+    name: "checkpoint",
+    value: "FILE",
+    type: "string",
+    help: "save the state after completed epochs here: periodically, at the end, on Ctrl-C / " +
+      "SIGTERM and on failure (mid-epoch: the epoch before)",
+  },
+  {
+    name: "checkpoint-every",
+    value: "K",
+    type: "integer",
+    min: 1,
+    help: "save after every K-th epoch",
+    defaultText: `an epoch ending ${SAVE_INTERVAL_MS / 1000} s or more after the last save`,
+  },
+  {
+    name: "resume",
+    value: "FILE",
+    type: "string",
+    help: "continue from this checkpoint; --epochs stays the total; the data, shapes, --dtype, " +
+      "--lr, --seed and --batch-size must match",
+  },
+  {
     name: "workers",
     value: "N",
     type: "integer",
@@ -125,8 +149,10 @@ export async function trainCommand(args: readonly string[]): Promise<number> {
     return 0;
   }
   const { rows, options } = trainingFromFlags(f);
+  const { resume, policy, notes } = checkpointsFromFlags(f, rows, options);
   const epochs = options.epochs;
   const log = createEpochLog(f["log-format"] as LogFormat, epochs);
+  for (const note of notes) log.note(note);
   const interrupt = new AbortController();
   let signalled = 0;
   onTerminationSignal((code) => {
@@ -136,10 +162,15 @@ export async function trainCommand(args: readonly string[]): Promise<number> {
   try {
     const result = await train(rows, {
       ...options,
-      onEpoch: (r) => log.epoch(r),
+      ...(resume ? { resume } : {}),
+      onEpoch: (r, snapshot) => {
+        log.epoch(r);
+        policy?.epoch(r, snapshot);
+      },
       onNote: (note) => log.note(note),
       signal: interrupt.signal,
     });
+    policy?.flush();
     log.done(result, epochs);
     if (f.out !== undefined) {
       writeModelFile(f.out as string, result.model, "--out", {
@@ -154,11 +185,31 @@ export async function trainCommand(args: readonly string[]): Promise<number> {
     }
     return 0;
   } catch (e) {
+    // A usage error here is a checkpoint write that failed: trying again would only repeat it.
+    const saved = policy && !(e instanceof UsageError)
+      ? saveAfterStop(policy, f.checkpoint as string, log)
+      : "";
     if (signalled) {
-      log.note(`stopped by signal; workers terminated`);
+      log.note(`stopped by signal; workers terminated${saved}`);
       return signalled;
     }
+    if (saved && e instanceof DivergenceError) throw new DivergenceError(`${e.message}${saved}`);
+    if (saved && e instanceof WorkerError) throw new WorkerError(`${e.message}${saved}`);
     throw e;
+  }
+}
+
+/**
+ * Saves the last completed epoch when a run stops early, and says where it went; a failure to
+ * save becomes a note, so that the reason the run stopped is still what the user sees.
+ */
+function saveAfterStop(policy: CheckpointPolicy, path: string, log: EpochLog): string {
+  try {
+    const epoch = policy.flush();
+    return epoch === undefined ? "" : `; ${path} holds epoch ${epoch}`;
+  } catch (e) {
+    log.note((e as Error).message);
+    return "";
   }
 }
 

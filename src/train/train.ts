@@ -1,6 +1,6 @@
 import type { Dataset } from "../data/dataset.ts";
 import { applyStandardization, fitStandardization } from "../data/standardize.ts";
-import type { Dtype } from "../dtype.ts";
+import type { Dtype, Floats } from "../dtype.ts";
 import { DataError, DivergenceError } from "../errors.ts";
 import { type BackendChoice, loadKernels, resolveBackend } from "../kernels/select.ts";
 import { initModel, type Model } from "../model/model.ts";
@@ -139,9 +139,17 @@ export async function train(data: Dataset, options: TrainOptions): Promise<Train
   const ws = workspaceViews(memory, layout);
   ws.x.set(trainRows.x);
   ws.y.set(trainRows.y);
+  checkRepresentable(ws.x, data, "training", dtype, stats !== undefined);
   if (validation) {
     ws.xVal.set(validation.x);
     ws.yVal.set(validation.y);
+    checkRepresentable(ws.xVal, options.validation!, "validation", dtype, stats !== undefined);
+  }
+  if (options.resume && options.resume.params.length !== layout.paramCount) {
+    throw new DataError(
+      `the resumed state has ${options.resume.params.length} parameters, a network of ` +
+        `${n} features and ${h} hidden units has ${layout.paramCount}`,
+    );
   }
   ws.params.all.set(options.resume?.params ?? start.params);
 
@@ -196,10 +204,15 @@ export async function train(data: Dataset, options: TrainOptions): Promise<Train
         options.signal?.throwIfAborted();
       }
       let report: EpochReport = { epoch, loss: lossSum / m, accuracy: correct / m, ms: 0 };
-      if (!Number.isFinite(report.loss)) {
+      // The loss comes from the parameters before the last update, so that update is checked too:
+      // no epoch with non-finite parameters reaches `onEpoch` or the returned model.
+      if (!Number.isFinite(report.loss) || !allFinite(ws.params.all)) {
+        const what = Number.isFinite(report.loss)
+          ? "the update made parameters non-finite"
+          : `the loss is ${report.loss}`;
         throw new DivergenceError(
-          `training diverged at epoch ${epoch}: the loss is ${report.loss}; the learning rate ` +
-            `${lr} is probably too large (try a smaller --lr)`,
+          `training diverged at epoch ${epoch}: ${what}; the learning rate ${lr} is probably ` +
+            `too large (try a smaller --lr)`,
         );
       }
       if (validation) {
@@ -243,6 +256,34 @@ export async function train(data: Dataset, options: TrainOptions): Promise<Train
       (_, t) => Array.from(ws.phaseTimes.subarray(3 * t, 3 * t + 3)),
     ),
   };
+}
+
+/**
+ * Features that the run's arithmetic cannot hold would surface as a divergence at epoch 1 and
+ * blame the learning rate; they are a property of the data, and named as such.
+ */
+function checkRepresentable(
+  stored: Floats,
+  raw: Dataset,
+  rows: string,
+  dtype: Dtype,
+  standardized: boolean,
+): void {
+  for (let i = 0; i < stored.length; i++) {
+    if (Number.isFinite(stored[i])) continue;
+    const name = JSON.stringify(raw.featureNames[i % raw.features]);
+    throw new DataError(
+      standardized
+        ? `feature ${name} cannot be standardized: its values are too large to sum in float64`
+        : `feature ${name} of ${rows} row ${Math.floor(i / raw.features) + 1} is ${raw.x[i]}, ` +
+          `beyond the range of ${dtype} (use --dtype f64 or --standardize zscore)`,
+    );
+  }
+}
+
+function allFinite(values: ArrayLike<number>): boolean {
+  for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i])) return false;
+  return true;
 }
 
 function evaluateValidation(

@@ -1,0 +1,212 @@
+import {
+  closeSync,
+  fsyncSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeSync,
+} from "node:fs";
+import process from "node:process";
+import { Packr } from "msgpackr";
+import type { Standardization } from "../data/standardize.ts";
+import type { Dtype } from "../dtype.ts";
+import { DataError, UsageError } from "../errors.ts";
+import { Fnv1a64 } from "../hash.ts";
+import { paramCount } from "../model/params.ts";
+
+/** What a run was configured with: the flags a resumed run must repeat, and some it may change. */
+export interface RunConfig {
+  /** Where the rows came from (a path or a generator), for messages only: the fingerprint decides. */
+  readonly data: string;
+  /** Training rows (after the validation split). */
+  readonly samples: number;
+  readonly features: number;
+  readonly hidden: number;
+  readonly lr: number;
+  readonly seed: number;
+  /** Rows per step, resolved: the number of training rows for full batch. */
+  readonly batchSize: number;
+  readonly dtype: Dtype;
+  readonly standardize: "zscore" | "none";
+  readonly valSplit: number;
+  /** Epochs in total, as that run was asked for; a resumed run may ask for more. */
+  readonly epochs: number;
+  /** The kernel backend that ran, after `auto` was resolved. */
+  readonly backend: string;
+}
+
+/** Everything needed to continue a run exactly after one of its epochs, and to check it fits. */
+export interface Checkpoint {
+  /** Epochs completed. */
+  readonly epoch: number;
+  /** Steps taken in those epochs. */
+  readonly steps: number;
+  /** W1 | b1 | W2 | b2 widened to float64 (exact for float32 runs). */
+  readonly params: Float64Array;
+  /** The shuffling generator's four state words after that epoch. */
+  readonly shuffleState: readonly number[];
+  /** That epoch's training loss. */
+  readonly loss: number;
+  readonly config: RunConfig;
+  /** The training rows' z-score statistics, when the run standardizes. */
+  readonly standardization: Standardization | null;
+  /** `datasetFingerprint` of the training rows. */
+  readonly dataFingerprint: string;
+}
+
+const FORMAT = "shardnet-checkpoint";
+const VERSION = 1;
+
+/**
+ * Plain MessagePack maps (no msgpackr records, so any MessagePack reader can open the file), with
+ * typed arrays kept as typed arrays: `moreTypes` stores their raw bytes, so float64 values
+ * round-trip bit for bit (NaN payloads and −0 included).
+ */
+const packr = new Packr({ useRecords: false, moreTypes: true });
+
+/**
+ * Writes a checkpoint atomically: a temporary file beside `path` is written, flushed to disk and
+ * renamed over `path`, so a crash at any moment leaves either the previous checkpoint or the new
+ * one, never a mix. An unwritable path is a usage error naming `--checkpoint`.
+ *
+ * The file is a MessagePack map `{format, version, checksum, body}` whose `body` is the
+ * MessagePack of the checkpoint and `checksum` its 64-bit FNV-1a, so that damage anywhere is
+ * detected rather than resumed from.
+ *
+ * @example
+ * ```ts
+ * writeCheckpoint("run.ckpt", checkpoint);
+ * ```
+ */
+export function writeCheckpoint(path: string, checkpoint: Checkpoint): void {
+  const body = packr.pack({ ...checkpoint, shuffleState: [...checkpoint.shuffleState] });
+  const bytes = packr.pack({ format: FORMAT, version: VERSION, checksum: checksum(body), body });
+  const temporary = `${path}.${process.pid}.tmp`;
+  let fd: number | undefined;
+  let created = false;
+  try {
+    fd = openSync(temporary, "w");
+    created = true;
+    for (let done = 0; done < bytes.length;) done += writeSync(fd, bytes, done);
+    // Without the flush, a power loss after the rename could leave the new name on empty data.
+    fsyncSync(fd);
+    closeSync(fd);
+    fd = undefined;
+    renameSync(temporary, path);
+  } catch (e) {
+    if (fd !== undefined) closeSync(fd);
+    if (created) rmSync(temporary, { force: true });
+    throw new UsageError(
+      `--checkpoint: cannot write ${path}: ${(e as Error).message.split("\n")[0]}`,
+    );
+  }
+}
+
+/**
+ * Reads and validates a checkpoint that `writeCheckpoint` wrote. A missing file is a usage error;
+ * a truncated, damaged or foreign one a one-line `DataError` naming `--resume` and the file.
+ *
+ * @example
+ * ```ts
+ * const { epoch, params } = readCheckpoint("run.ckpt");
+ * ```
+ */
+export function readCheckpoint(path: string): Checkpoint {
+  let bytes: Uint8Array;
+  try {
+    bytes = readFileSync(path);
+  } catch {
+    throw new UsageError(`--resume: cannot read checkpoint file: ${path}`);
+  }
+  const fail = (why: string): never => {
+    throw new DataError(`--resume ${path}: ${why}`);
+  };
+  const corrupt = (why: string): never => fail(`truncated or corrupt checkpoint (${why})`);
+  if (bytes.length === 0) corrupt("the file is empty");
+  if (bytes[0] === 0x7b) {
+    fail("this is JSON, not a checkpoint; a model file is read with --init");
+  }
+  const envelope = unpack(bytes, corrupt);
+  if (!isRecord(envelope) || envelope.format !== FORMAT) fail("not a shardnet checkpoint");
+  const { version, body, checksum: sum } = envelope as Record<string, unknown>;
+  if (version !== VERSION) {
+    fail(`checkpoint format version ${String(version)}; this program reads version ${VERSION}`);
+  }
+  if (!(body instanceof Uint8Array) || typeof sum !== "string") corrupt("no body");
+  if (checksum(body as Uint8Array) !== sum) corrupt("checksum mismatch");
+  return validate(unpack(body as Uint8Array, corrupt), corrupt);
+}
+
+function checksum(bytes: Uint8Array): string {
+  return new Fnv1a64().update(bytes).hex();
+}
+
+function unpack(bytes: Uint8Array, corrupt: (why: string) => never): unknown {
+  try {
+    return packr.unpack(bytes);
+  } catch (e) {
+    const incomplete = (e as { incomplete?: boolean }).incomplete === true;
+    return corrupt(incomplete ? "the data ends early" : (e as Error).message.split("\n")[0]);
+  }
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v) && !ArrayBuffer.isView(v);
+}
+
+/** Checks every field's type and range; the checksum already excludes damage, so this excludes bugs. */
+function validate(v: unknown, corrupt: (why: string) => never): Checkpoint {
+  if (!isRecord(v) || !isRecord(v.config)) return corrupt("the body is not a checkpoint");
+  const c = v.config;
+  const count = (x: unknown, name: string, min = 0): number =>
+    Number.isSafeInteger(x) && (x as number) >= min ? x as number : corrupt(`bad "${name}"`);
+  const features = count(c.features, "features", 1);
+  const hidden = count(c.hidden, "hidden", 1);
+  const floats = (x: unknown, length: number, name: string): Float64Array =>
+    x instanceof Float64Array && x.length === length && x.every(Number.isFinite)
+      ? x
+      : corrupt(`bad "${name}"`);
+  const config: RunConfig = {
+    data: typeof c.data === "string" ? c.data : corrupt(`bad "data"`),
+    samples: count(c.samples, "samples", 1),
+    features,
+    hidden,
+    lr: typeof c.lr === "number" && c.lr > 0 ? c.lr : corrupt(`bad "lr"`),
+    seed: count(c.seed, "seed"),
+    batchSize: count(c.batchSize, "batchSize", 1),
+    dtype: c.dtype === "f32" || c.dtype === "f64" ? c.dtype : corrupt(`bad "dtype"`),
+    standardize: c.standardize === "zscore" || c.standardize === "none"
+      ? c.standardize
+      : corrupt(`bad "standardize"`),
+    valSplit: typeof c.valSplit === "number" && c.valSplit >= 0 && c.valSplit < 1
+      ? c.valSplit
+      : corrupt(`bad "valSplit"`),
+    epochs: count(c.epochs, "epochs", 1),
+    backend: typeof c.backend === "string" ? c.backend : corrupt(`bad "backend"`),
+  };
+  const state = v.shuffleState;
+  const words = Array.isArray(state) && state.length === 4 &&
+      state.every((w) => Number.isInteger(w) && w >= 0 && w <= 0xffffffff)
+    ? state as number[]
+    : corrupt(`bad "shuffleState"`);
+  const s = v.standardization;
+  const standardization = s === null
+    ? null
+    : isRecord(s)
+    ? { mean: floats(s.mean, features, "mean"), std: floats(s.std, features, "std") }
+    : corrupt(`bad "standardization"`);
+  return {
+    epoch: count(v.epoch, "epoch"),
+    steps: count(v.steps, "steps"),
+    params: floats(v.params, paramCount(features, hidden), "params"),
+    shuffleState: words,
+    loss: typeof v.loss === "number" && Number.isFinite(v.loss) ? v.loss : corrupt(`bad "loss"`),
+    config,
+    standardization,
+    dataFingerprint: typeof v.dataFingerprint === "string" &&
+        /^[0-9a-f]{16}$/.test(v.dataFingerprint)
+      ? v.dataFingerprint
+      : corrupt(`bad "dataFingerprint"`),
+  };
+}

@@ -1,0 +1,70 @@
+import { DataError, UsageError } from "../errors.ts";
+import type { TrainState } from "../train/train.ts";
+import type { Checkpoint, RunConfig } from "./checkpoint.ts";
+
+/** The flags that change the computation and must be the same on resume, in the order checked. */
+const FIXED: readonly [flag: string, key: keyof RunConfig][] = [
+  ["--val-split", "valSplit"],
+  ["--standardize", "standardize"],
+  ["--dtype", "dtype"],
+  ["--hidden", "hidden"],
+  ["--seed", "seed"],
+  ["--lr", "lr"],
+];
+
+/**
+ * The state to continue from, after checking that `checkpoint` (read from `path`) belongs to the
+ * run `current` describes: the same data (by fingerprint), shapes, precision, seed, learning rate
+ * and batch size, and fewer epochs done than `current.epochs`. What may change: `--epochs` (the
+ * total), `--workers` (it never changes the bits), logging and output. A different backend is
+ * allowed, since a machine may lack the original one, but noted: it changes the rounding, so the
+ * result is a valid continuation but not bit-identical to an uninterrupted run.
+ *
+ * @example
+ * ```ts
+ * const { state, notes } = resumeState(readCheckpoint("run.ckpt"), config, fingerprint, "run.ckpt");
+ * ```
+ */
+export function resumeState(
+  checkpoint: Checkpoint,
+  current: RunConfig,
+  fingerprint: string,
+  path: string,
+): { state: TrainState; notes: string[] } {
+  const was = checkpoint.config;
+  const differs = (what: string, then: unknown, now: unknown): never => {
+    throw new DataError(
+      `--resume ${path}: ${what} differs: the checkpoint has ${then}, this run ${now}`,
+    );
+  };
+  for (const [flag, key] of FIXED) {
+    if (was[key] !== current[key]) differs(flag, was[key], current[key]);
+  }
+  if (checkpoint.dataFingerprint !== fingerprint) {
+    differs(
+      "the data",
+      describeData(was, checkpoint.dataFingerprint),
+      describeData(current, fingerprint),
+    );
+  }
+  if (was.batchSize !== current.batchSize) {
+    differs("--batch-size", was.batchSize, current.batchSize);
+  }
+  if (checkpoint.epoch >= current.epochs) {
+    throw new UsageError(
+      `--epochs ${current.epochs}: ${path} already holds ${checkpoint.epoch} epochs; --epochs is ` +
+        `the total, so give more than ${checkpoint.epoch}`,
+    );
+  }
+  const notes = was.backend === current.backend ? [] : [
+    `${path} was trained with the ${was.backend} backend, this run uses ${current.backend}: ` +
+    `training continues, but not bit-identical to an uninterrupted run`,
+  ];
+  const { epoch, params, shuffleState } = checkpoint;
+  return { state: { epoch, params, shuffleState }, notes };
+}
+
+function describeData(config: RunConfig, fingerprint: string): string {
+  return `${config.data} (${config.samples} rows × ${config.features} features, ` +
+    `fingerprint ${fingerprint})`;
+}
