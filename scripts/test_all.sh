@@ -12,7 +12,7 @@ status=0
 echo "== deno test"
 "$bin/deno" test --allow-all --no-check --reporter=dot --junit-path="$reports/deno.xml" test/ || status=1
 echo "== bun test"
-"$bin/bun" test --reporter=junit --reporter-outfile="$reports/bun.xml" || status=1
+"$bin/bun" test --timeout 120000 --reporter=junit --reporter-outfile="$reports/bun.xml" || status=1
 
 checks_failed=0
 for check in "check src/ workers/ scripts/ test/" "lint" "fmt --check"; do
