@@ -4,6 +4,7 @@ import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { generate } from "../src/data/generators.ts";
+import { findBlasLibrary } from "../src/kernels/blas.ts";
 import { train } from "../src/train/train.ts";
 import { runCli } from "./run_cli.ts";
 
@@ -56,29 +57,28 @@ describe("sharded training is bit-identical to single-thread", () => {
     });
   }
 
-  it("holds for larger shards, uneven chunk counts and every worker count up to 8 (f32)", async () => {
-    const data = generate("xor", 5003, 9, 11);
-    const options = {
-      epochs: 3,
-      hidden: 24,
-      dtype: "f32" as const,
-      backend: "js" as const,
-      seed: 2,
-    };
-    const reference = await train(data, { ...options, workers: 0 });
-    for (const workers of [1, 2, 3, 4, 5, 6, 7, 8]) {
-      const sharded = await train(data, { ...options, workers });
-      assert.equal(
-        bits(sharded.model.params),
-        bits(reference.model.params),
-        `--workers ${workers}`,
-      );
-      assert.deepEqual(
-        sharded.history.map((e) => e.loss),
-        reference.history.map((e) => e.loss),
-      );
-    }
-  });
+  for (const backend of ["js", "wasm", "blas"] as const) {
+    const skip = backend === "blas" && findBlasLibrary() === null
+      ? "OpenBLAS is not installed"
+      : false;
+    it(`${backend}: uneven chunk counts, every worker count up to 8 (f32)`, { skip }, async () => {
+      const data = generate("xor", 5003, 9, 11);
+      const options = { epochs: 3, hidden: 24, dtype: "f32" as const, backend, seed: 2 };
+      const reference = await train(data, { ...options, workers: 0 });
+      for (const workers of [1, 2, 3, 4, 5, 6, 7, 8]) {
+        const sharded = await train(data, { ...options, workers });
+        assert.equal(
+          bits(sharded.model.params),
+          bits(reference.model.params),
+          `--workers ${workers}`,
+        );
+        assert.deepEqual(
+          sharded.history.map((e) => e.loss),
+          reference.history.map((e) => e.loss),
+        );
+      }
+    });
+  }
 
   it("holds with more workers than chunks (idle workers only reduce)", async () => {
     const data = generate("blobs", 40, 3, 4);

@@ -1,19 +1,35 @@
 import type { Dtype } from "../dtype.ts";
+import { createBlasKernels, findBlasLibrary } from "./blas.ts";
 import { jsKernels } from "./js.ts";
 import type { Kernels } from "./kernels.ts";
+import { createWasmKernels } from "./wasm.ts";
 
 /** A kernel implementation: `js` is the readable reference, the others are fast. */
-export type BackendName = "js";
+export type BackendName = "js" | "wasm" | "blas";
 
 /** What `--backend` accepts: a backend, or `auto` for the fastest one present. */
 export type BackendChoice = BackendName | "auto";
 
 /** The backends `--backend` accepts, in the order `--help` lists them. */
-export const BACKEND_CHOICES: readonly BackendChoice[] = ["auto", "js"];
+export const BACKEND_CHOICES: readonly BackendChoice[] = ["auto", "wasm", "blas", "js"];
 
-/** Picks the backend that `auto` means on this machine, with a line to say why when it falls back. */
+/**
+ * The backend `choice` means on this machine: `auto` is `blas` where OpenBLAS is installed and
+ * `wasm` otherwise, with a note saying so.
+ *
+ * @example
+ * ```ts
+ * const { name, note } = resolveBackend("auto");
+ * ```
+ */
 export function resolveBackend(choice: BackendChoice): { name: BackendName; note?: string } {
-  return { name: choice === "auto" ? "js" : choice };
+  if (choice !== "auto") return { name: choice };
+  if (findBlasLibrary() !== null) return { name: "blas" };
+  return {
+    name: "wasm",
+    note:
+      "OpenBLAS not found (Debian: apt-get install libopenblas0-pthread): using the wasm backend",
+  };
 }
 
 /**
@@ -21,13 +37,20 @@ export function resolveBackend(choice: BackendChoice): { name: BackendName; note
  *
  * @example
  * ```ts
- * const kernels = await loadKernels("js", "f64", memory);
+ * const kernels = await loadKernels("wasm", "f32", memory);
  * ```
  */
 export function loadKernels(
-  _backend: BackendName,
-  _dtype: Dtype,
-  _memory: WebAssembly.Memory,
+  backend: BackendName,
+  dtype: Dtype,
+  memory: WebAssembly.Memory,
 ): Promise<Kernels> {
-  return Promise.resolve(jsKernels);
+  switch (backend) {
+    case "js":
+      return Promise.resolve(jsKernels);
+    case "wasm":
+      return createWasmKernels(memory, dtype);
+    case "blas":
+      return Promise.resolve(createBlasKernels(dtype));
+  }
 }

@@ -1,0 +1,230 @@
+import { existsSync } from "node:fs";
+import process from "node:process";
+import type { Dtype, Floats } from "../dtype.ts";
+import { addressOf, type NativeLibrary, openLibrary } from "../runtime/ffi.ts";
+import { jsKernels } from "./js.ts";
+import type { Kernels } from "./kernels.ts";
+
+/**
+ * Where OpenBLAS usually lives, pthread builds first. On Debian and Ubuntu the first entry of an
+ * architecture is the alternatives link that `libopenblas0-pthread` (or its openmp/serial
+ * siblings) sets up; the second is the pthread build itself, in case the link points elsewhere.
+ */
+const CANDIDATES = [
+  "/usr/lib/x86_64-linux-gnu/libopenblas.so.0",
+  "/usr/lib/x86_64-linux-gnu/openblas-pthread/libopenblas.so.0",
+  "/usr/lib/aarch64-linux-gnu/libopenblas.so.0",
+  "/usr/lib/aarch64-linux-gnu/openblas-pthread/libopenblas.so.0",
+  "/usr/lib64/libopenblasp.so.0",
+  "/usr/lib64/libopenblas.so.0",
+  "/usr/lib/libopenblas.so.0",
+  "/opt/homebrew/opt/openblas/lib/libopenblas.dylib",
+  "/usr/local/opt/openblas/lib/libopenblas.dylib",
+];
+
+/**
+ * The OpenBLAS shared library to load: `SHARDNET_BLAS_LIB` when set (taken as given, so that a
+ * wrong override fails loudly in `createBlasKernels` instead of falling back), else the first
+ * standard location that exists, else null.
+ *
+ * @example
+ * ```ts
+ * const path = findBlasLibrary();
+ * const kernels = path === null ? jsKernels : createBlasKernels("f64", path);
+ * ```
+ */
+export function findBlasLibrary(): string | null {
+  const override = process.env.SHARDNET_BLAS_LIB;
+  if (override) return override;
+  return CANDIDATES.find((path) => existsSync(path)) ?? null;
+}
+
+const ROW_MAJOR = 101;
+const NO_TRANS = 111;
+const TRANS = 112;
+
+/** cblas_?gemm(order, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc). */
+function gemmSymbol<S extends "f32" | "f64">(scalar: S) {
+  return {
+    parameters: [
+      "i32",
+      "i32",
+      "i32",
+      "i32",
+      "i32",
+      "i32",
+      scalar,
+      "pointer",
+      "i32",
+      "pointer",
+      "i32",
+      scalar,
+      "pointer",
+      "i32",
+    ],
+    result: "void",
+  } as const;
+}
+
+const SYMBOLS = {
+  openblas_set_num_threads: { parameters: ["i32"], result: "void" },
+  cblas_sgemm: gemmSymbol("f32"),
+  cblas_dgemm: gemmSymbol("f64"),
+} as const;
+
+type Blas = NativeLibrary<typeof SYMBOLS>;
+
+// Per thread: every worker has its own module instance, so each opens the library once (dlopen
+// is refcounted: one copy per process).
+const opened = new Map<string, Blas>();
+
+/*
+ * One BLAS thread per calling thread. Our parallelism is one worker thread per core, each
+ * calling GEMM on its own chunk; OpenBLAS's own pool on top would oversubscribe the cores.
+ *
+ * openblas_set_num_threads is process-wide (it stores a global; OpenBLAS maintainers confirm in
+ * issues #2809 and #3917), so every worker setting it to 1 is idempotent; with 1 it starts no
+ * threads. With the global count at 1, gemm skips the thread server (OpenMP builds included: the
+ * count is tested before OpenMP is consulted) and runs entirely in the calling thread. The only
+ * shared state it then touches is the buffer pool of blas_memory_alloc, which threaded builds
+ * (USE_THREAD=1, as Debian's libopenblas0-pthread is) guard with a lock. So concurrent calls from
+ * several of our workers are safe and run in parallel; the tests run GEMMs on two workers at once
+ * and compare the bits. Sequential builds (libopenblas0-serial) are thread-safe only if compiled
+ * with USE_LOCKING=1, which cannot be queried at run time: use the pthread package.
+ */
+function load(path: string): Blas {
+  let blas = opened.get(path);
+  if (blas === undefined) {
+    try {
+      blas = openLibrary(path, SYMBOLS);
+    } catch (e) {
+      const reason = e instanceof Error ? e.message : String(e);
+      throw new Error(`cannot load OpenBLAS from ${path}: ${reason}`, { cause: e });
+    }
+    blas.openblas_set_num_threads(1);
+    opened.set(path, blas);
+  }
+  return blas;
+}
+
+const MAX_INT32 = 0x7fffffff;
+
+function checkDims(rows: number, n: number, h: number): void {
+  for (const d of [rows, n, h]) {
+    if (!Number.isInteger(d) || d < 0 || d > MAX_INT32) {
+      throw new RangeError(`blas kernels: dimension ${d} is not an integer in [0, 2^31)`);
+    }
+  }
+}
+
+/**
+ * Creates the `blas` backend: hiddenForward and weightGradient are one cblas_sgemm or
+ * cblas_dgemm each; the other kernels are O(rows·h) or O(P·chunks) and come from the `js`
+ * backend unchanged. Arrays may be ordinary typed arrays or views on a SharedArrayBuffer or a
+ * shared WebAssembly.Memory; they must have the precision of `dtype`.
+ *
+ * Results are deterministic (same inputs and shapes, same bits, wherever the arrays sit in
+ * memory) but not bit-equal to `js`: OpenBLAS sums in its own blocked order and, for f32, in
+ * float32. That order depends on the OpenBLAS version and the CPU kernel it picks at load, so
+ * bits may differ between machines.
+ *
+ * @param libraryPath the OpenBLAS file; defaults to {@link findBlasLibrary}.
+ * @throws Error when no library is found or it cannot be loaded.
+ *
+ * @example
+ * ```ts
+ * const k = createBlasKernels("f32");
+ * k.hiddenForward(x, 0, rows, n, h, w1, b1, a1);
+ * ```
+ */
+export function createBlasKernels(dtype: Dtype, libraryPath?: string): Kernels {
+  const path = libraryPath ?? findBlasLibrary();
+  if (path === null) {
+    throw new Error(
+      "OpenBLAS not found: install libopenblas0-pthread or set SHARDNET_BLAS_LIB to the library file",
+    );
+  }
+  const blas = load(path);
+  const gemm = dtype === "f32" ? blas.cblas_sgemm : blas.cblas_dgemm;
+  const bytes = dtype === "f32" ? 4 : 8;
+
+  // Native code has no bounds checks: a short array or a Float64Array given to sgemm would
+  // corrupt memory silently, so both are refused up front.
+  const check = (name: string, a: Floats, offset: number, length: number): void => {
+    if (a.BYTES_PER_ELEMENT !== bytes) {
+      throw new TypeError(`blas ${dtype} kernels: ${name} is a ${a.constructor.name}`);
+    }
+    if (!Number.isInteger(offset) || offset < 0 || offset + length > a.length) {
+      throw new RangeError(
+        `blas kernels: ${name} needs ${length} values from ${offset} but has ${a.length}`,
+      );
+    }
+  };
+
+  return {
+    ...jsKernels,
+
+    hiddenForward(x, xOff, rows, n, h, w1, b1, a1) {
+      checkDims(rows, n, h);
+      check("x", x, xOff, rows * n);
+      check("w1", w1, 0, h * n);
+      check("b1", b1, 0, h);
+      check("a1", a1, 0, rows * h);
+      // Leading dimensions of at least 1 keep n = 0 legal for BLAS; with K = 0 it still
+      // writes C = 0 (beta = 0), matching the reference. beta = 0 also means C is never read,
+      // so stale NaNs in A1 cannot leak in.
+      const ldx = Math.max(1, n);
+      gemm(
+        ROW_MAJOR,
+        NO_TRANS,
+        TRANS,
+        rows,
+        h,
+        n,
+        1,
+        addressOf(x) + xOff * bytes,
+        ldx,
+        addressOf(w1),
+        ldx,
+        0,
+        addressOf(a1),
+        Math.max(1, h),
+      );
+      // Half the pre-activations are negative at random, so `z > 0 ? z : 0` mispredicts a
+      // branch per element and this pass took as long as the GEMM. (z + |z|) / 2 is the same
+      // value without a branch (2z and its half are exact, z + |z| = +0 for z ≤ 0); only NaN,
+      // −∞ and an overflowing 2z come out non-finite, and the rare fallback gives them the
+      // reference's answer.
+      for (let r = 0, i = 0; r < rows; r++) {
+        for (let j = 0; j < h; j++, i++) {
+          const z = a1[i] + b1[j];
+          const relu = (z + Math.abs(z)) * 0.5;
+          a1[i] = relu < Infinity ? relu : z > 0 ? z : 0;
+        }
+      }
+    },
+
+    weightGradient(dz1, x, xOff, rows, n, h, gw1) {
+      checkDims(rows, n, h);
+      check("dz1", dz1, 0, rows * h);
+      check("x", x, xOff, rows * n);
+      check("gw1", gw1, 0, h * n);
+      gemm(
+        ROW_MAJOR,
+        TRANS,
+        NO_TRANS,
+        h,
+        n,
+        rows,
+        1,
+        addressOf(dz1),
+        Math.max(1, h),
+        addressOf(x) + xOff * bytes,
+        Math.max(1, n),
+        0,
+        addressOf(gw1),
+        Math.max(1, n),
+      );
+    },
+  };
+}

@@ -1,0 +1,901 @@
+/**
+ * Generates the WebAssembly text of the `wasm` kernel backend.
+ *
+ * The same text serves f32 (f32x4, four lanes) and f64 (f64x2, two lanes): every kernel is written
+ * once against the `Dt` description below and emitted twice, with exported names prefixed `f32_` and
+ * `f64_`. Register tiles are unrolled here rather than in hand-written WAT, which would repeat each
+ * tile body for every tile shape, tail width and precision. `relaxed` selects relaxed-SIMD fused
+ * multiply-add; the plain variant is a fallback for runtimes that do not validate relaxed SIMD.
+ *
+ * Every pointer the functions take is a byte address in the imported shared memory; the JS side
+ * (../wasm.ts) checks that each typed array is a view on that memory and folds in its offsets.
+ *
+ * Summation order, which fixes the bits of every result:
+ * - dot products (hiddenForward, outputLogits) run a vector accumulator over k in steps of one vector,
+ *   the last partial vector zero-filled, then add the lanes as (l0 + l2) + (l1 + l3) (f32) or
+ *   l0 + l1 (f64) whether the lanes are reduced one accumulator at a time or four at once by
+ *   transposition; so a result depends only on its own row and column, not on which tile computed it.
+ * - sums over rows (weightGradient, outputBackward, reduceStep) add row after row in index order,
+ *   one lane per output element, like the reference.
+ */
+
+/** Register-tile sizes. Each v128 tile must fit the 16 xmm registers of x64 with room to load. */
+export interface Tiles {
+  /** hiddenForward: rows × hidden units per tile; `hfR·hfJ` accumulators. */
+  hfR: number;
+  hfJ: number;
+  /** hiddenForward: vector steps of k per loop iteration (loads use offset immediates). */
+  hfU: number;
+  /** weightGradient: hidden units × k-vectors per tile; `wgJ·wgK` accumulators. */
+  wgJ: number;
+  wgK: number;
+  /** weightGradient: rows per panel, so that a panel's dZ1 rows and X strip stay in L1. */
+  wgP: number;
+}
+
+/**
+ * Chosen by measurement (scripts/kernel_bench.ts, variants interleaved in one process) on Zen 3
+ * under V8 and JavaScriptCore, where x64 gives 16 xmm registers:
+ * - hiddenForward 4 rows × 2 units: 8 accumulators, 4 X-vectors streamed against 2 held W1-vectors;
+ *   the tile's X rows stay in L1 while W1 streams from L2. Unrolling k by 4 (loads with offset
+ *   immediates, one pointer bump per 4 steps) was worth ~40% on V8. 3×4 and 4×3 (12 accumulators
+ *   plus 4 operands) spill and run at half speed.
+ * - weightGradient 2 units × 6 k-vectors: 12 accumulators, 2 dZ1 broadcasts held, X streamed, so
+ *   15 registers; 12 independent accumulators cover the FMA latency where 8 (4×2, 2×4) did not
+ *   (+15–20%). 64-row panels keep a panel's dZ1 rows and X strip in L1 (a few %).
+ */
+export const DEFAULT_TILES: Record<"f32" | "f64", Tiles> = {
+  f32: { hfR: 4, hfJ: 2, hfU: 4, wgJ: 2, wgK: 6, wgP: 64 },
+  f64: { hfR: 4, hfJ: 2, hfU: 4, wgJ: 2, wgK: 6, wgP: 64 },
+};
+
+/** One precision: the scalar type, its vector shape, lanes and bytes per element. */
+interface Dt {
+  t: "f32" | "f64";
+  v: "f32x4" | "f64x2";
+  lanes: number;
+  size: number;
+  splat: string;
+}
+
+const F32: Dt = { t: "f32", v: "f32x4", lanes: 4, size: 4, splat: "v128.load32_splat" };
+const F64: Dt = { t: "f64", v: "f64x2", lanes: 2, size: 8, splat: "v128.load64_splat" };
+
+const ZERO = "(v128.const i64x2 0 0)";
+
+const get = (name: string) => `(local.get $${name})`;
+const set = (name: string, e: string) => `(local.set $${name} ${e})`;
+const i32 = (n: number) => `(i32.const ${n})`;
+const add = (a: string, b: string) => `(i32.add ${a} ${b})`;
+const mul = (a: string, b: string) => `(i32.mul ${a} ${b})`;
+const inc = (name: string, by: string) => set(name, add(get(name), by));
+const off = (o: number) => (o === 0 ? "" : ` offset=${o}`);
+const load = (p: string, o = 0) => `(v128.load${off(o)} ${p})`;
+const store = (p: string, e: string, o = 0) => `(v128.store${off(o)} ${p} ${e})`;
+
+/** `a·b + c`, fused or not as the runtime pleases (relaxed), or multiply then add (plain). */
+function madd(d: Dt, relaxed: boolean, a: string, b: string, c: string): string {
+  return relaxed
+    ? `(${d.v}.relaxed_madd ${a} ${b} ${c})`
+    : `(${d.v}.add (${d.v}.mul ${a} ${b}) ${c})`;
+}
+
+/** Loads the first `rem` (< lanes) elements at `p`, zero-filling the rest; never reads past them. */
+function loadPartial(d: Dt, p: string, rem: number): string {
+  if (d.t === "f64" || rem === 2) return `(v128.load64_zero ${p})`;
+  if (rem === 1) return `(v128.load32_zero ${p})`;
+  return `(v128.load32_lane offset=8 2 ${p} (v128.load64_zero ${p}))`;
+}
+
+/** Stores the first `rem` (< lanes) lanes of `e` at `p` (which must be a local.get: it is reused). */
+function storePartial(d: Dt, p: string, e: string, rem: number, tmp: string): string {
+  if (d.t === "f64" || rem === 2) return `(v128.store64_lane 0 ${p} ${e})`;
+  if (rem === 1) return `(v128.store32_lane 0 ${p} ${e})`;
+  return `${set(tmp, e)} (v128.store64_lane 0 ${p} ${get(tmp)})` +
+    ` (v128.store32_lane offset=8 2 ${p} ${get(tmp)})`;
+}
+
+/** Byte shuffle picking 4-byte (f32) or 8-byte (f64) lanes; indices ≥ lanes come from the second operand. */
+function shuffle(d: Dt, lanes: number[], a: string, b: string): string {
+  const bytes: number[] = [];
+  for (const l of lanes) for (let i = 0; i < d.size; i++) bytes.push(l * d.size + i);
+  return `(i8x16.shuffle ${bytes.join(" ")} ${a} ${b})`;
+}
+
+/** Scalar sum of the lanes of one accumulator, in the fixed order described at the top. */
+function hsum(d: Dt, a: string, tmp: string): string {
+  if (d.t === "f64") {
+    return `${set(tmp, a)} (f64.add (f64x2.extract_lane 0 ${get(tmp)}) ` +
+      `(f64x2.extract_lane 1 ${get(tmp)}))`;
+  }
+  const t = `(f32x4.add ${a} ${shuffle(d, [2, 3, 0, 1], a, a)})`;
+  return `${set(tmp, t)} (f32.add (f32x4.extract_lane 0 ${get(tmp)}) ` +
+    `(f32x4.extract_lane 1 ${get(tmp)}))`;
+}
+
+/**
+ * Lane sums of `lanes` accumulators at once, as one vector (lane i = sum of accumulator i), by
+ * transposition; bit-identical to `hsum` on each.
+ */
+function tsum(d: Dt, accs: string[]): string {
+  const [a, b] = [get(accs[0]), get(accs[1])];
+  if (d.t === "f64") return `(f64x2.add ${shuffle(d, [0, 2], a, b)} ${shuffle(d, [1, 3], a, b)})`;
+  const [c, e] = [get(accs[2]), get(accs[3])];
+  const pair = (x: string, y: string) =>
+    `(f32x4.add ${shuffle(d, [0, 4, 1, 5], x, y)} ${shuffle(d, [2, 6, 3, 7], x, y)})`;
+  const ab = pair(a, b);
+  const ce = pair(c, e);
+  return `(f32x4.add ${shuffle(d, [0, 1, 4, 5], ab, ce)} ${shuffle(d, [2, 3, 6, 7], ab, ce)})`;
+}
+
+/** `z > 0 ? z : 0` lane-wise, as the reference: +0 for z ≤ 0, for −0 and for NaN. */
+function reluV(d: Dt, e: string, tmp: string): string {
+  return `${set(tmp, e)} (v128.and ${get(tmp)} (${d.v}.gt ${get(tmp)} ${ZERO}))`;
+}
+
+/** A counted loop running `body` `count` times (count may be 0); `cnt` is the counter local. */
+function counted(label: string, cnt: string, count: string, body: string): string {
+  return `${set(cnt, count)}
+    (block $${label}_done (br_if $${label}_done (i32.eqz ${get(cnt)}))
+      (loop $${label}
+        ${body}
+        (br_if $${label} (local.tee $${cnt} (i32.sub ${get(cnt)} ${i32(1)})))))`;
+}
+
+/** A loop `while (idx + step <= end) { body; idx += step }` over an i32 local. */
+function stepping(label: string, idx: string, step: string, end: string, body: string): string {
+  return `(block $${label}_done (loop $${label}
+      (br_if $${label}_done (i32.gt_u (i32.add ${get(idx)} ${step}) ${end}))
+      ${body}
+      ${inc(idx, step)}
+      (br $${label})))`;
+}
+
+/** Dispatches on the number of tail elements 1 .. lanes−1 held in local `rem`. */
+function byRem(d: Dt, rem: string, code: (r: number) => string): string {
+  let out = "";
+  for (let r = d.lanes - 1; r >= 1; r--) {
+    out = `(if (i32.eq ${get(rem)} ${i32(r)}) (then ${code(r)})${out ? ` (else ${out})` : ""})`;
+  }
+  return out;
+}
+
+/** Local declarations for names not yet declared. */
+class Locals {
+  private seen = new Set<string>();
+  private decl: string[] = [];
+  need(type: string, ...names: string[]): void {
+    for (const n of names) {
+      if (this.seen.has(n)) continue;
+      this.seen.add(n);
+      this.decl.push(`(local $${n} ${type})`);
+    }
+  }
+  toString(): string {
+    return this.decl.join(" ");
+  }
+}
+
+const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+
+/**
+ * Dot-product tile shared by hiddenForward and outputLogits: accumulators acc{r}_{j} for R rows
+ * of A (pointers pa{r}) against J rows of B (pointers pb{j}), over the locals `nv` full vectors and
+ * `rem` tail elements. Loads of the smaller operand set are held in registers; the other streams.
+ * Leaves the pointers past the row ends.
+ */
+function dotTile(d: Dt, relaxed: boolean, L: Locals, R: number, J: number, U: number): string {
+  const acc = (r: number, j: number) => `acc${r}_${j}`;
+  L.need("v128", ...range(R).flatMap((r) => range(J).map((j) => acc(r, j))), "s");
+  L.need("v128", ...range(Math.min(R, J)).map((i) => `hold${i}`));
+  L.need("i32", "cnt");
+  const step = (ld: (p: string) => string) => {
+    let s = "";
+    const pa = (r: number) => ld(get(`pa${r}`));
+    const pb = (j: number) => ld(get(`pb${j}`));
+    if (R >= J) {
+      for (let j = 0; j < J; j++) s += set(`hold${j}`, pb(j)) + "\n";
+      for (let r = 0; r < R; r++) {
+        s += set("s", pa(r)) + "\n";
+        for (let j = 0; j < J; j++) {
+          s += set(acc(r, j), madd(d, relaxed, get("s"), get(`hold${j}`), get(acc(r, j)))) + "\n";
+        }
+      }
+    } else {
+      for (let r = 0; r < R; r++) s += set(`hold${r}`, pa(r)) + "\n";
+      for (let j = 0; j < J; j++) {
+        s += set("s", pb(j)) + "\n";
+        for (let r = 0; r < R; r++) {
+          s += set(acc(r, j), madd(d, relaxed, get(`hold${r}`), get("s"), get(acc(r, j)))) + "\n";
+        }
+      }
+    }
+    return s;
+  };
+  const bump = (by: number) =>
+    [...range(R).map((r) => inc(`pa${r}`, i32(by))), ...range(J).map((j) => inc(`pb${j}`, i32(by)))]
+      .join(" ");
+  let unrolled = "";
+  for (let u = 0; u < U; u++) unrolled += step((p) => load(p, 16 * u));
+  return `
+    ${range(R).flatMap((r) => range(J).map((j) => set(acc(r, j), ZERO))).join(" ")}
+    ;; ${U} vector steps per iteration so that loads use offset immediates instead of pointer adds
+    ${counted(`k${R}x${J}u`, "cnt", `(i32.div_u ${get("nv")} ${i32(U)})`, unrolled + bump(16 * U))}
+    ${
+    counted(
+      `k${R}x${J}`,
+      "cnt",
+      `(i32.rem_u ${get("nv")} ${i32(U)})`,
+      step((p) => load(p)) + bump(16),
+    )
+  }
+    ${byRem(d, "rem", (rem) => step((p) => loadPartial(d, p, rem)))}`;
+}
+
+/**
+ * hiddenForward: A1[r,j] = relu(b1[j] + X[r,:]·W1[j,:]). Both operands are contiguous along k
+ * (X sample-major, W1 h×n), so the tile runs over k in vectors and reduces lanes at the end.
+ * Loop order: a block of R rows of X (R·n elements, in L1) against every block of J units of W1
+ * (W1 streams from L2 once per row block).
+ */
+function hiddenForward(d: Dt, relaxed: boolean, tiles: Tiles): string {
+  const L = new Locals();
+  L.need("i32", "rowBytes", "hBytes", "nv", "rem", "r", "j", "po");
+  L.need("v128", "tmp");
+  const { hfR: R, hfJ: J, hfU: U } = tiles;
+  const S = d.size;
+
+  const tile = (R: number, J: number) => {
+    const setPtrs = [
+      ...range(R).map((r) =>
+        set(`pa${r}`, add(get("x"), mul(add(get("r"), i32(r)), get("rowBytes"))))
+      ),
+      ...range(J).map((j) =>
+        set(`pb${j}`, add(get("w1"), mul(add(get("j"), i32(j)), get("rowBytes"))))
+      ),
+    ].join(" ");
+    L.need("i32", ...range(R).map((r) => `pa${r}`), ...range(J).map((j) => `pb${j}`));
+    const out = set("po", add(get("a1"), mul(add(mul(get("r"), get("h")), get("j")), i32(S))));
+    const acc = (r: number, j: number) => `acc${r}_${j}`;
+    const b1At = (j: number) => add(get("b1"), mul(add(get("j"), i32(j)), i32(S)));
+    const rowPtr = (
+      r: number,
+    ) => (r === 0 ? get("po") : add(get("po"), mul(get("hBytes"), i32(r))));
+    let epi = "";
+    if (d.t === "f32" && J % 4 === 0) {
+      // One row, four units: the four sums are contiguous in A1 and b1.
+      for (let r = 0; r < R; r++) {
+        for (let j = 0; j < J; j += 4) {
+          const v = `(f32x4.add ${tsum(d, range(4).map((i) => acc(r, j + i)))} ${load(b1At(j))})`;
+          epi += store(rowPtr(r), reluV(d, v, "tmp"), j * S) + "\n";
+        }
+      }
+    } else if (d.t === "f32" && J % 2 === 0 && R % 2 === 0) {
+      // Two rows × two units: each half of the sum vector is a pair of adjacent outputs.
+      for (let r = 0; r < R; r += 2) {
+        for (let j = 0; j < J; j += 2) {
+          const accs = [acc(r, j), acc(r, j + 1), acc(r + 1, j), acc(r + 1, j + 1)];
+          const v = `(f32x4.add ${tsum(d, accs)} (v128.load64_splat ${b1At(j)}))`;
+          epi += set("tmp", reluV(d, v, "tmp")) + "\n";
+          epi += `(v128.store64_lane${off(j * S)} 0 ${rowPtr(r)} ${get("tmp")})\n`;
+          epi += `(v128.store64_lane${off(j * S)} 1 ${rowPtr(r + 1)} ${get("tmp")})\n`;
+        }
+      }
+    } else if (d.t === "f64" && J % 2 === 0) {
+      for (let r = 0; r < R; r++) {
+        for (let j = 0; j < J; j += 2) {
+          const v = `(f64x2.add ${tsum(d, [acc(r, j), acc(r, j + 1)])} ${load(b1At(j))})`;
+          epi += store(rowPtr(r), reluV(d, v, "tmp"), j * S) + "\n";
+        }
+      }
+    } else {
+      for (let r = 0; r < R; r++) {
+        for (let j = 0; j < J; j++) {
+          const z = `(${d.t}.add ${hsum(d, get(acc(r, j)), "tmp")} (${d.t}.load ${b1At(j)}))`;
+          L.need(d.t, "zs");
+          epi += set("zs", z) + "\n";
+          epi += `(${d.t}.store${off(j * S)} ${rowPtr(r)} (select ${get("zs")} (${d.t}.const 0) ` +
+            `(${d.t}.gt ${get("zs")} (${d.t}.const 0))))\n`;
+        }
+      }
+    }
+    return `${setPtrs}\n${dotTile(d, relaxed, L, R, J, U)}\n${out}\n${epi}`;
+  };
+
+  const jLoops = (R: number) =>
+    stepping(`j${R}x${J}`, "j", i32(J), get("h"), tile(R, J)) +
+    (J > 1 ? stepping(`j${R}x1`, "j", i32(1), get("h"), tile(R, 1)) : "");
+  const body = `
+    ${set("rowBytes", mul(get("n"), i32(S)))}
+    ${set("hBytes", mul(get("h"), i32(S)))}
+    ${set("nv", `(i32.div_u ${get("n")} ${i32(d.lanes)})`)}
+    ${set("rem", `(i32.rem_u ${get("n")} ${i32(d.lanes)})`)}
+    ${set("r", i32(0))}
+    ${stepping(`r${R}`, "r", i32(R), get("rows"), set("j", i32(0)) + jLoops(R))}
+    ${R > 1 ? stepping("r1", "r", i32(1), get("rows"), set("j", i32(0)) + jLoops(1)) : ""}`;
+  return `
+  ;; hiddenForward (${d.t}): tile ${R} rows × ${J} units, ${U} k-vectors per iteration
+  (func $${d.t}_hiddenForward (export "${d.t}_hiddenForward")
+    (param $x i32) (param $rows i32) (param $n i32) (param $h i32)
+    (param $w1 i32) (param $b1 i32) (param $a1 i32)
+    ${L}
+    ${body})`;
+}
+
+/**
+ * outputLogits: Z[r] = b2 + A1[r,:]·W2. The dot tile with J = 1 over four rows (f32; two for f64)
+ * whose sums come out as one vector for a single store.
+ */
+function outputLogits(d: Dt, relaxed: boolean): string {
+  const L = new Locals();
+  L.need("i32", "nv", "rem", "r", "rowBytes");
+  L.need("v128", "tmp");
+  const S = d.size;
+  const R = d.lanes;
+  const tile = (R: number) => {
+    L.need("i32", ...range(R).map((r) => `pa${r}`), "pb0");
+    const setPtrs = range(R)
+      .map((r) => set(`pa${r}`, add(get("a1"), mul(add(get("r"), i32(r)), get("rowBytes")))))
+      .join(" ") + set("pb0", get("w2"));
+    const zAt = add(get("z"), mul(get("r"), i32(S)));
+    const b2 = d.t === "f32" ? `(f32.demote_f64 ${get("b2")})` : get("b2");
+    const epi = R === 1
+      ? `(${d.t}.store ${zAt} (${d.t}.add ${hsum(d, get("acc0_0"), "tmp")} ${b2}))`
+      : store(
+        zAt,
+        `(${d.v}.add ${tsum(d, range(R).map((r) => `acc${r}_0`))} (${d.v}.splat ${b2}))`,
+      );
+    return `${setPtrs}\n${dotTile(d, relaxed, L, R, 1, 2)}\n${epi}`;
+  };
+  const body = `
+    ${set("rowBytes", mul(get("h"), i32(S)))}
+    ${set("nv", `(i32.div_u ${get("h")} ${i32(d.lanes)})`)}
+    ${set("rem", `(i32.rem_u ${get("h")} ${i32(d.lanes)})`)}
+    ${set("r", i32(0))}
+    ${stepping(`r${R}`, "r", i32(R), get("rows"), tile(R))}
+    ${stepping("r1", "r", i32(1), get("rows"), tile(1))}`;
+  return `
+  ;; outputLogits (${d.t}): ${R} rows per tile, lane sums transposed into one store
+  (func $${d.t}_outputLogits (export "${d.t}_outputLogits")
+    (param $a1 i32) (param $rows i32) (param $h i32) (param $w2 i32) (param $b2 f64) (param $z i32)
+    ${L}
+    ${body})`;
+}
+
+/** An f64 literal that reads back as exactly `x`. */
+const f64 = (x: number) => `(f64.const ${Object.is(x, -0) ? "-0" : x})`;
+const f64v = (x: number) => `(f64x2.splat ${f64(x)})`;
+
+/**
+ * A polynomial in f64x2 lanes by Estrin's scheme, coefficients from the highest degree down;
+ * unfused. Pairs of terms combine with x, pairs of those with x², and so on, so the dependency chain
+ * is ~log2(degree) multiply-adds long instead of Horner's degree: this kernel is latency-bound.
+ * Returns the statements that set the powers (locals `${name}1`, `${name}2`, …) and the expression.
+ */
+function estrin(
+  L: Locals,
+  name: string,
+  x: string,
+  coeffs: number[],
+  constant: (c: number) => string,
+): [string, string] {
+  let terms = [...coeffs].reverse().map(constant);
+  let pre = "";
+  let pw = x;
+  for (let level = 1; terms.length > 1; level++) {
+    const next: string[] = [];
+    for (let i = 0; i < terms.length; i += 2) {
+      next.push(
+        i + 1 < terms.length
+          ? `(f64x2.add ${terms[i]} (f64x2.mul ${terms[i + 1]} ${pw}))`
+          : terms[i],
+      );
+    }
+    terms = next;
+    if (terms.length > 1) {
+      L.need("v128", `${name}${level}`);
+      pre += set(`${name}${level}`, `(f64x2.mul ${pw} ${pw})`) + "\n";
+      pw = get(`${name}${level}`);
+    }
+  }
+  return [pre, terms[0]];
+}
+
+/**
+ * ln 2 in two parts: k·LN2_HI is exact for |k| < 2^21, and LN2_LO holds the rest, including
+ * ln 2 − fl(ln 2) = 2.3190468138462996e-17 that Math.LN2 lacks.
+ */
+const LN2_HI = (() => {
+  const b = new DataView(new ArrayBuffer(8));
+  b.setFloat64(0, Math.LN2);
+  b.setUint32(4, b.getUint32(4) & ~0x1fffff);
+  return b.getFloat64(0);
+})();
+const LN2_LO = (Math.LN2 - LN2_HI) + 2.3190468138462996e-17;
+
+/** 1/n! for n = deg .. 0. */
+const expCoeffs = (deg: number) => {
+  const c = [1];
+  for (let n = 1; n <= deg; n++) c.push(c[n - 1] / n);
+  return c.reverse();
+};
+
+/**
+ * outputLoss: two rows per step in f64x2 (f32 data promoted, as the reference computes in JS
+ * numbers). exp and log1p are computed here rather than imported, because a call out to JS per row
+ * cost ~130 ns/row, more than the two GEMMs of a 64-row chunk:
+ * - e = exp(−|z|): −|z| = k·ln 2 + r with |r| ≤ ln 2 / 2 (Cody–Waite), e^r by its Taylor
+ *   polynomial of degree 13 (truncation < 2^−57) by Estrin's scheme, times 2^k made in the exponent
+ *   bits. |z| is clamped to 708 so that 2^k stays normal; past it e < 1e−307 only meets 1 + e.
+ * - log1p(e) = log(u) + (e − (u − 1))/u with u = 1 + e ∈ [1, 2]: u halved above √2, then
+ *   log m = 2·atanh(s), s = (m − 1)/(m + 1), |s| < 0.172, by the atanh series to s^21.
+ * - σ(z) = 1/(1 + e) for z ≥ 0 and e/(1 + e) otherwise.
+ * Relative errors are a few ulps. The prediction σ(z) ≥ 0.5 is decided as the reference's
+ * arithmetic decides it: 1/(1 + exp(−z)) ≥ 0.5 exactly when exp(−z) rounds to at most 1 + 2^−52,
+ * i.e. z > −1.5·2^−52, so the count of correct predictions is the reference's.
+ * The loss terms are added to the sum one row after another, in the reference's order.
+ */
+function outputLoss(d: Dt): string {
+  const S = d.size;
+  const L = new Locals();
+  L.need("i32", "cnt");
+  L.need("f64", "loss");
+  L.need(
+    "v128",
+    "zv",
+    "yv",
+    "a",
+    "k",
+    "e",
+    "u",
+    "m",
+    "big",
+    "f",
+    "sv",
+    "s2",
+    "term",
+    "hits",
+    "mask",
+  );
+  const ld = (p: string, two: boolean) =>
+    d.t === "f32"
+      ? `(f64x2.promote_low_f32x4 (${two ? "v128.load64_zero" : "v128.load32_zero"} ${p}))`
+      : two
+      ? load(p)
+      : `(v128.load64_zero ${p})`;
+  const st = (p: string, e: string, two: boolean) =>
+    d.t === "f32"
+      ? `(${two ? "v128.store64_lane" : "v128.store32_lane"} 0 ${p} (f32x4.demote_f64x2_zero ${e}))`
+      : two
+      ? store(p, e)
+      : `(v128.store64_lane 0 ${p} ${e})`;
+  const atanh = range(10).map((i) => 2 / (21 - 2 * i)); // 2/21, 2/19, …, 2/3
+  // V8 rebuilds a v128 constant at each use inside the loop; locals set once are cheaper.
+  const pool = new Map<number, string>();
+  const cv = (c: number) => {
+    if (!pool.has(c)) pool.set(c, `c${pool.size}`);
+    return get(pool.get(c)!);
+  };
+  const [expPre, expPoly] = estrin(L, "r", get("f"), expCoeffs(13), cv);
+  const [logPre, logPoly] = estrin(L, "t", get("s2"), atanh, cv);
+  const rows = (two: boolean) => `
+      ${set("zv", ld(get("z"), two))}
+      ${set("yv", ld(get("y"), two))}
+      ;; e = exp(−a), a = min(|z|, 708) (NaN stays NaN)
+      ${set("a", `(f64x2.min (f64x2.abs ${get("zv")}) ${cv(708)})`)}
+      ${set("k", `(f64x2.nearest (f64x2.mul ${get("a")} ${cv(-1 / Math.LN2)}))`)}
+      ${
+    set(
+      "f",
+      `(f64x2.sub (f64x2.sub (f64x2.neg ${get("a")}) (f64x2.mul ${get("k")} ${cv(LN2_HI)}))
+        (f64x2.mul ${get("k")} ${cv(LN2_LO)}))`,
+    )
+  }
+      ${expPre}
+      ${
+    set(
+      "e",
+      `(f64x2.mul ${expPoly}
+        (i64x2.shl (i64x2.add (i64x2.extend_low_i32x4_s (i32x4.trunc_sat_f64x2_s_zero ${get("k")}))
+          (v128.const i64x2 1023 1023)) (i32.const 52)))`,
+    )
+  }
+      ;; log1p(e) through u = 1 + e, halved above √2
+      ${set("u", `(f64x2.add ${cv(1)} ${get("e")})`)}
+      ${set("big", `(f64x2.gt ${get("u")} ${cv(Math.SQRT2)})`)}
+      ${set("m", `(v128.bitselect (f64x2.mul ${get("u")} ${cv(0.5)}) ${get("u")} ${get("big")})`)}
+      ${set("f", `(f64x2.sub ${get("m")} ${cv(1)})`)}
+      ${set("sv", `(f64x2.div ${get("f")} (f64x2.add ${get("f")} ${cv(2)}))`)}
+      ${set("s2", `(f64x2.mul ${get("sv")} ${get("sv")})`)}
+      ${logPre}
+      ;; term = max(z, 0) − z·y + (ln 2 if halved) + log m + (e − (u − 1))/u
+      ${
+    set(
+      "term",
+      `(f64x2.add (f64x2.sub (f64x2.max ${get("zv")} ${cv(0)}) (f64x2.mul ${get("zv")} ${
+        get("yv")
+      }))
+        (f64x2.add (f64x2.add (v128.and ${get("big")} ${cv(Math.LN2)})
+            (f64x2.add (f64x2.add ${get("sv")} ${get("sv")})
+              (f64x2.mul (f64x2.mul ${get("sv")} ${get("s2")}) ${logPoly})))
+          (f64x2.div (f64x2.sub ${get("e")} (f64x2.sub ${get("u")} ${cv(1)})) ${get("u")})))`,
+    )
+  }
+      ${set("loss", `(f64.add ${get("loss")} (f64x2.extract_lane 0 ${get("term")}))`)}
+      ${two ? set("loss", `(f64.add ${get("loss")} (f64x2.extract_lane 1 ${get("term")}))`) : ""}
+      ;; correct: (z > −1.5·2^−52) = (y = 1); each true lane adds −1, negated at the end
+      ${
+    set(
+      "mask",
+      `(i64x2.eq (f64x2.gt ${get("zv")} ${cv(-1.5 * 2 ** -52)}) (f64x2.eq ${get("yv")} ${cv(1)}))`,
+    )
+  }
+      ${
+    set(
+      "hits",
+      `(i64x2.add ${get("hits")} ${
+        two ? get("mask") : `(v128.and ${get("mask")} (v128.const i64x2 -1 0))`
+      })`,
+    )
+  }
+      ;; dZ2 = σ(z) − y
+      ${
+    st(
+      get("z"),
+      `(f64x2.sub (f64x2.div (v128.bitselect ${cv(1)} ${get("e")} (f64x2.ge ${get("zv")} ${cv(0)}))
+        ${get("u")}) ${get("yv")})`,
+      two,
+    )
+  }`;
+  const [pair, single] = [rows(true), rows(false)];
+  L.need("v128", ...pool.values());
+  const body = `
+    ${[...pool].map(([c, name]) => set(name, f64v(c))).join("\n")}
+    ${
+    counted(
+      "pairs",
+      "cnt",
+      `(i32.shr_u ${get("rows")} ${i32(1)})`,
+      `${pair}
+      ${inc("z", i32(2 * S))}
+      ${inc("y", i32(2 * S))}`,
+    )
+  }
+    (if (i32.and ${get("rows")} ${i32(1)}) (then ${single}))
+    (global.set $correct (i32.wrap_i64 (i64.sub (i64.const 0)
+      (i64.add (i64x2.extract_lane 0 ${get("hits")}) (i64x2.extract_lane 1 ${get("hits")})))))
+    ${get("loss")}`;
+  return `
+  (func $${d.t}_outputLoss (export "${d.t}_outputLoss")
+    (param $z i32) (param $y i32) (param $rows i32) (result f64)
+    ${L}
+    ${body})`;
+}
+
+/**
+ * outputBackward: column blocks of B vectors of A1 (one 64-byte line per row for B = 4) swept down
+ * the rows, gW2 and gb1 accumulating in registers in row order; multiply and add stay unfused
+ * so that f64 results are the reference's bits. Then gb2 = Σ dZ2 in f64 as in the reference.
+ */
+function outputBackward(d: Dt): string {
+  const L = new Locals();
+  L.need("i32", "hBytes", "c", "cnt", "pa", "pd", "rem", "jb");
+  L.need("v128", "dv", "av", "zv", "tmp");
+  L.need("f64", "sum");
+  const S = d.size;
+  const v = d.v;
+  const block = (B: number, rem: number) => {
+    const gw = (i: number) => `accW${i}`;
+    const gb = (i: number) => `accB${i}`;
+    L.need("v128", ...range(B).flatMap((i) => [gw(i), gb(i)]));
+    const ld = (p: string, o: number) => (rem ? loadPartial(d, p, rem) : load(p, o));
+    const w2At = add(get("w2"), get("jb"));
+    let row = `${set("dv", `(${d.splat} ${get("pd")})`)}\n`;
+    for (let i = 0; i < B; i++) {
+      row += `${set("av", ld(get("pa"), 16 * i))}
+        ${set(gw(i), `(${v}.add ${get(gw(i))} (${v}.mul ${get("dv")} ${get("av")}))`)}
+        ${
+        set(
+          "zv",
+          `(v128.and (${v}.mul ${get("dv")} ${ld(w2At, 16 * i)}) (${v}.gt ${get("av")} ${ZERO}))`,
+        )
+      }
+        ${
+        rem
+          ? storePartial(d, get("pa"), get("zv"), rem, "tmp")
+          : store(get("pa"), get("zv"), 16 * i)
+      }
+        ${set(gb(i), `(${v}.add ${get(gb(i))} ${get("zv")})`)}\n`;
+    }
+    const fin = range(B).map((i) => {
+      const [g, b] = [add(get("gw2"), get("jb")), add(get("gb1"), get("jb"))];
+      return rem
+        ? `${set("c", g)} ${storePartial(d, get("c"), get(gw(i)), rem, "tmp")} ` +
+          `${set("c", b)} ${storePartial(d, get("c"), get(gb(i)), rem, "tmp")}`
+        : `${store(g, get(gw(i)), 16 * i)} ${store(b, get(gb(i)), 16 * i)}`;
+    }).join("\n");
+    return `${range(B).map((i) => set(gw(i), ZERO) + set(gb(i), ZERO)).join(" ")}
+      ${set("pa", add(get("a1"), get("jb")))}
+      ${set("pd", get("dz2"))}
+      ${
+      counted(
+        `rows${B}_${rem}`,
+        "cnt",
+        get("rows"),
+        `${row} ${inc("pa", get("hBytes"))} ${inc("pd", i32(S))}`,
+      )
+    }
+      ${fin}`;
+  };
+  const ldD = (
+    p: string,
+  ) => (d.t === "f32" ? `(f64.promote_f32 (f32.load ${p}))` : `(f64.load ${p})`);
+  const stD = (p: string, e: string) =>
+    d.t === "f32" ? `(f32.store ${p} (f32.demote_f64 ${e}))` : `(f64.store ${p} ${e})`;
+  const body = `
+    ${set("hBytes", mul(get("h"), i32(S)))}
+    ${set("jb", i32(0))}
+    ${stepping("j4", "jb", i32(64), `(i32.and ${get("hBytes")} ${i32(-16)})`, block(4, 0))}
+    ${stepping("j1", "jb", i32(16), `(i32.and ${get("hBytes")} ${i32(-16)})`, block(1, 0))}
+    ${set("rem", `(i32.rem_u ${get("h")} ${i32(d.lanes)})`)}
+    ${byRem(d, "rem", (rem) => block(1, rem))}
+    ${set("pd", get("dz2"))}
+    ${
+    counted(
+      "sum",
+      "cnt",
+      get("rows"),
+      `${set("sum", `(f64.add ${get("sum")} ${ldD(get("pd"))})`)} ${inc("pd", i32(S))}`,
+    )
+  }
+    ${stD(get("gb2"), get("sum"))}`;
+  return `
+  (func $${d.t}_outputBackward (export "${d.t}_outputBackward")
+    (param $a1 i32) (param $dz2 i32) (param $rows i32) (param $h i32) (param $w2 i32)
+    (param $gw2 i32) (param $gb1 i32) (param $gb2 i32)
+    ${L}
+    ${body})`;
+}
+
+/**
+ * weightGradient: gW1[j, k..] = Σ_r dZ1[r,j]·X[r, k..], a J × K-vector tile of gW1 held in registers
+ * while the rows go by (dZ1 broadcast per unit, X loaded per k-vector). Loop order: panels of P
+ * rows, then k blocks, then unit blocks, so that a panel's X strip and dZ1 rows are reused from L1
+ * by every unit block. A tile is stored at the end of a panel and reloaded by the next, which
+ * leaves the sums in row order.
+ */
+function weightGradient(d: Dt, relaxed: boolean, tiles: Tiles): string {
+  const L = new Locals();
+  L.need("i32", "rowBytes", "hBytes", "nvBytes", "rem", "kb", "j", "cnt", "px", "pd", "po");
+  L.need("i32", "r0", "pr", "first", "xp", "dp");
+  L.need("v128", "s", "tmp");
+  const { wgJ: J, wgK: K, wgP: P } = tiles;
+  const S = d.size;
+  const tile = (J: number, K: number, rem: number) => {
+    const acc = (j: number, k: number) => `acc${j}_${k}`;
+    L.need("v128", ...range(J).flatMap((j) => range(K).map((k) => acc(j, k))));
+    // The smaller of the two operand sets is held in registers, the other streamed.
+    L.need("v128", ...range(Math.min(J, K)).map((i) => `hold${i}`));
+    const xv = (k: number) => (rem ? loadPartial(d, get("px"), rem) : load(get("px"), 16 * k));
+    const dv = (j: number) => `(${d.splat}${off(j * S)} ${get("pd")})`;
+    let row = "";
+    if (K <= J) {
+      for (let k = 0; k < K; k++) row += set(`hold${k}`, xv(k)) + "\n";
+      for (let j = 0; j < J; j++) {
+        row += set("s", dv(j)) + "\n";
+        for (let k = 0; k < K; k++) {
+          row += set(acc(j, k), madd(d, relaxed, get("s"), get(`hold${k}`), get(acc(j, k)))) + "\n";
+        }
+      }
+    } else {
+      for (let j = 0; j < J; j++) row += set(`hold${j}`, dv(j)) + "\n";
+      for (let k = 0; k < K; k++) {
+        row += set("s", xv(k)) + "\n";
+        for (let j = 0; j < J; j++) {
+          row += set(acc(j, k), madd(d, relaxed, get(`hold${j}`), get("s"), get(acc(j, k)))) + "\n";
+        }
+      }
+    }
+    let fin = "";
+    for (let j = 0; j < J; j++) {
+      const p = add(get("po"), mul(get("rowBytes"), i32(j)));
+      for (let k = 0; k < K; k++) {
+        fin += rem
+          ? `${set("c", p)} ${storePartial(d, get("c"), get(acc(j, k)), rem, "tmp")}\n`
+          : store(j === 0 ? get("po") : p, get(acc(j, k)), 16 * k) + "\n";
+      }
+    }
+    L.need("i32", "c");
+    // The first panel starts from zero; later ones continue the sums stored by the previous.
+    let resume = "";
+    for (let j = 0; j < J; j++) {
+      const p = j === 0 ? get("po") : add(get("po"), mul(get("rowBytes"), i32(j)));
+      for (let k = 0; k < K; k++) {
+        resume += set(acc(j, k), rem ? loadPartial(d, p, rem) : load(p, 16 * k)) + "\n";
+      }
+    }
+    return `${set("po", add(add(get("gw1"), mul(get("j"), get("rowBytes"))), get("kb")))}
+      (if ${get("first")}
+        (then ${range(J).flatMap((j) => range(K).map((k) => set(acc(j, k), ZERO))).join(" ")})
+        (else ${resume}))
+      ${set("px", add(get("xp"), get("kb")))}
+      ${set("pd", add(get("dp"), mul(get("j"), i32(S))))}
+      ${
+      counted(
+        `rows${J}x${K}_${rem}`,
+        "cnt",
+        get("pr"),
+        `${row} ${inc("px", get("rowBytes"))} ${inc("pd", get("hBytes"))}`,
+      )
+    }
+      ${fin}`;
+  };
+  // Full vectors left over by K-wide blocks go through narrower tiles, halving down to one.
+  const kSteps = [K];
+  while (kSteps[kSteps.length - 1] > 1) kSteps.push(Math.ceil(kSteps[kSteps.length - 1] / 2));
+  const jLoops = (K: number, rem: number) =>
+    set("j", i32(0)) + stepping(`j${J}x${K}_${rem}`, "j", i32(J), get("h"), tile(J, K, rem)) +
+    (J > 1 ? stepping(`j1x${K}_${rem}`, "j", i32(1), get("h"), tile(1, K, rem)) : "");
+  const body = `
+    ${set("rowBytes", mul(get("n"), i32(S)))}
+    ${set("hBytes", mul(get("h"), i32(S)))}
+    ${set("nvBytes", `(i32.and ${get("rowBytes")} ${i32(-16)})`)}
+    ${set("rem", `(i32.rem_u ${get("n")} ${i32(d.lanes)})`)}
+    ${set("r0", i32(0))}
+    ${set("first", i32(1))}
+    ;; at least one panel, so that rows = 0 still overwrites gW1 with zeros
+    (loop $panels
+      ${set("pr", `(i32.sub ${get("rows")} ${get("r0")})`)}
+      ${set("pr", `(select ${i32(P)} ${get("pr")} (i32.gt_u ${get("pr")} ${i32(P)}))`)}
+      ${set("xp", add(get("x"), mul(get("r0"), get("rowBytes"))))}
+      ${set("dp", add(get("dz1"), mul(get("r0"), get("hBytes"))))}
+      ${set("kb", i32(0))}
+      ${
+    kSteps.map((k) => stepping(`k${k}`, "kb", i32(16 * k), get("nvBytes"), jLoops(k, 0))).join("\n")
+  }
+      ${byRem(d, "rem", (rem) => jLoops(1, rem))}
+      ${set("first", i32(0))}
+      ${inc("r0", i32(P))}
+      (br_if $panels (i32.lt_u ${get("r0")} ${get("rows")})))`;
+  return `
+  ;; weightGradient (${d.t}): tile ${J} units × ${K} k-vectors, accumulated over all rows
+  (func $${d.t}_weightGradient (export "${d.t}_weightGradient")
+    (param $dz1 i32) (param $x i32) (param $rows i32) (param $n i32) (param $h i32) (param $gw1 i32)
+    ${L}
+    ${body})`;
+}
+
+/**
+ * reduceStep over byte range [part, part + len·S): blocks of 4 vectors summed over the chunks
+ * in registers (chunk order as the reference, unfused), stored to `sum`, then the step computed
+ * in f64 exactly as the reference's JS numbers do and rounded once into params.
+ */
+function reduceStep(d: Dt): string {
+  const L = new Locals();
+  L.need("i32", "i", "end", "c", "p", "cnt", "vend");
+  L.need("v128", "t", "u", "lrv", "mv");
+  L.need("f64", "sc");
+  const S = d.size;
+  const v = d.v;
+  /** params − lr·(sum/m) in f64 on two f64 lanes. */
+  const step64 = (p: string, s: string) =>
+    `(f64x2.sub ${p} (f64x2.mul ${get("lrv")} (f64x2.div ${s} ${get("mv")})))`;
+  const update = (o: number, sv: string) => {
+    const pp = add(get("params"), get("i"));
+    if (d.t === "f64") return store(pp, step64(load(pp, o), sv), o);
+    // f32: each pair of lanes promoted, stepped in f64 and demoted, then the halves rejoined.
+    const hi = (e: string) => shuffle(d, [2, 3, 2, 3], e, e);
+    return `${set("t", sv)} ${set("u", load(pp, o))}
+      ${
+      store(
+        pp,
+        shuffle(
+          d,
+          [0, 1, 4, 5],
+          `(f32x4.demote_f64x2_zero ${
+            step64(`(f64x2.promote_low_f32x4 ${get("u")})`, `(f64x2.promote_low_f32x4 ${get("t")})`)
+          })`,
+          `(f32x4.demote_f64x2_zero ${
+            step64(
+              `(f64x2.promote_low_f32x4 ${hi(get("u"))})`,
+              `(f64x2.promote_low_f32x4 ${hi(get("t"))})`,
+            )
+          })`,
+        ),
+        o,
+      )
+    }`;
+  };
+  const block = (B: number) => {
+    L.need("v128", ...range(B).map((b) => `a${b}`));
+    const first = range(B).map((b) => set(`a${b}`, load(add(get("part"), get("i")), 16 * b))).join(
+      " ",
+    );
+    const more = range(B).map((b) =>
+      set(`a${b}`, `(${v}.add ${get(`a${b}`)} ${load(get("p"), 16 * b)})`)
+    ).join(" ");
+    const fin = range(B).map((b) =>
+      `${store(add(get("sum"), get("i")), get(`a${b}`), 16 * b)} ${update(16 * b, get(`a${b}`))}`
+    ).join("\n");
+    return `${first}
+      ${set("p", add(get("part"), get("i")))}
+      ${
+      counted(
+        `chunks${B}`,
+        "cnt",
+        `(i32.sub ${get("chunks")} ${i32(1)})`,
+        `${inc("p", get("stride"))} ${more}`,
+      )
+    }
+      ${fin}`;
+  };
+  const ld = (p: string) => `(${d.t}.load ${p})`;
+  const scalar = `
+      ${set("p", add(get("part"), get("i")))}
+      ${set("sc", d.t === "f32" ? `(f64.promote_f32 ${ld(get("p"))})` : ld(get("p")))}
+      ${
+    counted(
+      "chunksS",
+      "cnt",
+      `(i32.sub ${get("chunks")} ${i32(1)})`,
+      `${inc("p", get("stride"))} ${
+        set(
+          "sc",
+          d.t === "f32"
+            ? `(f64.promote_f32 (f32.add (f32.demote_f64 ${get("sc")}) ${ld(get("p"))}))`
+            : `(f64.add ${get("sc")} ${ld(get("p"))})`,
+        )
+      }`,
+    )
+  }
+      ${
+    d.t === "f32"
+      ? `(f32.store ${add(get("sum"), get("i"))} (f32.demote_f64 ${get("sc")}))`
+      : `(f64.store ${add(get("sum"), get("i"))} ${get("sc")})`
+  }
+      ${set("p", add(get("params"), get("i")))}
+      ${
+    d.t === "f32"
+      ? `(f32.store ${get("p")} (f32.demote_f64 (f64.sub (f64.promote_f32 ${ld(get("p"))}) ` +
+        `(f64.mul ${get("lr")} (f64.div ${get("sc")} ${get("m")})))))`
+      : `(f64.store ${get("p")} (f64.sub ${ld(get("p"))} (f64.mul ${get("lr")} ` +
+        `(f64.div ${get("sc")} ${get("m")}))))`
+  }`;
+  const body = `
+    ${set("lrv", `(f64x2.splat ${get("lr")})`)}
+    ${set("mv", `(f64x2.splat ${get("m")})`)}
+    ${set("end", mul(get("len"), i32(S)))}
+    ${set("vend", `(i32.and ${get("end")} ${i32(-16)})`)}
+    ${set("i", i32(0))}
+    ${stepping("i4", "i", i32(64), get("vend"), block(4))}
+    ${stepping("i1", "i", i32(16), get("vend"), block(1))}
+    ${stepping("iS", "i", i32(S), get("end"), scalar)}`;
+  return `
+  (func $${d.t}_reduceStep (export "${d.t}_reduceStep")
+    (param $part i32) (param $chunks i32) (param $stride i32) (param $len i32) (param $params i32)
+    (param $lr f64) (param $m f64) (param $sum i32)
+    ${L}
+    ${body})`;
+}
+
+/** The whole module: the imported shared memory, then every kernel for both precisions. */
+export function generateWat(relaxed: boolean, tiles = DEFAULT_TILES): string {
+  let out = `;; Generated by src/kernels/wasm/gen.ts (${
+    relaxed ? "relaxed SIMD" : "plain SIMD"
+  }); edit that file, then run scripts/build_wasm.ts.
+(module
+  (import "env" "memory" (memory 0 65536 shared))
+  ;; outputLoss's count of correct predictions, read by JS after the call (stats may lie outside
+  ;; this memory, and returning two values would allocate an array per call)
+  (global $correct (export "correct") (mut i32) (i32.const 0))
+`;
+  for (const d of [F32, F64]) {
+    out += hiddenForward(d, relaxed, tiles[d.t]);
+    out += outputLogits(d, relaxed);
+    out += outputLoss(d);
+    out += outputBackward(d);
+    out += weightGradient(d, relaxed, tiles[d.t]);
+    out += reduceStep(d);
+  }
+  return out + ")\n";
+}
