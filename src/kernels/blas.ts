@@ -129,6 +129,8 @@ function checkDims(rows: number, n: number, h: number): void {
  * bits may differ between machines.
  *
  * @param libraryPath the OpenBLAS file; defaults to {@link findBlasLibrary}.
+ * @param base the kernels for the O(rows·h) operations that gain nothing from BLAS; the
+ *   reference by default, the wasm kernels in training (they are several times faster there).
  * @throws Error when no library is found or it cannot be loaded.
  *
  * @example
@@ -137,7 +139,11 @@ function checkDims(rows: number, n: number, h: number): void {
  * k.hiddenForward(x, 0, rows, n, h, w1, b1, a1);
  * ```
  */
-export function createBlasKernels(dtype: Dtype, libraryPath?: string): Kernels {
+export function createBlasKernels(
+  dtype: Dtype,
+  libraryPath?: string,
+  base: Kernels = jsKernels,
+): Kernels {
   const path = libraryPath ?? findBlasLibrary();
   if (path === null) {
     throw new Error(
@@ -162,7 +168,7 @@ export function createBlasKernels(dtype: Dtype, libraryPath?: string): Kernels {
   };
 
   return {
-    ...jsKernels,
+    ...base,
 
     hiddenForward(x, xOff, rows, n, h, w1, b1, a1) {
       checkDims(rows, n, h);

@@ -33,24 +33,25 @@ export function resolveBackend(choice: BackendChoice): { name: BackendName; note
 }
 
 /**
- * Kernels of `backend` in `dtype` for one thread, bound to the workspace `memory`.
+ * Kernels of `backend` in `dtype` for one thread, bound to the workspace `memory`. The blas
+ * backend runs its two GEMMs in OpenBLAS and the light kernels in wasm.
  *
  * @example
  * ```ts
  * const kernels = await loadKernels("wasm", "f32", memory);
  * ```
  */
-export function loadKernels(
+export async function loadKernels(
   backend: BackendName,
   dtype: Dtype,
   memory: WebAssembly.Memory,
 ): Promise<Kernels> {
   switch (backend) {
     case "js":
-      return Promise.resolve(jsKernels);
+      return jsKernels;
     case "wasm":
-      return createWasmKernels(memory, dtype);
+      return await createWasmKernels(memory, dtype);
     case "blas":
-      return Promise.resolve(createBlasKernels(dtype));
+      return createBlasKernels(dtype, undefined, await createWasmKernels(memory, dtype));
   }
 }
