@@ -5,14 +5,18 @@
  *
  *   deno run -A scripts/kernel_bench.ts [--rows=512 --n=256 --h=64] [--ms=300] [--plain] [--js=false]
  *   bun scripts/kernel_bench.ts ...
+ *   deno run -A scripts/kernel_bench.ts --rows=32 --n=30 --h=16 --dtype=f64   (the bundled data
+ *     set's chunks: 569 rows full batch are 18 chunks of 32 rows)
  *
- * --plain forces the plain-SIMD build. --tiles='[{"hfU":2},{"wgJ":4,"wgK":2}]' instead compares
- * tile choices (overrides of DEFAULT_TILES in src/kernels/wasm/gen.ts, for both precisions) on
- * hiddenForward and weightGradient, timing the variants in turn, round after round, so that the
- * machine's slow spells hit them alike. Times are process CPU time, the best of many batches:
- * the machine is shared and noisy. Each kernel's % is of a register-only loop of 12 chains
- * a ← a·x + y timed in alternation with it: the machine's multiply-add peak at that moment under
- * V8 (fused); JavaScriptCore does not fuse, and its chain then runs through a multiply and an add.
+ * --dtype=f32 or f64 limits the run to one precision. --plain forces the plain-SIMD build.
+ * --tiles='[{"hfU":2},{"wgJ":4,"wgK":2}]' instead compares tile choices (overrides of
+ * DEFAULT_TILES in src/kernels/wasm/gen.ts, for both precisions) on hiddenForward and
+ * weightGradient (or the kernels named by --kernels=outputLoss,chunk,...), timing the variants in
+ * turn, round after round, so that the machine's slow spells hit them alike. Times are process
+ * CPU time, the best of many batches: the machine is shared and noisy. Each kernel's % is of a
+ * register-only loop of 12 chains a ← a·x + y timed in alternation with it: the machine's
+ * multiply-add peak at that moment under V8 (fused); JavaScriptCore does not fuse, and its chain
+ * then runs through a multiply and an add.
  */
 import process from "node:process";
 import { jsKernels } from "../src/kernels/js.ts";
@@ -40,6 +44,8 @@ const ms = Number(arg("ms", "300"));
 const plain = arg("plain", "false") === "true";
 const withJs = arg("js", "true") === "true";
 const tileVariants: Partial<Tiles>[] | null = JSON.parse(arg("tiles", "null"));
+const tileKernels = arg("kernels", "hiddenForward,weightGradient").split(",");
+const dtypes = arg("dtype", "f32,f64").split(",") as Dtype[];
 
 /** Process CPU seconds: unlike wall time, it does not count time the cores spent on others. */
 function cpu(): number {
@@ -189,7 +195,7 @@ const ordinary = (dtype: Dtype) => (len: number): Floats =>
 
 if (tileVariants) {
   console.log(`${runtime}; rows=${rows} n=${n} h=${h}; tile variants, GFLOP/s`);
-  for (const dtype of ["f32", "f64"] as const) {
+  for (const dtype of dtypes) {
     const a = arrays(onMemory(dtype));
     const ks = [];
     for (const v of tileVariants) {
@@ -197,7 +203,7 @@ if (tileVariants) {
       const module = new WebAssembly.Module(await assemble(!plain, tiles));
       ks.push(calls(instantiateWasmKernels(module, memory, dtype), a));
     }
-    for (const name of ["hiddenForward", "weightGradient"]) {
+    for (const name of tileKernels) {
       const fs = ks.map((c) => c.find(([nm]) => nm === name)!);
       const reps = batchSize(fs[0][2]);
       const best = fs.map(() => Infinity);
@@ -218,7 +224,7 @@ if (tileVariants) {
   );
   const module = plain ? new WebAssembly.Module(await assemble(false)) : await compileWasmKernels();
   const peak = await peakKernels(!plain);
-  for (const dtype of ["f32", "f64"] as const) {
+  for (const dtype of dtypes) {
     const w = calls(instantiateWasmKernels(module, memory, dtype), arrays(onMemory(dtype)));
     const j = calls(jsKernels, arrays(ordinary(dtype)));
     const [peakFlops, peakRun] = peak[dtype];

@@ -10,6 +10,8 @@ import {
   wasmKernelsVariant,
 } from "../src/kernels/wasm.ts";
 import { PLAIN_WASM_BASE64 } from "../src/kernels/wasm/kernels_bin.ts";
+import { DEFAULT_TILES, type Tiles } from "../src/kernels/wasm/gen.ts";
+import { assemble } from "../scripts/build_wasm.ts";
 import { Rng } from "../src/rng.ts";
 
 const DTYPES: Dtype[] = ["f32", "f64"];
@@ -102,6 +104,9 @@ function shapes(): Shape[] {
     { rows: 3, n: 13, h: 1, xOff: 2 },
     { rows: 64, n: 30, h: 8, xOff: 30 },
     { rows: 64, n: 30, h: 16, xOff: 1 },
+    // the bundled data set's chunks: 32 rows, and the 25 left at the end
+    { rows: 32, n: 30, h: 16, xOff: 0 },
+    { rows: 25, n: 30, h: 16, xOff: 7 },
     { rows: 17, n: 31, h: 11, xOff: 3 },
     { rows: 130, n: 27, h: 5, xOff: 0 },
     { rows: 512, n: 256, h: 64, xOff: 256 * 3 + 1 },
@@ -121,14 +126,39 @@ function shapes(): Shape[] {
 
 const label = (s: Shape) => `rows=${s.rows} n=${s.n} h=${s.h} xOff=${s.xOff}`;
 
-/** The kernels under test: this runtime's pick (relaxed where supported) and the plain build. */
+/**
+ * Tile choices other than the defaults, assembled here, so that the generator's code paths the
+ * shipped binary does not use are checked too: row and unit tiles left over (6 → 4, 2, 1 rows;
+ * 3 → 2, 1 units), rows held with units streamed (R < J), k unrolled by a power of two or not,
+ * broadcast and pair forms of weightGradient with 1, 2 or 4 rows per iteration and short panels
+ * (sums stored and resumed), and outputLoss with one, two or four groups per iteration.
+ */
+const OTHER_TILES: Partial<Tiles>[] = [
+  { hfR: 6, hfJ: 3, hfU: 2, wgJ: 2, wgK: 5, wgP: 16, wgU: 4, wgPair: true, lossG: 2 },
+  { hfR: 3, hfJ: 4, hfU: 3, wgJ: 3, wgK: 2, wgP: 7, wgU: 2, wgPair: false, lossG: 1 },
+  { wgU: 2, wgPair: false, wgP: 5 },
+];
+
+/**
+ * The kernels under test: this runtime's pick (relaxed where supported), the plain build, and
+ * relaxed builds of `OTHER_TILES`.
+ */
 async function variants(): Promise<[string, WebAssembly.Module][]> {
   const bin = atob(PLAIN_WASM_BASE64);
   const plain = new Uint8Array(bin.length);
   for (let i = 0; i < bin.length; i++) plain[i] = bin.charCodeAt(i);
+  const others: [string, WebAssembly.Module][] = [];
+  for (const t of OTHER_TILES) {
+    const tiles = { f32: { ...DEFAULT_TILES.f32, ...t }, f64: { ...DEFAULT_TILES.f64, ...t } };
+    others.push([
+      `tiles ${JSON.stringify(t)}`,
+      new WebAssembly.Module(await assemble(true, tiles)),
+    ]);
+  }
   return [
     [wasmKernelsVariant(), await compileWasmKernels()],
     ["plain (forced)", new WebAssembly.Module(plain)],
+    ...others,
   ];
 }
 
@@ -371,6 +401,11 @@ describe("wasm kernels: arguments", () => {
   it("rejects a memory that is not shared", async () => {
     const plain = new WebAssembly.Memory({ initial: 1, maximum: 2 });
     await assert.rejects(createWasmKernels(plain, "f32"), TypeError);
+  });
+
+  it("rejects a shared memory of no pages (the module declares a one-page minimum)", async () => {
+    const empty = new WebAssembly.Memory({ initial: 0, maximum: 2, shared: true });
+    await assert.rejects(createWasmKernels(empty, "f64"), RangeError);
   });
 
   it("keeps accepting views made before the memory grew, and views made after", async () => {

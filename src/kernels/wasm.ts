@@ -2,11 +2,12 @@
  * The `wasm` kernel backend: WebAssembly 128-bit SIMD on one shared WebAssembly.Memory.
  *
  * Every array passed to these kernels must be a view on the memory given at instantiation (the
- * module imports it; the arrays become byte addresses in it), of the run's precision. The only
- * exception is outputLoss's `stats`, which may live anywhere. An array is checked (buffer, element
- * size) when it first appears at an argument position and recognised by identity after that; every
- * call checks that shapes are integers and that each range lies inside its view. So a wrong argument
- * throws instead of reading or writing someone else's memory, for ~25 ns per call.
+ * module imports it, shared and at least one page; the arrays become byte addresses in it), of the
+ * run's precision. The only exception is outputLoss's `stats`, which may live anywhere. An array is
+ * checked (buffer, element size) when it first appears at an argument position and recognised by
+ * identity after that; every call checks that shapes are integers and that each range lies inside
+ * its view. So a wrong argument throws instead of reading or writing someone else's memory, for
+ * ~25 ns per call.
  *
  * Kernel source: src/kernels/wasm/gen.ts; binaries: src/kernels/wasm/kernels_bin.ts
  * (rebuild with scripts/build_wasm.ts). The relaxed-SIMD variant is used where the runtime validates
@@ -85,6 +86,10 @@ export function instantiateWasmKernels(
     throw new TypeError(
       "wasm kernels: the memory must be shared (new WebAssembly.Memory({ shared: true, ... }))",
     );
+  }
+  if (memory.buffer.byteLength < 65536) {
+    // The module declares a one-page minimum (see gen.ts); say so rather than fail to link.
+    throw new RangeError("wasm kernels: the memory must have at least one page (64 KiB)");
   }
   const instance = new WebAssembly.Instance(module, { env: { memory } });
   return bindKernels(instance.exports as unknown as Exports, memory, dtype);

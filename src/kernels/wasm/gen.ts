@@ -17,6 +17,19 @@
  *   transposition; so a result depends only on its own row and column, not on which tile computed it.
  * - sums over rows (weightGradient, outputBackward, reduceStep) add row after row in index order,
  *   one lane per output element, like the reference.
+ *
+ * What the two engines make of it (read from their generated x64 code), which the tiles follow:
+ * - V8 (Deno) checks every memory access explicitly: a compare and branch per access, plus, per
+ *   loop iteration, a bound per distinct offset immediate, and (when the offset might exceed the
+ *   memory's declared minimum) a test of the offset itself. The module therefore declares a
+ *   one-page minimum (every offset used is below 64 KiB), which removed that test from every load
+ *   (−20% on small weightGradient calls). Loads are the costly part of a loop body.
+ * - JavaScriptCore (Bun) checks nothing (guard pages) but makes relaxed_madd a multiply and an
+ *   add, and a two-operand i8x16.shuffle two byte shuffles and an or, whose masks it keeps in
+ *   registers for the whole function; so lane moves replace such shuffles where a tile needs all
+ *   16 registers.
+ * Both are then bound by instructions issued per cycle more than by multiply-add throughput, so
+ * the tiles aim at few loads and little bookkeeping per multiply-add.
  */
 
 /** Register-tile sizes. Each v128 tile must fit the 16 xmm registers of x64 with room to load. */
@@ -31,6 +44,12 @@ export interface Tiles {
   wgK: number;
   /** weightGradient: rows per panel, so that a panel's dZ1 rows and X strip stay in L1. */
   wgP: number;
+  /** weightGradient: rows per loop iteration (a power of two). */
+  wgU: number;
+  /** weightGradient: with wgJ = 2, load the two units' dZ1 as one pair (see `pairLanes`). */
+  wgPair: boolean;
+  /** outputLoss: groups of two rows computed side by side per iteration (a power of two). */
+  lossG: number;
 }
 
 /**
@@ -39,14 +58,20 @@ export interface Tiles {
  * - hiddenForward 4 rows × 2 units: 8 accumulators, 4 X-vectors streamed against 2 held W1-vectors;
  *   the tile's X rows stay in L1 while W1 streams from L2. Unrolling k by 4 (loads with offset
  *   immediates, one pointer bump per 4 steps) was worth ~40% on V8. 3×4 and 4×3 (12 accumulators
- *   plus 4 operands) spill and run at half speed.
- * - weightGradient 2 units × 6 k-vectors: 12 accumulators, 2 dZ1 broadcasts held, X streamed, so
- *   15 registers; 12 independent accumulators cover the FMA latency where 8 (4×2, 2×4) did not
- *   (+15–20%). 64-row panels keep a panel's dZ1 rows and X strip in L1 (a few %).
+ *   plus 4 operands) spill and run at half speed; 6×2 and 5×2 (rows left over going through
+ *   4, 2, 1-row tiles) were within ±3% of 4×2 at rows = 32, n = 30, h = 16.
+ * - weightGradient 2 units × 6 k-vectors: 12 accumulators, the two units' dZ1 held as a pair (one
+ *   load and a shuffle per row, see `pairLanes`; +6% on V8 in f64), X streamed, so 15 registers;
+ *   12 independent accumulators cover the FMA latency where 8 (4×2, 2×4) did not (+15–20%).
+ *   64-row panels; 16 and 32 were no better at n = 256 (rows 1 KiB apart). f32 takes two rows per
+ *   iteration (their loads share V8's bounds; +3% on V8 at 512 × 256 × 64, even on JSC); in f64
+ *   JSC spills with two and loses 15%.
+ * - outputLoss: four groups of two rows side by side (each is a dependency chain of ~120 cycles)
+ *   against one: V8 +45%, JSC +10%.
  */
 export const DEFAULT_TILES: Record<"f32" | "f64", Tiles> = {
-  f32: { hfR: 4, hfJ: 2, hfU: 4, wgJ: 2, wgK: 6, wgP: 64 },
-  f64: { hfR: 4, hfJ: 2, hfU: 4, wgJ: 2, wgK: 6, wgP: 64 },
+  f32: { hfR: 4, hfJ: 2, hfU: 4, wgJ: 2, wgK: 6, wgP: 64, wgU: 2, wgPair: true, lossG: 4 },
+  f64: { hfR: 4, hfJ: 2, hfU: 4, wgJ: 2, wgK: 6, wgP: 64, wgU: 1, wgPair: true, lossG: 4 },
 };
 
 /** One precision: the scalar type, its vector shape, lanes and bytes per element. */
@@ -119,7 +144,12 @@ function hsum(d: Dt, a: string, tmp: string): string {
  */
 function tsum(d: Dt, accs: string[]): string {
   const [a, b] = [get(accs[0]), get(accs[1])];
-  if (d.t === "f64") return `(f64x2.add ${shuffle(d, [0, 2], a, b)} ${shuffle(d, [1, 3], a, b)})`;
+  if (d.t === "f64") {
+    // [a0, b0] + [a1, b1] by lane moves, not two-operand shuffles: JavaScriptCore makes those of
+    // two byte shuffles and an or, and keeps their masks in registers for the whole function.
+    return `(f64x2.add (f64x2.replace_lane 1 ${a} (f64x2.extract_lane 0 ${b}))
+      (f64x2.replace_lane 0 ${b} (f64x2.extract_lane 1 ${a})))`;
+  }
   const [c, e] = [get(accs[2]), get(accs[3])];
   const pair = (x: string, y: string) =>
     `(f32x4.add ${shuffle(d, [0, 4, 1, 5], x, y)} ${shuffle(d, [2, 6, 3, 7], x, y)})`;
@@ -180,9 +210,12 @@ const range = (n: number) => Array.from({ length: n }, (_, i) => i);
 
 /**
  * Dot-product tile shared by hiddenForward and outputLogits: accumulators acc{r}_{j} for R rows
- * of A (pointers pa{r}) against J rows of B (pointers pb{j}), over the locals `nv` full vectors and
- * `rem` tail elements. Loads of the smaller operand set are held in registers; the other streams.
- * Leaves the pointers past the row ends.
+ * of A (pointers pa{r}) against J rows of B (pointers pb{j}), over `nv` full vectors and the `rem`
+ * tail elements. The caller sets the locals `nvU` = ⌊nv / U⌋ and `nvR` = nv mod U once per call,
+ * not per tile (JavaScriptCore emits a real division for i32.div_u by a constant). Loads of the
+ * smaller operand set are held in registers; the other streams. Leaves the pointers past the row
+ * ends. Every row×unit result is summed the same way whatever R and J, so a row's bits do not
+ * depend on the tile that computed it.
  */
 function dotTile(d: Dt, relaxed: boolean, L: Locals, R: number, J: number, U: number): string {
   const acc = (r: number, j: number) => `acc${r}_${j}`;
@@ -215,21 +248,43 @@ function dotTile(d: Dt, relaxed: boolean, L: Locals, R: number, J: number, U: nu
   const bump = (by: number) =>
     [...range(R).map((r) => inc(`pa${r}`, i32(by))), ...range(J).map((j) => inc(`pb${j}`, i32(by)))]
       .join(" ");
-  let unrolled = "";
-  for (let u = 0; u < U; u++) unrolled += step((p) => load(p, 16 * u));
+  const steps = (count: number) => {
+    let s = "";
+    for (let u = 0; u < count; u++) s += step((p) => load(p, 16 * u));
+    return s + bump(16 * count);
+  };
+  // The nv mod U leftover vectors: straight-line blocks of 2^b steps for each bit b set (U a power
+  // of two), rather than a loop whose every iteration pays V8's loop-header checks.
+  let leftover = "";
+  if ((U & (U - 1)) === 0) {
+    for (let b = U >> 1; b >= 1; b >>= 1) {
+      leftover += `(if (i32.and ${get("nvR")} ${i32(b)}) (then ${steps(b)}))\n`;
+    }
+  } else {
+    leftover = counted(`k${R}x${J}`, "cnt", get("nvR"), steps(1));
+  }
   return `
     ${range(R).flatMap((r) => range(J).map((j) => set(acc(r, j), ZERO))).join(" ")}
     ;; ${U} vector steps per iteration so that loads use offset immediates instead of pointer adds
-    ${counted(`k${R}x${J}u`, "cnt", `(i32.div_u ${get("nv")} ${i32(U)})`, unrolled + bump(16 * U))}
-    ${
-    counted(
-      `k${R}x${J}`,
-      "cnt",
-      `(i32.rem_u ${get("nv")} ${i32(U)})`,
-      step((p) => load(p)) + bump(16),
-    )
-  }
+    ${counted(`k${R}x${J}u`, "cnt", get("nvU"), steps(U))}
+    ${leftover}
     ${byRem(d, "rem", (rem) => step((p) => loadPartial(d, p, rem)))}`;
+}
+
+/** Sets the locals `nvU` and `nvR` that `dotTile` reads, for k-vector count `nv` and unrolling U. */
+function dotCounts(L: Locals, U: number): string {
+  L.need("i32", "nvU", "nvR");
+  return `${set("nvU", `(i32.div_u ${get("nv")} ${i32(U)})`)}
+    ${set("nvR", `(i32.rem_u ${get("nv")} ${i32(U)})`)}`;
+}
+
+/** Tile extents for a dimension: `first`, then the powers of two below it, down to 1. */
+function cascade(first: number): number[] {
+  const out = [first];
+  let p = 1;
+  while (p * 2 < first) p *= 2;
+  for (; p >= 1; p >>= 1) if (p < first) out.push(p);
+  return out;
 }
 
 /**
@@ -302,17 +357,18 @@ function hiddenForward(d: Dt, relaxed: boolean, tiles: Tiles): string {
     return `${setPtrs}\n${dotTile(d, relaxed, L, R, J, U)}\n${out}\n${epi}`;
   };
 
+  // Rows and units left over by the full tile go through the narrower tiles of `cascade`.
   const jLoops = (R: number) =>
-    stepping(`j${R}x${J}`, "j", i32(J), get("h"), tile(R, J)) +
-    (J > 1 ? stepping(`j${R}x1`, "j", i32(1), get("h"), tile(R, 1)) : "");
+    set("j", i32(0)) +
+    cascade(J).map((j) => stepping(`j${R}x${j}`, "j", i32(j), get("h"), tile(R, j))).join("\n");
   const body = `
     ${set("rowBytes", mul(get("n"), i32(S)))}
     ${set("hBytes", mul(get("h"), i32(S)))}
     ${set("nv", `(i32.div_u ${get("n")} ${i32(d.lanes)})`)}
     ${set("rem", `(i32.rem_u ${get("n")} ${i32(d.lanes)})`)}
+    ${dotCounts(L, U)}
     ${set("r", i32(0))}
-    ${stepping(`r${R}`, "r", i32(R), get("rows"), set("j", i32(0)) + jLoops(R))}
-    ${R > 1 ? stepping("r1", "r", i32(1), get("rows"), set("j", i32(0)) + jLoops(1)) : ""}`;
+    ${cascade(R).map((r) => stepping(`r${r}`, "r", i32(r), get("rows"), jLoops(r))).join("\n")}`;
   return `
   ;; hiddenForward (${d.t}): tile ${R} rows × ${J} units, ${U} k-vectors per iteration
   (func $${d.t}_hiddenForward (export "${d.t}_hiddenForward")
@@ -351,6 +407,7 @@ function outputLogits(d: Dt, relaxed: boolean): string {
     ${set("rowBytes", mul(get("h"), i32(S)))}
     ${set("nv", `(i32.div_u ${get("h")} ${i32(d.lanes)})`)}
     ${set("rem", `(i32.rem_u ${get("h")} ${i32(d.lanes)})`)}
+    ${dotCounts(L, 2)}
     ${set("r", i32(0))}
     ${stepping(`r${R}`, "r", i32(R), get("rows"), tile(R))}
     ${stepping("r1", "r", i32(1), get("rows"), tile(1))}`;
@@ -362,14 +419,14 @@ function outputLogits(d: Dt, relaxed: boolean): string {
     ${body})`;
 }
 
-/** An f64 literal that reads back as exactly `x`. */
-const f64 = (x: number) => `(f64.const ${Object.is(x, -0) ? "-0" : x})`;
-const f64v = (x: number) => `(f64x2.splat ${f64(x)})`;
+/** The text of an f64 literal that reads back as exactly `x`. */
+const f64lit = (x: number) => (Object.is(x, -0) ? "-0" : String(x));
 
 /**
  * A polynomial in f64x2 lanes by Estrin's scheme, coefficients from the highest degree down;
- * unfused. Pairs of terms combine with x, pairs of those with x², and so on, so the dependency chain
- * is ~log2(degree) multiply-adds long instead of Horner's degree: this kernel is latency-bound.
+ * `fma(a, b, c)` forms a·b + c (unfused unless the caller passes a fused form). Pairs of terms
+ * combine with x, pairs of those with x², and so on, so the dependency chain is ~log2(degree)
+ * multiply-adds long instead of Horner's degree: this kernel is latency-bound.
  * Returns the statements that set the powers (locals `${name}1`, `${name}2`, …) and the expression.
  */
 function estrin(
@@ -378,23 +435,23 @@ function estrin(
   x: string,
   coeffs: number[],
   constant: (c: number) => string,
-): [string, string] {
+  fma: (a: string, b: string, c: string) => string = (a, b, c) =>
+    `(f64x2.add ${c} (f64x2.mul ${a} ${b}))`,
+): [string[], string] {
   let terms = [...coeffs].reverse().map(constant);
-  let pre = "";
+  const pre: string[] = [];
   let pw = x;
   for (let level = 1; terms.length > 1; level++) {
     const next: string[] = [];
     for (let i = 0; i < terms.length; i += 2) {
       next.push(
-        i + 1 < terms.length
-          ? `(f64x2.add ${terms[i]} (f64x2.mul ${terms[i + 1]} ${pw}))`
-          : terms[i],
+        i + 1 < terms.length ? fma(terms[i + 1], pw, terms[i]) : terms[i],
       );
     }
     terms = next;
     if (terms.length > 1) {
       L.need("v128", `${name}${level}`);
-      pre += set(`${name}${level}`, `(f64x2.mul ${pw} ${pw})`) + "\n";
+      pre.push(set(`${name}${level}`, `(f64x2.mul ${pw} ${pw})`));
       pw = get(`${name}${level}`);
     }
   }
@@ -413,6 +470,12 @@ const LN2_HI = (() => {
 })();
 const LN2_LO = (Math.LN2 - LN2_HI) + 2.3190468138462996e-17;
 
+/** 1.5·2^52: x + MAGIC rounds x to an integer held in the low bits (|x| < 2^51). */
+const MAGIC = 1.5 * 2 ** 52;
+const MAGIC_BITS = 0x4338000000000000n;
+/** The sign bit of an f64 lane, as a signed i64. */
+const SIGN = -(2n ** 63n);
+
 /** 1/n! for n = deg .. 0. */
 const expCoeffs = (deg: number) => {
   const c = [1];
@@ -421,151 +484,186 @@ const expCoeffs = (deg: number) => {
 };
 
 /**
- * outputLoss: two rows per step in f64x2 (f32 data promoted, as the reference computes in JS
- * numbers). exp and log1p are computed here rather than imported, because a call out to JS per row
- * cost ~130 ns/row, more than the two GEMMs of a 64-row chunk:
- * - e = exp(−|z|): −|z| = k·ln 2 + r with |r| ≤ ln 2 / 2 (Cody–Waite), e^r by its Taylor
- *   polynomial of degree 13 (truncation < 2^−57) by Estrin's scheme, times 2^k made in the exponent
- *   bits. |z| is clamped to 708 so that 2^k stays normal; past it e < 1e−307 only meets 1 + e.
+ * outputLoss: two rows per f64x2 vector (f32 data promoted, as the reference computes in JS
+ * numbers), `lossG` such groups side by side per iteration. exp and log1p are computed here rather
+ * than imported, because a call out to JS per row cost ~130 ns/row, more than the two GEMMs of a
+ * 64-row chunk:
+ * - e = exp(−|z|): −|z| = k·ln 2 + r with |r| ≤ ln 2 / 2 (Cody–Waite), k rounded by adding
+ *   1.5·2^52, e^r by its Taylor polynomial of degree 13 (truncation < 2^−57) by Estrin's scheme,
+ *   times 2^k made in the exponent bits from the low bits of that sum. |z| is clamped to 708 so
+ *   that 2^k stays normal; past it e < 1e−307 only meets 1 + e.
  * - log1p(e) = log(u) + (e − (u − 1))/u with u = 1 + e ∈ [1, 2]: u halved above √2, then
  *   log m = 2·atanh(s), s = (m − 1)/(m + 1), |s| < 0.172, by the atanh series to s^21.
- * - σ(z) = 1/(1 + e) for z ≥ 0 and e/(1 + e) otherwise.
- * Relative errors are a few ulps. The prediction σ(z) ≥ 0.5 is decided as the reference's
- * arithmetic decides it: 1/(1 + exp(−z)) ≥ 0.5 exactly when exp(−z) rounds to at most 1 + 2^−52,
- * i.e. z > −1.5·2^−52, so the count of correct predictions is the reference's.
+ * - σ(z) = 1/(1 + e) for z ≥ 0 and e/(1 + e) otherwise, both through one reciprocal of u.
+ * Multiply-adds are relaxed (fused where the engine fuses). Relative errors are a few ulps. The
+ * prediction σ(z) ≥ 0.5 is decided as the reference's arithmetic decides it:
+ * 1/(1 + exp(−z)) ≥ 0.5 exactly when exp(−z) rounds to at most 1 + 2^−52, i.e. z > −1.5·2^−52,
+ * so the count of correct predictions is the reference's.
  * The loss terms are added to the sum one row after another, in the reference's order.
  */
-function outputLoss(d: Dt): string {
+function outputLoss(d: Dt, relaxed: boolean, tiles: Tiles): string {
   const S = d.size;
   const L = new Locals();
   L.need("i32", "cnt");
   L.need("f64", "loss");
-  L.need(
-    "v128",
-    "zv",
-    "yv",
-    "a",
-    "k",
-    "e",
-    "u",
-    "m",
-    "big",
-    "f",
-    "sv",
-    "s2",
-    "term",
-    "hits",
-    "mask",
-  );
-  const ld = (p: string, two: boolean) =>
+  L.need("v128", "hits");
+  const ld = (p: string, two: boolean, o = 0) =>
     d.t === "f32"
-      ? `(f64x2.promote_low_f32x4 (${two ? "v128.load64_zero" : "v128.load32_zero"} ${p}))`
+      ? `(f64x2.promote_low_f32x4 (${two ? "v128.load64_zero" : "v128.load32_zero"}${off(o)} ${p}))`
       : two
-      ? load(p)
-      : `(v128.load64_zero ${p})`;
-  const st = (p: string, e: string, two: boolean) =>
+      ? load(p, o)
+      : `(v128.load64_zero${off(o)} ${p})`;
+  const st = (p: string, e: string, two: boolean, o = 0) =>
     d.t === "f32"
-      ? `(${two ? "v128.store64_lane" : "v128.store32_lane"} 0 ${p} (f32x4.demote_f64x2_zero ${e}))`
+      ? `(${two ? "v128.store64_lane" : "v128.store32_lane"}${off(o)} 0 ${p} ` +
+        `(f32x4.demote_f64x2_zero ${e}))`
       : two
-      ? store(p, e)
-      : `(v128.store64_lane 0 ${p} ${e})`;
+      ? store(p, e, o)
+      : `(v128.store64_lane${off(o)} 0 ${p} ${e})`;
   const atanh = range(10).map((i) => 2 / (21 - 2 * i)); // 2/21, 2/19, …, 2/3
-  // V8 rebuilds a v128 constant at each use inside the loop; locals set once are cheaper.
-  const pool = new Map<number, string>();
-  const cv = (c: number) => {
-    if (!pool.has(c)) pool.set(c, `c${pool.size}`);
-    return get(pool.get(c)!);
+  // The constants live in mutable globals, copied to locals on entry. A v128.const in the loop
+  // is rebuilt at each use by both engines (V8: movabs, vmovq, vmovddup; JavaScriptCore even
+  // where a local holds it, as it sees through the local: ~40 constants made afresh per two rows
+  // doubled its time). A global's value is unknown to the compiler, so it stays in a register or
+  // is reloaded from the stack.
+  const pool = new Map<string, string>();
+  const cx = (konst: string) => {
+    if (!pool.has(konst)) pool.set(konst, `c${pool.size}`);
+    return get(pool.get(konst)!);
   };
-  const [expPre, expPoly] = estrin(L, "r", get("f"), expCoeffs(13), cv);
-  const [logPre, logPoly] = estrin(L, "t", get("s2"), atanh, cv);
-  const rows = (two: boolean) => `
-      ${set("zv", ld(get("z"), two))}
-      ${set("yv", ld(get("y"), two))}
-      ;; e = exp(−a), a = min(|z|, 708) (NaN stays NaN)
-      ${set("a", `(f64x2.min (f64x2.abs ${get("zv")}) ${cv(708)})`)}
-      ${set("k", `(f64x2.nearest (f64x2.mul ${get("a")} ${cv(-1 / Math.LN2)}))`)}
-      ${
-    set(
-      "f",
-      `(f64x2.sub (f64x2.sub (f64x2.neg ${get("a")}) (f64x2.mul ${get("k")} ${cv(LN2_HI)}))
-        (f64x2.mul ${get("k")} ${cv(LN2_LO)}))`,
-    )
-  }
-      ${expPre}
-      ${
-    set(
-      "e",
-      `(f64x2.mul ${expPoly}
-        (i64x2.shl (i64x2.add (i64x2.extend_low_i32x4_s (i32x4.trunc_sat_f64x2_s_zero ${get("k")}))
-          (v128.const i64x2 1023 1023)) (i32.const 52)))`,
-    )
-  }
-      ;; log1p(e) through u = 1 + e, halved above √2
-      ${set("u", `(f64x2.add ${cv(1)} ${get("e")})`)}
-      ${set("big", `(f64x2.gt ${get("u")} ${cv(Math.SQRT2)})`)}
-      ${set("m", `(v128.bitselect (f64x2.mul ${get("u")} ${cv(0.5)}) ${get("u")} ${get("big")})`)}
-      ${set("f", `(f64x2.sub ${get("m")} ${cv(1)})`)}
-      ${set("sv", `(f64x2.div ${get("f")} (f64x2.add ${get("f")} ${cv(2)}))`)}
-      ${set("s2", `(f64x2.mul ${get("sv")} ${get("sv")})`)}
-      ${logPre}
-      ;; term = max(z, 0) − z·y + (ln 2 if halved) + log m + (e − (u − 1))/u
-      ${
-    set(
-      "term",
-      `(f64x2.add (f64x2.sub (f64x2.max ${get("zv")} ${cv(0)}) (f64x2.mul ${get("zv")} ${
-        get("yv")
-      }))
-        (f64x2.add (f64x2.add (v128.and ${get("big")} ${cv(Math.LN2)})
-            (f64x2.add (f64x2.add ${get("sv")} ${get("sv")})
-              (f64x2.mul (f64x2.mul ${get("sv")} ${get("s2")}) ${logPoly})))
-          (f64x2.div (f64x2.sub ${get("e")} (f64x2.sub ${get("u")} ${cv(1)})) ${get("u")})))`,
-    )
-  }
-      ${set("loss", `(f64.add ${get("loss")} (f64x2.extract_lane 0 ${get("term")}))`)}
-      ${two ? set("loss", `(f64.add ${get("loss")} (f64x2.extract_lane 1 ${get("term")}))`) : ""}
-      ;; correct: (z > −1.5·2^−52) = (y = 1); each true lane adds −1, negated at the end
-      ${
-    set(
-      "mask",
-      `(i64x2.eq (f64x2.gt ${get("zv")} ${cv(-1.5 * 2 ** -52)}) (f64x2.eq ${get("yv")} ${cv(1)}))`,
-    )
-  }
-      ${
-    set(
-      "hits",
-      `(i64x2.add ${get("hits")} ${
-        two ? get("mask") : `(v128.and ${get("mask")} (v128.const i64x2 -1 0))`
-      })`,
-    )
-  }
-      ;; dZ2 = σ(z) − y
-      ${
-    st(
-      get("z"),
-      `(f64x2.sub (f64x2.div (v128.bitselect ${cv(1)} ${get("e")} (f64x2.ge ${get("zv")} ${cv(0)}))
-        ${get("u")}) ${get("yv")})`,
-      two,
-    )
-  }`;
-  const [pair, single] = [rows(true), rows(false)];
+  const cv = (c: number) => cx(`(v128.const f64x2 ${f64lit(c)} ${f64lit(c)})`);
+  const i64v = (c: bigint) => cx(`(v128.const i64x2 ${c} ${c})`);
+  const global = (name: string) => `$${d.t}_loss_${name}`;
+  const fma = (a: string, b: string, c: string) => madd(F64, relaxed, a, b, c);
+  /**
+   * The statements for one group of two rows (one row if !two) at element `at` of z and y, in
+   * locals suffixed `g`. The loss terms are left in `term${g}` for the caller to add in row order.
+   */
+  const group = (g: string, two: boolean, at: number): string[] => {
+    const v = (name: string) => {
+      L.need("v128", `${name}${g}`);
+      return `${name}${g}`;
+    };
+    const [zv, yv, na, kk, k, e, u, m, big, f, sv, s2, ru, term, mask] = [
+      ..."zv yv na kk k e u m big f sv s2 ru term mask".split(" "),
+    ].map(v);
+    const [expPre, expPoly] = estrin(L, `r${g}_`, get(f), expCoeffs(13), cv, fma);
+    const [logPre, logPoly] = estrin(L, `t${g}_`, get(s2), atanh, cv, fma);
+    return [
+      set(zv, ld(get("z"), two, at * S)),
+      set(yv, ld(get("y"), two, at * S)),
+      // na = −min(|z|, 708) (−|z| by the sign bit; pmax, one instruction, keeps a NaN)
+      set(na, `(f64x2.pmax (v128.or ${get(zv)} ${i64v(SIGN)}) ${cv(-708)})`),
+      // kk = k + 1.5·2^52, k = round(na / ln 2): adding 1.5·2^52 rounds to an integer (nearest,
+      // ties to even), and k sits in the low bits of kk, whence 2^k below
+      set(kk, fma(get(na), cv(1 / Math.LN2), cv(MAGIC))),
+      set(k, `(f64x2.sub ${get(kk)} ${cv(MAGIC)})`),
+      // f = na − k·ln 2 (Cody–Waite: k·LN2_HI is exact)
+      set(f, fma(get(k), cv(-LN2_HI), get(na))),
+      set(f, fma(get(k), cv(-LN2_LO), get(f))),
+      ...expPre,
+      // e = e^f · 2^k, 2^k = (k + 1023) << 52 made from the bits of kk
+      set(
+        e,
+        `(f64x2.mul ${expPoly} (i64x2.shl (i64x2.add ${get(kk)} ${i64v(1023n - MAGIC_BITS)}) ` +
+          `(i32.const 52)))`,
+      ),
+      // log1p(e) through u = 1 + e, halved above √2
+      set(u, `(f64x2.add ${cv(1)} ${get(e)})`),
+      set(big, `(f64x2.gt ${get(u)} ${cv(Math.SQRT2)})`),
+      set(m, `(v128.bitselect (f64x2.mul ${get(u)} ${cv(0.5)}) ${get(u)} ${get(big)})`),
+      set(f, `(f64x2.sub ${get(m)} ${cv(1)})`),
+      set(sv, `(f64x2.div ${get(f)} (f64x2.add ${get(f)} ${cv(2)}))`),
+      set(s2, `(f64x2.mul ${get(sv)} ${get(sv)})`),
+      // 1/u, shared by the log1p correction and σ: one division instead of two
+      set(ru, `(f64x2.div ${cv(1)} ${get(u)})`),
+      ...logPre,
+      // term = max(z, 0) − z·y + (ln 2 if halved) + log m + (e − (u − 1))/u; pmax(z, 0) is max
+      // but for −0, where the difference vanishes in the sum
+      set(
+        term,
+        `(f64x2.add (f64x2.sub (f64x2.pmax ${get(zv)} ${cv(0)}) (f64x2.mul ${get(zv)} ${get(yv)}))
+          (f64x2.add (f64x2.add (v128.and ${get(big)} ${cv(Math.LN2)})
+              (f64x2.add (f64x2.add ${get(sv)} ${get(sv)})
+                (f64x2.mul (f64x2.mul ${get(sv)} ${get(s2)}) ${logPoly})))
+            (f64x2.mul (f64x2.sub ${get(e)} (f64x2.sub ${get(u)} ${cv(1)})) ${get(ru)})))`,
+      ),
+      // correct: (z > −1.5·2^−52) = (y = 1); each true lane adds −1, negated at the end
+      set(
+        mask,
+        `(i64x2.eq (f64x2.gt ${get(zv)} ${cv(-1.5 * 2 ** -52)}) (f64x2.eq ${get(yv)} ${cv(1)}))`,
+      ),
+      set(
+        "hits",
+        `(i64x2.add ${get("hits")} ${
+          two ? get(mask) : `(v128.and ${get(mask)} (v128.const i64x2 -1 0))`
+        })`,
+      ),
+      // dZ2 = σ(z) − y, σ = (z ≥ 0 ? 1 : e)/u
+      st(
+        get("z"),
+        `(f64x2.sub (f64x2.mul (v128.bitselect ${cv(1)} ${get(e)} (f64x2.ge ${get(zv)} ${cv(0)}))
+          ${get(ru)}) ${get(yv)})`,
+        two,
+        at * S,
+      ),
+    ];
+  };
+  /** Adds the terms of groups `gs` (two rows each unless `single`) to the loss, in row order. */
+  const addTerms = (gs: string[], single = false) =>
+    gs.flatMap((g) =>
+      (single ? [0] : [0, 1]).map((l) =>
+        set("loss", `(f64.add ${get("loss")} (f64x2.extract_lane ${l} ${get(`term${g}`)}))`)
+      )
+    ).join("\n");
+  /**
+   * Groups' statements interleaved one for one: each group is a long chain of dependent operations
+   * (~120 cycles), so side by side they overlap where one group at a time would leave the
+   * out-of-order window short of independent work.
+   */
+  const interleave = (groups: string[][]) => {
+    const out: string[] = [];
+    for (let i = 0; i < Math.max(...groups.map((x) => x.length)); i++) {
+      for (const x of groups) if (i < x.length) out.push(x[i]);
+    }
+    return out.join("\n");
+  };
+  const G = tiles.lossG;
+  if (G & (G - 1)) throw new Error(`lossG must be a power of two, not ${G}`);
+  const quad = interleave(range(G).map((i) => group(String(i), true, 2 * i)));
+  const pair = group("0", true, 0).join("\n");
+  const single = group("0", false, 0).join("\n");
   L.need("v128", ...pool.values());
   const body = `
-    ${[...pool].map(([c, name]) => set(name, f64v(c))).join("\n")}
+    ${[...pool].map(([, name]) => set(name, `(global.get ${global(name)})`)).join("\n")}
     ${
     counted(
-      "pairs",
+      "quads",
       "cnt",
-      `(i32.shr_u ${get("rows")} ${i32(1)})`,
-      `${pair}
-      ${inc("z", i32(2 * S))}
-      ${inc("y", i32(2 * S))}`,
+      `(i32.shr_u ${get("rows")} ${i32(Math.log2(2 * G))})`,
+      `${quad}
+      ${addTerms(range(G).map(String))}
+      ${inc("z", i32(2 * G * S))}
+      ${inc("y", i32(2 * G * S))}`,
     )
   }
-    (if (i32.and ${get("rows")} ${i32(1)}) (then ${single}))
+    ${
+    G > 1
+      ? counted(
+        "pairs",
+        "cnt",
+        `(i32.and (i32.shr_u ${get("rows")} ${i32(1)}) ${i32(G - 1)})`,
+        `${pair} ${addTerms(["0"])} ${inc("z", i32(2 * S))} ${inc("y", i32(2 * S))}`,
+      )
+      : ""
+  }
+    (if (i32.and ${get("rows")} ${i32(1)}) (then ${single} ${addTerms(["0"], true)}))
     (global.set $correct (i32.wrap_i64 (i64.sub (i64.const 0)
       (i64.add (i64x2.extract_lane 0 ${get("hits")}) (i64x2.extract_lane 1 ${get("hits")})))))
     ${get("loss")}`;
   return `
+  ${[...pool].map(([konst, name]) => `(global ${global(name)} (mut v128) ${konst})`).join("\n  ")}
+  ;; outputLoss (${d.t}): ${G} groups of two rows per iteration, interleaved
   (func $${d.t}_outputLoss (export "${d.t}_outputLoss")
     (param $z i32) (param $y i32) (param $rows i32) (result f64)
     ${L}
@@ -587,9 +685,11 @@ function outputBackward(d: Dt): string {
   const block = (B: number, rem: number) => {
     const gw = (i: number) => `accW${i}`;
     const gb = (i: number) => `accB${i}`;
-    L.need("v128", ...range(B).flatMap((i) => [gw(i), gb(i)]));
+    L.need("v128", ...range(B).flatMap((i) => [gw(i), gb(i), `wv${i}`]));
     const ld = (p: string, o: number) => (rem ? loadPartial(d, p, rem) : load(p, o));
+    // W2's block is held in registers for the whole sweep down the rows.
     const w2At = add(get("w2"), get("jb"));
+    const holdW2 = range(B).map((i) => set(`wv${i}`, ld(w2At, 16 * i))).join(" ");
     let row = `${set("dv", `(${d.splat} ${get("pd")})`)}\n`;
     for (let i = 0; i < B; i++) {
       row += `${set("av", ld(get("pa"), 16 * i))}
@@ -597,7 +697,7 @@ function outputBackward(d: Dt): string {
         ${
         set(
           "zv",
-          `(v128.and (${v}.mul ${get("dv")} ${ld(w2At, 16 * i)}) (${v}.gt ${get("av")} ${ZERO}))`,
+          `(v128.and (${v}.mul ${get("dv")} ${get(`wv${i}`)}) (${v}.gt ${get("av")} ${ZERO}))`,
         )
       }
         ${
@@ -615,6 +715,7 @@ function outputBackward(d: Dt): string {
         : `${store(g, get(gw(i)), 16 * i)} ${store(b, get(gb(i)), 16 * i)}`;
     }).join("\n");
     return `${range(B).map((i) => set(gw(i), ZERO) + set(gb(i), ZERO)).join(" ")}
+      ${holdW2}
       ${set("pa", add(get("a1"), get("jb")))}
       ${set("pd", get("dz2"))}
       ${
@@ -658,51 +759,97 @@ function outputBackward(d: Dt): string {
 }
 
 /**
+ * weightGradient's pair mode: one load gives dZ1[r, j] and dZ1[r, j+1] in alternate lanes (f64:
+ * the vector as it is; f32: the pair twice), a shuffle gives the same swapped, and each multiplies
+ * the X vector into its own accumulator; so one load and a shuffle replace two broadcast loads per
+ * row. Accumulator 0 then holds row j in its even lanes and row j+1 in its odd lanes, accumulator
+ * 1 the other way round; `pairLanes(a, b)` (even lanes of a, odd lanes of b) gives row j as
+ * pairLanes(acc0, acc1) and row j+1 as pairLanes(acc1, acc0). Each element is still one lane
+ * accumulating its rows in order, so the sums are those of the broadcast form, bit for bit.
+ */
+function pairLanes(d: Dt, a: string, b: string): string {
+  // By lane moves: JavaScriptCore keeps a two-operand shuffle's byte masks in two registers for
+  // the whole function, which makes it spill the tile's accumulators.
+  if (d.t === "f64") return `(f64x2.replace_lane 1 ${a} (f64x2.extract_lane 1 ${b}))`;
+  return `(f32x4.replace_lane 3 (f32x4.replace_lane 1 ${a} (f32x4.extract_lane 1 ${b}))
+    (f32x4.extract_lane 3 ${b}))`;
+}
+
+/**
  * weightGradient: gW1[j, k..] = Σ_r dZ1[r,j]·X[r, k..], a J × K-vector tile of gW1 held in registers
- * while the rows go by (dZ1 broadcast per unit, X loaded per k-vector). Loop order: panels of P
- * rows, then k blocks, then unit blocks, so that a panel's X strip and dZ1 rows are reused from L1
- * by every unit block. A tile is stored at the end of a panel and reloaded by the next, which
- * leaves the sums in row order.
+ * while the rows go by, `wgU` rows per loop iteration (dZ1 broadcast per unit, or two units as a
+ * pair; X loaded per k-vector). Loop order: panels of P rows, then k blocks, then unit blocks, so
+ * that a panel's X strip and dZ1 rows are reused from L1 by every unit block. A tile is stored at
+ * the end of a panel and reloaded by the next, which leaves the sums in row order.
  */
 function weightGradient(d: Dt, relaxed: boolean, tiles: Tiles): string {
   const L = new Locals();
-  L.need("i32", "rowBytes", "hBytes", "nvBytes", "rem", "kb", "j", "cnt", "px", "pd", "po");
-  L.need("i32", "r0", "pr", "first", "xp", "dp");
+  L.need("i32", "rowBytes", "hBytes", "nvBytes", "rem", "kb", "j", "cnt", "po");
+  L.need("i32", "r0", "pr", "prU", "prR", "first", "xp", "dp", "stepX", "stepD");
   L.need("v128", "s", "tmp");
-  const { wgJ: J, wgK: K, wgP: P } = tiles;
+  const { wgJ: J, wgK: K, wgP: P, wgU: U } = tiles;
+  if (U & (U - 1)) throw new Error(`wgU must be a power of two, not ${U}`);
   const S = d.size;
   const tile = (J: number, K: number, rem: number) => {
     const acc = (j: number, k: number) => `acc${j}_${k}`;
     L.need("v128", ...range(J).flatMap((j) => range(K).map((k) => acc(j, k))));
+    // Two units as a pair (see `pairLanes`), or units broadcast one by one.
+    const paired = J === 2 && tiles.wgPair;
     // The smaller of the two operand sets is held in registers, the other streamed.
     L.need("v128", ...range(Math.min(J, K)).map((i) => `hold${i}`));
-    const xv = (k: number) => (rem ? loadPartial(d, get("px"), rem) : load(get("px"), 16 * k));
-    const dv = (j: number) => `(${d.splat}${off(j * S)} ${get("pd")})`;
-    let row = "";
-    if (K <= J) {
-      for (let k = 0; k < K; k++) row += set(`hold${k}`, xv(k)) + "\n";
-      for (let j = 0; j < J; j++) {
-        row += set("s", dv(j)) + "\n";
+    /** One row's update of the tile, through row pointers px{u} (X) and pd{u} (dZ1). */
+    const row = (u: number) => {
+      const [px, pd] = [get(`px${u}`), get(`pd${u}`)];
+      L.need("i32", `px${u}`, `pd${u}`);
+      const xv = (k: number) => (rem ? loadPartial(d, px, rem) : load(px, 16 * k));
+      const dv = (j: number) => `(${d.splat}${off(j * S)} ${pd})`;
+      let s = "";
+      if (paired) {
+        // hold0 = dZ1[r, j], dZ1[r, j+1] alternating across the lanes; hold1 the same swapped.
+        const pair = d.t === "f64" ? load(pd) : `(v128.load64_splat ${pd})`;
+        s += set("hold0", pair) + "\n";
+        s += set(
+          "hold1",
+          shuffle(d, d.t === "f64" ? [1, 0] : [1, 0, 3, 2], get("hold0"), get("hold0")),
+        );
         for (let k = 0; k < K; k++) {
-          row += set(acc(j, k), madd(d, relaxed, get("s"), get(`hold${k}`), get(acc(j, k)))) + "\n";
+          s += set("s", xv(k)) + "\n";
+          for (let j = 0; j < 2; j++) {
+            s += set(acc(j, k), madd(d, relaxed, get(`hold${j}`), get("s"), get(acc(j, k)))) +
+              "\n";
+          }
         }
-      }
-    } else {
-      for (let j = 0; j < J; j++) row += set(`hold${j}`, dv(j)) + "\n";
-      for (let k = 0; k < K; k++) {
-        row += set("s", xv(k)) + "\n";
+      } else if (K <= J) {
+        for (let k = 0; k < K; k++) s += set(`hold${k}`, xv(k)) + "\n";
         for (let j = 0; j < J; j++) {
-          row += set(acc(j, k), madd(d, relaxed, get(`hold${j}`), get("s"), get(acc(j, k)))) + "\n";
+          s += set("s", dv(j)) + "\n";
+          for (let k = 0; k < K; k++) {
+            s += set(acc(j, k), madd(d, relaxed, get("s"), get(`hold${k}`), get(acc(j, k)))) +
+              "\n";
+          }
+        }
+      } else {
+        for (let j = 0; j < J; j++) s += set(`hold${j}`, dv(j)) + "\n";
+        for (let k = 0; k < K; k++) {
+          s += set("s", xv(k)) + "\n";
+          for (let j = 0; j < J; j++) {
+            s += set(acc(j, k), madd(d, relaxed, get(`hold${j}`), get("s"), get(acc(j, k)))) +
+              "\n";
+          }
         }
       }
-    }
+      return s;
+    };
+    /** Row j of the tile at k-vector k, as a vector (in pair mode, lanes of both accumulators). */
+    const out = (j: number, k: number) =>
+      paired ? pairLanes(d, get(acc(j, k)), get(acc(1 - j, k))) : get(acc(j, k));
     let fin = "";
     for (let j = 0; j < J; j++) {
       const p = add(get("po"), mul(get("rowBytes"), i32(j)));
       for (let k = 0; k < K; k++) {
         fin += rem
-          ? `${set("c", p)} ${storePartial(d, get("c"), get(acc(j, k)), rem, "tmp")}\n`
-          : store(j === 0 ? get("po") : p, get(acc(j, k)), 16 * k) + "\n";
+          ? `${set("c", p)} ${storePartial(d, get("c"), out(j, k), rem, "tmp")}\n`
+          : store(j === 0 ? get("po") : p, out(j, k), 16 * k) + "\n";
       }
     }
     L.need("i32", "c");
@@ -711,23 +858,53 @@ function weightGradient(d: Dt, relaxed: boolean, tiles: Tiles): string {
     for (let j = 0; j < J; j++) {
       const p = j === 0 ? get("po") : add(get("po"), mul(get("rowBytes"), i32(j)));
       for (let k = 0; k < K; k++) {
-        resume += set(acc(j, k), rem ? loadPartial(d, p, rem) : load(p, 16 * k)) + "\n";
+        resume +=
+          set(paired ? `tmp${j}_${k}` : acc(j, k), rem ? loadPartial(d, p, rem) : load(p, 16 * k)) +
+          "\n";
       }
     }
+    if (paired) {
+      // pairLanes is its own inverse: the stored rows give back the two accumulators.
+      L.need("v128", ...range(2).flatMap((j) => range(K).map((k) => `tmp${j}_${k}`)));
+      for (let k = 0; k < K; k++) {
+        for (let j = 0; j < 2; j++) {
+          resume += set(acc(j, k), pairLanes(d, get(`tmp${j}_${k}`), get(`tmp${1 - j}_${k}`))) +
+            "\n";
+        }
+      }
+    }
+    // U rows per iteration, each through its own pointers, into the same accumulators in row
+    // order. The rows' loads share their offset immediates, and V8 computes one bound per offset
+    // and loop iteration (it checks every access explicitly), so this also saves bound arithmetic.
+    const ptrs = range(U).map((u) =>
+      u === 0
+        ? `${set("px0", add(get("xp"), get("kb")))} ${
+          set("pd0", add(get("dp"), mul(get("j"), i32(S))))
+        }`
+        : `${set(`px${u}`, add(get(`px${u - 1}`), get("rowBytes")))} ${
+          set(`pd${u}`, add(get(`pd${u - 1}`), get("hBytes")))
+        }`
+    ).join("\n");
+    const bumpAll = range(U).map((u) =>
+      `${inc(`px${u}`, get("stepX"))} ${inc(`pd${u}`, get("stepD"))}`
+    )
+      .join(" ");
+    const unrolled = U === 1
+      ? ""
+      : counted(`rows${J}x${K}_${rem}u`, "cnt", get("prU"), range(U).map(row).join("") + bumpAll);
+    const single = counted(
+      `rows${J}x${K}_${rem}`,
+      "cnt",
+      get(U === 1 ? "pr" : "prR"),
+      `${row(0)} ${inc("px0", get("rowBytes"))} ${inc("pd0", get("hBytes"))}`,
+    );
     return `${set("po", add(add(get("gw1"), mul(get("j"), get("rowBytes"))), get("kb")))}
       (if ${get("first")}
         (then ${range(J).flatMap((j) => range(K).map((k) => set(acc(j, k), ZERO))).join(" ")})
         (else ${resume}))
-      ${set("px", add(get("xp"), get("kb")))}
-      ${set("pd", add(get("dp"), mul(get("j"), i32(S))))}
-      ${
-      counted(
-        `rows${J}x${K}_${rem}`,
-        "cnt",
-        get("pr"),
-        `${row} ${inc("px", get("rowBytes"))} ${inc("pd", get("hBytes"))}`,
-      )
-    }
+      ${ptrs}
+      ${unrolled}
+      ${single}
       ${fin}`;
   };
   // Full vectors left over by K-wide blocks go through narrower tiles, halving down to one.
@@ -741,6 +918,8 @@ function weightGradient(d: Dt, relaxed: boolean, tiles: Tiles): string {
     ${set("hBytes", mul(get("h"), i32(S)))}
     ${set("nvBytes", `(i32.and ${get("rowBytes")} ${i32(-16)})`)}
     ${set("rem", `(i32.rem_u ${get("n")} ${i32(d.lanes)})`)}
+    ${set("stepX", mul(get("rowBytes"), i32(U)))}
+    ${set("stepD", mul(get("hBytes"), i32(U)))}
     ${set("r0", i32(0))}
     ${set("first", i32(1))}
     ;; at least one panel, so that rows = 0 still overwrites gW1 with zeros
@@ -749,6 +928,8 @@ function weightGradient(d: Dt, relaxed: boolean, tiles: Tiles): string {
       ${set("pr", `(select ${i32(P)} ${get("pr")} (i32.gt_u ${get("pr")} ${i32(P)}))`)}
       ${set("xp", add(get("x"), mul(get("r0"), get("rowBytes"))))}
       ${set("dp", add(get("dz1"), mul(get("r0"), get("hBytes"))))}
+      ${set("prU", `(i32.shr_u ${get("pr")} ${i32(Math.log2(U))})`)}
+      ${set("prR", `(i32.and ${get("pr")} ${i32(U - 1)})`)}
       ${set("kb", i32(0))}
       ${
     kSteps.map((k) => stepping(`k${k}`, "kb", i32(16 * k), get("nvBytes"), jLoops(k, 0))).join("\n")
@@ -766,9 +947,9 @@ function weightGradient(d: Dt, relaxed: boolean, tiles: Tiles): string {
 }
 
 /**
- * reduceStep over byte range [part, part + len·S): blocks of 4 vectors summed over the chunks
- * in registers (chunk order as the reference, unfused), stored to `sum`, then the step computed
- * in f64 exactly as the reference's JS numbers do and rounded once into params.
+ * reduceStep over byte range [part, part + len·S): blocks of 8 vectors (then 4, 2, 1) summed over
+ * the chunks in registers (chunk order as the reference, unfused), stored to `sum`, then the step
+ * computed in f64 exactly as the reference's JS numbers do and rounded once into params.
  */
 function reduceStep(d: Dt): string {
   const L = new Locals();
@@ -867,8 +1048,9 @@ function reduceStep(d: Dt): string {
     ${set("end", mul(get("len"), i32(S)))}
     ${set("vend", `(i32.and ${get("end")} ${i32(-16)})`)}
     ${set("i", i32(0))}
-    ${stepping("i4", "i", i32(64), get("vend"), block(4))}
-    ${stepping("i1", "i", i32(16), get("vend"), block(1))}
+    ;; blocks of 8 vectors: each block's sums are chains of one add per chunk, so the block's
+    ;; width is what overlaps their latency; the rest in blocks of 4, 2, 1
+    ${cascade(8).map((b) => stepping(`i${b}`, "i", i32(16 * b), get("vend"), block(b))).join("\n")}
     ${stepping("iS", "i", i32(S), get("end"), scalar)}`;
   return `
   (func $${d.t}_reduceStep (export "${d.t}_reduceStep")
@@ -884,7 +1066,8 @@ export function generateWat(relaxed: boolean, tiles = DEFAULT_TILES): string {
     relaxed ? "relaxed SIMD" : "plain SIMD"
   }); edit that file, then run scripts/build_wasm.ts.
 (module
-  (import "env" "memory" (memory 0 65536 shared))
+  ;; at least one page: V8 then knows that every offset immediate used (< 64 KiB) is in bounds
+  (import "env" "memory" (memory 1 65536 shared))
   ;; outputLoss's count of correct predictions, read by JS after the call (stats may lie outside
   ;; this memory, and returning two values would allocate an array per call)
   (global $correct (export "correct") (mut i32) (i32.const 0))
@@ -892,7 +1075,7 @@ export function generateWat(relaxed: boolean, tiles = DEFAULT_TILES): string {
   for (const d of [F32, F64]) {
     out += hiddenForward(d, relaxed, tiles[d.t]);
     out += outputLogits(d, relaxed);
-    out += outputLoss(d);
+    out += outputLoss(d, relaxed, tiles[d.t]);
     out += outputBackward(d);
     out += weightGradient(d, relaxed, tiles[d.t]);
     out += reduceStep(d);
