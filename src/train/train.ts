@@ -43,9 +43,15 @@ export interface TrainOptions {
   readonly init?: Model;
   /**
    * Called after each epoch, in order; `snapshot` captures the state a checkpoint needs to
-   * resume exactly after this epoch (it copies the parameters, so call it only when saving).
+   * resume exactly after this epoch (it copies the parameters, so call it only when saving);
+   * `phaseMs` reads the phase timers so far, as `TrainResult.phaseMs` (a benchmark subtracts
+   * the warm-up epochs' share).
    */
-  readonly onEpoch?: (report: EpochReport, snapshot: () => TrainState) => void;
+  readonly onEpoch?: (
+    report: EpochReport,
+    snapshot: () => TrainState,
+    phaseMs: () => number[][],
+  ) => void;
   /** Continue a run from the state captured after one of its epochs; `epochs` stays the total. */
   readonly resume?: TrainState;
   /** Called once with notes a user should see (backend fallback, idle workers). */
@@ -174,6 +180,11 @@ export async function train(data: Dataset, options: TrainOptions): Promise<Train
       learningRate: lr,
     });
 
+  const phaseTotals = () =>
+    Array.from(
+      { length: Math.max(1, workers) },
+      (_, t) => Array.from(ws.phaseTimes.subarray(3 * t, 3 * t + 3)),
+    );
   const history: EpochReport[] = [];
   const shuffle = new Rng(seed, "shuffle");
   if (options.resume) shuffle.restore(options.resume.shuffleState);
@@ -232,7 +243,7 @@ export async function train(data: Dataset, options: TrainOptions): Promise<Train
         epoch,
         params: Float64Array.from(ws.params.all),
         shuffleState: shuffle.state(),
-      }));
+      }), phaseTotals);
     }
   } finally {
     await engine.close();
@@ -251,10 +262,7 @@ export async function train(data: Dataset, options: TrainOptions): Promise<Train
     backend: backend.name,
     samplesPerSecond: (m * history.length) / (trainingMs / 1000),
     steps,
-    phaseMs: Array.from(
-      { length: Math.max(1, workers) },
-      (_, t) => Array.from(ws.phaseTimes.subarray(3 * t, 3 * t + 3)),
-    ),
+    phaseMs: phaseTotals(),
   };
 }
 

@@ -1,0 +1,275 @@
+import type { BenchReport, StrongRow } from "./report.ts";
+import { ATTEMPTS, BUSY_SHARE } from "./run_plan.ts";
+import type { Spread } from "./spread.ts";
+
+/** The chart files `renderCharts` writes, as the Markdown report links them. */
+const CHART_LINKS = [
+  ["Speedup", "speedup.svg"],
+  ["Per-step breakdown", "phases.svg"],
+  ["Weak scaling", "weak_scaling.svg"],
+  ["Peak memory", "memory.svg"],
+];
+
+/**
+ * The report as Markdown: the machine, then one table per measurement kind, then the charts.
+ *
+ * @example
+ * ```ts
+ * writeFileSync("out/bench/bench.md", benchMarkdown(report));
+ * ```
+ */
+export function benchMarkdown(r: BenchReport): string {
+  const lines: string[] = [
+    "# shardnet benchmark",
+    "",
+    `\`${r.command}\`, ${r.date.slice(0, 16).replace("T", " ")} UTC.`,
+    "",
+    `**Machine:** ${machineLine(r)}`,
+    "",
+    ...workloadLines(r),
+    "",
+    `GFLOP/s counts ${r.flopsFormula} floating-point operations per full-batch epoch (m rows, ` +
+    `n features, h hidden units). Times are the median (min–max) of the timed epochs after the ` +
+    `warm-up epochs, each configuration in a fresh process.`,
+    "",
+    "## Strong scaling",
+    "",
+    "Speedup is over `--workers 0` (the main thread alone) on the same runtime and backend; " +
+    "efficiency is speedup per core used, speedup / min(workers, cores). *others' CPU* is the " +
+    "share of the machine's CPU time that other processes took during the timed epochs; a " +
+    `configuration measured while they took more than ${BUSY_SHARE * 100} % is measured again ` +
+    `when the machine is idle, up to ${ATTEMPTS} times in all, and the quietest is kept: where ` +
+    "the share is still not near 0 %, the row measured a busy machine.",
+    "",
+    table(
+      [
+        "workload",
+        "runtime",
+        "backend",
+        "workers",
+        "epoch ms",
+        "speedup",
+        "efficiency",
+        "GFLOP/s",
+        "epochs/s",
+        "samples/s",
+        "others' CPU",
+      ],
+      r.strong.map((s) => [
+        s.workload,
+        s.runtime,
+        s.backend,
+        String(s.workers),
+        spreadText(s.epochMs),
+        `${s.speedup.toFixed(2)}×`,
+        s.efficiency.toFixed(2),
+        num(s.gflops),
+        num(s.epochsPerSecond),
+        Math.round(s.samplesPerSecond).toLocaleString("en-US"),
+        percent(s.otherCpuShare),
+      ]),
+    ),
+    "",
+    "## Where a step's time goes",
+    "",
+    "Milliseconds per step from the trainer's own per-thread timers, averaged over the run's " +
+    "steps and over the computing threads: computing partial gradients, waiting at the barrier, " +
+    "reducing the partials and updating a parameter slice (one fused pass), and coordination " +
+    "(the rest of the wall time: publishing the step, waking the threads, the epoch loop). " +
+    "**sync** is the per-step cost of synchronization: wall time minus the compute time of the " +
+    "thread that computed longest.",
+    "",
+    table(
+      [
+        "workload",
+        "runtime",
+        "backend",
+        "workers",
+        "wall",
+        "compute (max)",
+        "barrier",
+        "reduce+update",
+        "coordination",
+        "sync",
+        "sync share",
+      ],
+      r.phases.map((p) => [
+        p.workload,
+        p.runtime,
+        p.backend,
+        String(p.workers),
+        num(p.wallMs),
+        `${num(p.computeMs)} (${num(p.computeMaxMs)})`,
+        num(p.barrierMs),
+        num(p.reduceMs),
+        num(p.coordinationMs),
+        num(p.syncMs),
+        `${((100 * p.syncMs) / p.wallMs).toFixed(1)} %`,
+      ]),
+    ),
+    "",
+    "## Peak memory",
+    "",
+    "Peak resident set size (VmHWM) of the whole process, all threads, in MiB; the data set lives " +
+    "once in shared memory whatever the worker count, so each worker adds only its runtime's " +
+    "fixed cost (an isolate, its heap and the compiled code) and its small scratch area.",
+    "",
+    ...memoryTable(r.strong),
+    "",
+    "## Weak scaling",
+    "",
+    "Rows grow with the workers; efficiency is the median epoch time at workers 0 over this one " +
+    "(ideally 1 while workers ≤ cores).",
+    "",
+    table(
+      [
+        "runtime",
+        "backend",
+        "workers",
+        "rows",
+        "epoch ms",
+        "efficiency",
+        "samples/s",
+        "others' CPU",
+      ],
+      r.weak.map((w) => [
+        w.runtime,
+        w.backend,
+        String(w.workers),
+        String(w.samples),
+        spreadText(w.epochMs),
+        w.efficiency.toFixed(2),
+        Math.round(w.samplesPerSecond).toLocaleString("en-US"),
+        percent(w.otherCpuShare),
+      ]),
+    ),
+    "",
+    "## Micro-benchmarks (tinybench)",
+    "",
+    "Each kernel on one chunk of rows of each workload; reduce+update sums every chunk's partial " +
+    "gradient and takes the step over all parameters, update does it for one chunk (the step " +
+    "alone); the step round-trip is one synchronized step through the worker threads on an " +
+    "8-row batch, where nearly all of the time is synchronization.",
+    "",
+    table(
+      ["runtime", "backend", "benchmark", "workload", "µs", "GFLOP/s", "GB/s"],
+      r.micro.map((m) => [
+        m.runtime,
+        m.backend,
+        m.name + (m.workers !== undefined ? `, ${m.workers} workers` : ""),
+        m.shape + (m.rows !== undefined ? ` (${m.rows} rows)` : ""),
+        spreadText(m.us),
+        m.gflops !== undefined ? num(m.gflops) : "",
+        m.gbPerSecond !== undefined ? num(m.gbPerSecond) : "",
+      ]),
+    ),
+    "",
+    "## NumPy reference",
+    "",
+    ...numpyLines(r),
+    "",
+    "## Charts",
+    "",
+    ...CHART_LINKS.map(([title, file]) => `![${title}](${file})`),
+    "",
+  ];
+  return lines.join("\n");
+}
+
+function machineLine(r: BenchReport): string {
+  const m = r.machine;
+  return `${m.cpu}, ${m.logicalCores} logical cores, ${(m.memoryBytes / 2 ** 30).toFixed(1)} GiB ` +
+    `memory, ${m.os}; ${r.runtimes.join(", ")}; load average ${m.loadAverage[0]} when the run ` +
+    `started.`;
+}
+
+function workloadLines(r: BenchReport): string[] {
+  const seen = new Map<string, StrongRow>();
+  for (const s of r.strong) if (!seen.has(s.workload)) seen.set(s.workload, s);
+  return [...seen.values()].map((s) => {
+    const run = r.measurements.strong.find((t) => t.workload.name === s.workload)!;
+    return `- **${s.workload}**: \`${run.workload.data}\`, ${s.samples} × ${s.features}, ` +
+      `h = ${s.hidden}, ${s.dtype}, full batch; ${run.workload.repeats} timed epochs after ` +
+      `${run.workload.warmup} warm-up.`;
+  });
+}
+
+function memoryTable(strong: readonly StrongRow[]): string[] {
+  const workers = [...new Set(strong.map((s) => s.workers))].sort((a, b) => a - b);
+  const groups = new Map<string, StrongRow[]>();
+  for (const s of strong) {
+    const key = `${s.workload}|${s.runtime}|${s.backend}`;
+    groups.set(key, [...groups.get(key) ?? [], s]);
+  }
+  const mib = (bytes: number | null | undefined) =>
+    bytes === null || bytes === undefined ? "–" : (bytes / 2 ** 20).toFixed(0);
+  const rows = [...groups.values()].map((g) => {
+    const most = g.reduce((a, b) => (b.workers > a.workers ? b : a));
+    return [
+      g[0].workload,
+      g[0].runtime,
+      g[0].backend,
+      ...workers.map((w) => mib(g.find((s) => s.workers === w)?.peakRssBytes)),
+      mib(most.rssPerWorkerBytes),
+    ];
+  });
+  return [
+    table(
+      ["workload", "runtime", "backend", ...workers.map((w) => `workers ${w}`), "per worker"],
+      rows,
+    ),
+    "",
+    `"per worker" is (peak at workers ${workers.at(-1)} − peak at workers 0) / ${workers.at(-1)}.`,
+  ];
+}
+
+function numpyLines(r: BenchReport): string[] {
+  if (r.numpy.length === 0) return [`Not measured: ${r.numpyMissing ?? "not asked for"}.`];
+  const first = r.numpy[0];
+  return [
+    `The same epoch (forward, backward, update; samples as rows) in NumPy ${first.numpy} with ` +
+    `${first.blas}${first.threads !== null ? `, ${first.threads} BLAS threads` : ""}, ` +
+    "`scripts/numpy_epoch.py`, on random rows of the workload's shape.",
+    "",
+    table(
+      ["workload", "dtype", "epoch ms", "GFLOP/s", "epochs/s"],
+      r.numpy.map((n) => [
+        n.workload,
+        n.dtype,
+        spreadText(n.epochMs),
+        num(n.gflops),
+        num(n.epochsPerSecond),
+      ]),
+    ),
+  ];
+}
+
+/** A Markdown table padded into columns, so that it reads as well in a terminal as rendered. */
+function table(head: readonly string[], rows: readonly (readonly string[])[]): string {
+  const numeric = head.map((_, i) =>
+    rows.length > 0 && rows.every((r) => /^[\d.,–()×% ]+$/.test(r[i]) || r[i] === "")
+  );
+  const widths = head.map((h, i) => Math.max(3, h.length, ...rows.map((r) => r[i].length)));
+  const line = (cells: readonly string[]) =>
+    `| ${
+      cells.map((c, i) => numeric[i] ? c.padStart(widths[i]) : c.padEnd(widths[i])).join(" | ")
+    } |`;
+  const rule = `| ${
+    widths.map((w, i) => numeric[i] ? `${"-".repeat(w - 1)}:` : "-".repeat(w)).join(" | ")
+  } |`;
+  return [line(head), rule, ...rows.map(line)].join("\n");
+}
+
+function spreadText(s: Spread): string {
+  return `${num(s.median)} (${num(s.min)}–${num(s.max)})`;
+}
+
+function percent(share: number | null): string {
+  return share === null ? "–" : `${Math.round(share * 100)} %`;
+}
+
+/** Three significant digits below 100, whole numbers above. */
+function num(x: number): string {
+  if (!Number.isFinite(x)) return "–";
+  return Math.abs(x) >= 100 ? Math.round(x).toLocaleString("en-US") : x.toPrecision(3);
+}

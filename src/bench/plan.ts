@@ -1,0 +1,139 @@
+import type { Job, Shape } from "./jobs.ts";
+import type { NumpyShape } from "./numpy_reference.ts";
+import type { ChildRuntime } from "./run_child.ts";
+import type { Workload } from "./workloads.ts";
+
+/** Everything one benchmark run measures. */
+export interface BenchSettings {
+  readonly workloads: readonly Workload[];
+  /** Worker counts for strong and weak scaling, ascending, 0 (the baseline) first. */
+  readonly workers: readonly number[];
+  readonly runtimes: readonly ChildRuntime[];
+  /** `--backend` choices, each measured in turn. */
+  readonly backends: readonly string[];
+  /** Weak scaling: this shape with `samples` rows per worker (workers 0 and 1 get the same). */
+  readonly weak: Workload;
+  /** tinybench's time budget per micro-benchmark task. */
+  readonly microTaskMs: number;
+}
+
+/** One measurement to take, in a child process (or python3 for NumPy). */
+export type PlanItem =
+  | {
+    readonly group: "strong" | "weak";
+    readonly label: string;
+    readonly runtime: ChildRuntime;
+    readonly workload: Workload;
+    readonly job: Job;
+  }
+  | {
+    readonly group: "micro";
+    readonly label: string;
+    readonly runtime: ChildRuntime;
+    readonly job: Job;
+  }
+  | {
+    readonly group: "numpy";
+    readonly label: string;
+    readonly workload: Workload;
+    readonly shape: NumpyShape;
+  };
+
+/**
+ * The measurements of a run, in the order they are taken: strong scaling (Deno and Bun
+ * back to back for each configuration, so a change in the machine's load hits both alike), weak
+ * scaling, micro-benchmarks, then the NumPy reference (skipped where python3 or NumPy is missing).
+ *
+ * @example
+ * ```ts
+ * for (const item of planBench(settings)) console.log(item.label);
+ * ```
+ */
+export function planBench(s: BenchSettings): PlanItem[] {
+  const items: PlanItem[] = [];
+  for (const workload of s.workloads) {
+    for (const backend of s.backends) {
+      for (const workers of s.workers) {
+        for (const runtime of s.runtimes) {
+          items.push({
+            group: "strong",
+            label: `${workload.name} · ${runtime.kind} · ${backend} · workers ${workers}`,
+            runtime,
+            workload,
+            job: trainJob(workload, backend, workers),
+          });
+        }
+      }
+    }
+  }
+  for (const backend of s.backends) {
+    for (const workers of s.workers) {
+      const workload = { ...s.weak, samples: s.weak.samples * Math.max(1, workers) };
+      for (const runtime of s.runtimes) {
+        items.push({
+          group: "weak",
+          label:
+            `weak ${workload.samples} rows · ${runtime.kind} · ${backend} · workers ${workers}`,
+          runtime,
+          workload,
+          job: trainJob(workload, backend, workers),
+        });
+      }
+    }
+  }
+  const shapes: Shape[] = s.workloads.map(shapeOf);
+  for (const backend of s.backends) {
+    for (const runtime of s.runtimes) {
+      items.push({
+        group: "micro",
+        label: `micro-benchmarks · ${runtime.kind} · ${backend}`,
+        runtime,
+        job: {
+          kind: "micro",
+          shapes,
+          backend,
+          workers: s.workers.filter((w) => w > 0),
+          taskMs: s.microTaskMs,
+        },
+      });
+    }
+  }
+  for (const workload of s.workloads) {
+    items.push({
+      group: "numpy",
+      label: `${workload.name} · numpy`,
+      workload,
+      shape: {
+        samples: workload.samples,
+        features: workload.features,
+        hidden: workload.hidden,
+        dtype: workload.dtype,
+        warmup: workload.warmup,
+        repeats: workload.repeats,
+      },
+    });
+  }
+  return items;
+}
+
+function trainJob(workload: Workload, backend: string, workers: number): Job {
+  return {
+    kind: "train",
+    shape: shapeOf(workload),
+    backend,
+    workers,
+    warmup: workload.warmup,
+    repeats: workload.repeats,
+  };
+}
+
+function shapeOf(w: Workload): Shape {
+  return {
+    name: w.name,
+    data: w.data,
+    samples: w.samples,
+    features: w.features,
+    hidden: w.hidden,
+    dtype: w.dtype,
+  };
+}

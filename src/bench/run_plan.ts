@@ -1,0 +1,109 @@
+import { WorkerError } from "../errors.ts";
+import { waitForIdle } from "./cpu_share.ts";
+import type { Job, Measurement, MicroMeasurement, TrainMeasurement } from "./jobs.ts";
+import { numpyEpoch, type NumpyTiming } from "./numpy_reference.ts";
+import type { PlanItem } from "./plan.ts";
+import type { Progress } from "./progress.ts";
+import { type ChildRuntime, runChild } from "./run_child.ts";
+import { spread } from "./spread.ts";
+import type { Workload } from "./workloads.ts";
+
+/** A training measurement with the workload it measured. */
+export interface TrainRun {
+  readonly workload: Workload;
+  readonly measurement: TrainMeasurement;
+}
+
+/** Every measurement of a run, by kind. */
+export interface Measurements {
+  readonly strong: TrainRun[];
+  readonly weak: TrainRun[];
+  readonly micro: MicroMeasurement[];
+  readonly numpy: { readonly workload: Workload; readonly timing: NumpyTiming }[];
+  /** Why the NumPy reference is missing, when it is. */
+  readonly numpyMissing?: string;
+}
+
+/** Above this share of the CPUs taken by other processes, a training measurement is retaken. */
+export const BUSY_SHARE = 0.1;
+/** Measurements of one configuration at most, on a busy machine. */
+export const ATTEMPTS = 3;
+/** How long to wait for the machine to go idle before measuring a configuration again. */
+const IDLE_WAIT_MS = 20_000;
+
+/**
+ * Takes the planned measurements one at a time (never two at once: they would share the cores).
+ * A training configuration during which other processes took more than `BUSY_SHARE` of the CPUs
+ * is measured again once the machine is idle (or after `IDLE_WAIT_MS`), up to `ATTEMPTS` times
+ * in all, and the quietest measurement is kept.
+ *
+ * @example
+ * ```ts
+ * const measured = await runPlan(planBench(settings), createProgress(items.length));
+ * ```
+ */
+export async function runPlan(
+  items: readonly PlanItem[],
+  progress: Progress,
+): Promise<Measurements> {
+  const out: Measurements = { strong: [], weak: [], micro: [], numpy: [] };
+  let numpyMissing: string | undefined;
+  try {
+    for (const item of items) {
+      progress.begin(item.label);
+      if (item.group === "numpy") {
+        if (numpyMissing) {
+          progress.end("skipped");
+          continue;
+        }
+        const timing = await numpyEpoch(item.shape);
+        if (timing === null) {
+          numpyMissing = "python3 with NumPy is not available";
+          progress.end(numpyMissing);
+          continue;
+        }
+        out.numpy.push({ workload: item.workload, timing });
+        progress.end(`median ${formatMs(spread(timing.epochMs).median)}`);
+        continue;
+      }
+      const measurement = await quietest(item.runtime, item.job, item.label, progress);
+      if (item.group === "micro" && measurement.kind === "micro") {
+        out.micro.push(measurement);
+        progress.end(`${measurement.results.length} benchmarks`);
+      } else if (item.group !== "micro" && measurement.kind === "train") {
+        out[item.group].push({ workload: item.workload, measurement });
+        progress.end(`median ${formatMs(spread(measurement.epochMs).median)}`);
+      }
+    }
+  } finally {
+    progress.finish();
+  }
+  return numpyMissing ? { ...out, numpyMissing } : out;
+}
+
+async function quietest(
+  runtime: ChildRuntime,
+  job: Job,
+  label: string,
+  progress: Progress,
+): Promise<Measurement> {
+  const once = () =>
+    runChild(runtime, job).catch((e: Error) => {
+      throw new WorkerError(`${label}: ${e.message}`);
+    });
+  let best = await once();
+  for (let attempt = 2; attempt <= ATTEMPTS; attempt++) {
+    const busy = best.kind === "train" ? best.otherCpuShare ?? 0 : 0;
+    if (busy <= BUSY_SHARE) break;
+    progress.begin(`${label}: others took ${Math.round(busy * 100)} % of the CPUs; waiting`);
+    await waitForIdle(BUSY_SHARE, IDLE_WAIT_MS);
+    progress.begin(`${label}, again`);
+    const next = await once();
+    if (next.kind === "train" && (next.otherCpuShare ?? 0) < busy) best = next;
+  }
+  return best;
+}
+
+function formatMs(ms: number): string {
+  return ms >= 100 ? `${ms.toFixed(0)} ms` : `${ms.toPrecision(3)} ms`;
+}

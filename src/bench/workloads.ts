@@ -1,0 +1,79 @@
+import type { Shape } from "./jobs.ts";
+
+/** What one benchmark workload trains, full batch, and how many epochs it times. */
+export interface Workload extends Shape {
+  /** Epochs run before timing starts: the JIT compiles the kernels in every thread during these. */
+  readonly warmup: number;
+  /** Timed epochs; their spread is what the report shows. */
+  readonly repeats: number;
+}
+
+/** The named presets; `small` is the bundled data set, L and XL are sized to keep cores busy. */
+export const PRESET_NAMES = ["small", "L", "XL"] as const;
+export type PresetName = typeof PRESET_NAMES[number];
+
+/**
+ * A preset workload. Small epochs take about a millisecond, so they are timed many at a time;
+ * the counts suit the fast backends (an L epoch is tens of milliseconds with wasm or blas, about a
+ * second with js, where `--repeats` trims them); `quick` trades repetitions for time.
+ *
+ * @example
+ * ```ts
+ * preset("L", false); // xor, 32768 × 256, h = 64, f32
+ * ```
+ */
+export function preset(name: PresetName, quick: boolean): Workload {
+  switch (name) {
+    case "small":
+      return {
+        name,
+        data: "data/breast_cancer.csv",
+        samples: 0,
+        features: 0,
+        hidden: 16,
+        dtype: "f64",
+        warmup: quick ? 20 : 50,
+        repeats: quick ? 100 : 300,
+      };
+    case "L":
+      return {
+        name,
+        data: "xor",
+        samples: 32768,
+        features: 256,
+        hidden: 64,
+        dtype: "f32",
+        warmup: quick ? 2 : 3,
+        repeats: quick ? 10 : 20,
+      };
+    case "XL":
+      return {
+        name,
+        data: "xor",
+        samples: 262144,
+        features: 256,
+        hidden: 64,
+        dtype: "f32",
+        warmup: 2,
+        repeats: 10,
+      };
+  }
+}
+
+/**
+ * Floating-point operations in one full-batch epoch over m rows, n features, h hidden units:
+ * the two m·n·h products, W1·X forward and dZ1·Xᵀ backward, at 2·m·n·h each, plus the layer-2
+ * products (Z2, dW2: 2·m·h each; dZ1 = dZ2·W2ᵀ and Σ dZ1: m·h each). Bias, ReLU and sigmoid are
+ * not counted. No dX = W1ᵀ·dZ1 term: the input is data, so its gradient is never computed.
+ *
+ * @example
+ * ```ts
+ * flopsPerEpoch(32768, 256, 64); // ≈ 2.16e9
+ * ```
+ */
+export function flopsPerEpoch(m: number, n: number, h: number): number {
+  return 4 * m * n * h + 6 * m * h;
+}
+
+/** The formula of `flopsPerEpoch`, as reports print it. */
+export const FLOPS_FORMULA = "4·m·n·h + 6·m·h";

@@ -1,0 +1,295 @@
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { renderCharts } from "../bench/charts.ts";
+import { describeMachine } from "../bench/machine.ts";
+import { benchMarkdown } from "../bench/markdown.ts";
+import { shapeSize } from "../bench/measure_train.ts";
+import { type BenchSettings, planBench } from "../bench/plan.ts";
+import { createProgress } from "../bench/progress.ts";
+import { buildReport } from "../bench/report.ts";
+import type { ChildRuntime } from "../bench/run_child.ts";
+import { runPlan } from "../bench/run_plan.ts";
+import { preset, PRESET_NAMES, type PresetName, type Workload } from "../bench/workloads.ts";
+import { GENERATOR_KINDS } from "../data/generators.ts";
+import type { Dtype } from "../dtype.ts";
+import { UsageError } from "../errors.ts";
+import { BACKEND_CHOICES, type BackendChoice, resolveBackend } from "../kernels/select.ts";
+import { logicalCpus, writeStderr, writeStdout } from "../runtime/process.ts";
+import {
+  currentRuntime,
+  findRuntime,
+  RUNTIME_KINDS,
+  type RuntimeKind,
+} from "../runtime/runtimes.ts";
+import { type FlagSpec, type FlagValues, helpText, parseFlags } from "./flags.ts";
+
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+
+/** The custom workload's defaults: the L shape. */
+const CUSTOM = { data: "xor", samples: 32768, features: 256, hidden: 64, dtype: "f32" } as const;
+const CUSTOM_FLAGS = ["data", "samples", "features", "hidden", "dtype"];
+
+/** Strong scaling always covers these counts, and powers of two up to twice the logical CPUs. */
+const BASE_WORKERS = [0, 1, 2, 4, 8];
+
+function defaultWorkers(): number[] {
+  const counts = new Set(BASE_WORKERS);
+  for (let w = 16; w <= 2 * logicalCpus(); w *= 2) counts.add(w);
+  return [...counts].sort((a, b) => a - b);
+}
+
+/** The bench command's flags. */
+export const BENCH_FLAGS: readonly FlagSpec[] = [
+  {
+    name: "workloads",
+    value: "LIST",
+    type: "string",
+    help: "comma-separated: small (data/breast_cancer.csv, h 16, f64), L (xor 32768 × 256, " +
+      "h 64, f32), XL (262144 rows, same n and h), custom (the --data … --dtype flags)",
+    defaultText: "small,L,XL; with --quick small,L",
+  },
+  {
+    name: "workers",
+    value: "LIST",
+    type: "string",
+    help: "comma-separated worker counts; 0, the baseline, is always measured",
+    defaultText: defaultWorkers().join(","),
+  },
+  {
+    name: "runtimes",
+    value: "LIST",
+    type: "string",
+    help: "run every measurement on each of these (deno, bun)",
+    defaultText: "deno,bun where found",
+  },
+  {
+    name: "backends",
+    value: "LIST",
+    type: "string",
+    help: `kernel backends to measure, comma-separated (${BACKEND_CHOICES.join(", ")})`,
+    default: "auto",
+  },
+  {
+    name: "repeats",
+    value: "R",
+    type: "integer",
+    min: 1,
+    help: "timed epochs per configuration",
+    defaultText: "small 300, L 20, XL 10; with --quick 100, 10",
+  },
+  {
+    name: "warmup",
+    value: "W",
+    type: "integer",
+    min: 0,
+    help: "untimed epochs before them",
+    defaultText: "small 50, L 3, XL 2; with --quick 20, 2",
+  },
+  {
+    name: "weak-samples",
+    value: "M",
+    type: "integer",
+    min: 1,
+    help: "weak scaling: rows per worker, in the L shape",
+    defaultText: "8192; with --quick 4096",
+  },
+  {
+    name: "data",
+    value: "SRC",
+    type: "string",
+    help: `custom workload: a CSV file or a generator (${GENERATOR_KINDS.join(", ")})`,
+    defaultText: CUSTOM.data,
+  },
+  {
+    name: "samples",
+    value: "M",
+    type: "integer",
+    min: 1,
+    help: "custom workload: generated rows",
+    defaultText: String(CUSTOM.samples),
+  },
+  {
+    name: "features",
+    value: "N",
+    type: "integer",
+    min: 2,
+    help: "custom workload: generated features",
+    defaultText: String(CUSTOM.features),
+  },
+  {
+    name: "hidden",
+    value: "H",
+    type: "integer",
+    min: 1,
+    help: "custom workload: hidden units",
+    defaultText: String(CUSTOM.hidden),
+  },
+  {
+    name: "dtype",
+    value: "T",
+    type: "string",
+    choices: ["f32", "f64"],
+    help: "custom workload: precision",
+    defaultText: CUSTOM.dtype,
+  },
+  {
+    name: "out",
+    value: "DIR",
+    type: "string",
+    help: "write bench.json, bench.md and the SVG charts here",
+    default: "out/bench",
+  },
+  {
+    name: "quick",
+    type: "switch",
+    help: "a reduced run: small and L, fewer repetitions (under 2 minutes on 2 cores)",
+  },
+];
+
+/**
+ * `bench`: measures strong and weak scaling, the per-step breakdown, peak memory and the
+ * micro-benchmarks on Deno and Bun, then writes the JSON, Markdown and SVG reports.
+ *
+ * @example
+ * ```ts
+ * await benchCommand(["--quick", "--out", "out/bench"]);
+ * ```
+ */
+export async function benchCommand(args: readonly string[]): Promise<number> {
+  const f = parseFlags(args, BENCH_FLAGS);
+  const usage = currentRuntime() === "deno" ? "deno task bench" : "bun run bench";
+  if (f.help) {
+    console.log(helpText(`${usage} [flags]`, SUMMARY, BENCH_FLAGS));
+    return 0;
+  }
+  const settings = settingsFromFlags(f);
+  const out = f.out as string;
+  mkdirSync(out, { recursive: true });
+  const machine = describeMachine();
+  const items = planBench(settings);
+  const measured = await runPlan(items, createProgress(items.length));
+  const report = buildReport(measured, machine, [usage, ...args].join(" "));
+  const markdown = benchMarkdown(report);
+  writeFileSync(join(out, "bench.json"), JSON.stringify(report, null, 2) + "\n");
+  writeFileSync(join(out, "bench.md"), markdown);
+  for (const chart of await renderCharts(report)) writeFileSync(join(out, chart.file), chart.svg);
+  writeStdout(markdown);
+  writeStderr(`bench: wrote bench.json, bench.md and the charts to ${out}\n`);
+  return 0;
+}
+
+function settingsFromFlags(f: FlagValues): BenchSettings {
+  const quick = f.quick === true;
+  const customGiven = CUSTOM_FLAGS.some((name) => f[name] !== undefined);
+  const names = f.workloads !== undefined
+    ? list(f.workloads as string, "workloads", [...PRESET_NAMES, "custom"])
+    : customGiven
+    ? ["custom"]
+    : quick
+    ? ["small", "L"]
+    : [...PRESET_NAMES];
+  if (customGiven && !names.includes("custom")) {
+    throw new UsageError(
+      `--${
+        CUSTOM_FLAGS.find((n) => f[n] !== undefined)
+      }: describes the custom workload; add custom to --workloads`,
+    );
+  }
+  const override = (w: Workload): Workload => {
+    const sized = { ...w, ...shapeSize(w) };
+    return {
+      ...sized,
+      ...(f.repeats !== undefined ? { repeats: f.repeats as number } : {}),
+      ...(f.warmup !== undefined ? { warmup: f.warmup as number } : {}),
+    };
+  };
+  const workloads = names.map((name) =>
+    override(name === "custom" ? custom(f, quick) : preset(name as PresetName, quick))
+  );
+  const weakSamples = (f["weak-samples"] as number | undefined) ?? (quick ? 4096 : 8192);
+  const workers = f.workers !== undefined
+    ? [...new Set([0, ...list(f.workers as string, "workers").map((w) => workerCount(w))])].sort((
+      a,
+      b,
+    ) => a - b)
+    : defaultWorkers();
+  return {
+    workloads,
+    workers,
+    runtimes: runtimes(f.runtimes as string | undefined),
+    backends: backends(f.backends as string),
+    weak: override({ ...preset("L", quick), name: "weak", samples: weakSamples }),
+    microTaskMs: quick ? 100 : 400,
+  };
+}
+
+/** The backends the choices mean on this machine, each once (`auto` and what it picks are one). */
+function backends(text: string): string[] {
+  const names = list(text, "backends", BACKEND_CHOICES).map((choice) => {
+    const { name, note } = resolveBackend(choice as BackendChoice);
+    if (note) writeStderr(`note: ${note}\n`);
+    return name;
+  });
+  return [...new Set(names)];
+}
+
+function custom(f: FlagValues, quick: boolean): Workload {
+  return {
+    name: "custom",
+    data: (f.data as string | undefined) ?? CUSTOM.data,
+    samples: (f.samples as number | undefined) ?? CUSTOM.samples,
+    features: (f.features as number | undefined) ?? CUSTOM.features,
+    hidden: (f.hidden as number | undefined) ?? CUSTOM.hidden,
+    dtype: (f.dtype as Dtype | undefined) ?? CUSTOM.dtype,
+    warmup: quick ? 2 : 3,
+    repeats: quick ? 10 : 20,
+  };
+}
+
+/** A comma-separated list, each entry checked against `choices` when given. */
+function list(text: string, flag: string, choices?: readonly string[]): string[] {
+  const items = text.split(",").map((s) => s.trim());
+  for (const item of items) {
+    if (item === "" || (choices && !choices.includes(item))) {
+      const accepted = choices
+        ? `a comma-separated list of ${choices.join(", ")}`
+        : "a comma-separated list";
+      throw new UsageError(`--${flag}: expected ${accepted}, got "${text}"`);
+    }
+  }
+  return [...new Set(items)];
+}
+
+function workerCount(text: string): number {
+  if (!/^\d+$/.test(text)) {
+    throw new UsageError(`--workers: expected comma-separated integers ≥ 0, got "${text}"`);
+  }
+  return Number(text);
+}
+
+function runtimes(text: string | undefined): ChildRuntime[] {
+  const kinds =
+    (text === undefined
+      ? [...RUNTIME_KINDS]
+      : list(text, "runtimes", RUNTIME_KINDS)) as RuntimeKind[];
+  const found: ChildRuntime[] = [];
+  for (const kind of kinds) {
+    const binary = findRuntime(kind, ROOT);
+    if (binary !== null) {
+      found.push({ kind, binary });
+    } else if (text !== undefined) {
+      throw new UsageError(
+        `--runtimes: ${kind} is not installed (looked in node_modules/.bin and PATH)`,
+      );
+    } else {
+      writeStderr(`note: ${kind} is not installed; measuring ${currentRuntime()} only\n`);
+    }
+  }
+  return found;
+}
+
+const SUMMARY = "Measures how data-parallel training scales: strong and weak scaling over worker " +
+  "counts, where each step's time goes, peak memory, kernel and synchronization " +
+  "micro-benchmarks, on Deno and Bun, next to NumPy when python3 has it. Writes bench.json, " +
+  "bench.md and SVG charts to --out and prints the Markdown.";

@@ -1,0 +1,195 @@
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { otherCpuShare, sampleCpu } from "../src/bench/cpu_share.ts";
+import type { Machine } from "../src/bench/machine.ts";
+import { benchMarkdown } from "../src/bench/markdown.ts";
+import type { BenchReport } from "../src/bench/report.ts";
+import { buildReport } from "../src/bench/report.ts";
+import type { Measurements, TrainRun } from "../src/bench/run_plan.ts";
+import { spread } from "../src/bench/spread.ts";
+import { flopsPerEpoch, type Workload } from "../src/bench/workloads.ts";
+import { currentRuntime } from "../src/runtime/runtimes.ts";
+import { runCli } from "./run_cli.ts";
+
+/** These tests spawn the real program; `bun test` would stop them after its default 5 s. */
+const SPAWN_TIMEOUT_MS = 60_000;
+
+const MACHINE: Machine = {
+  cpu: "Test CPU",
+  logicalCores: 2,
+  memoryBytes: 2 ** 34,
+  os: "Linux test",
+  loadAverage: [0, 0, 0],
+};
+
+const WORKLOAD: Workload = {
+  name: "L",
+  data: "xor",
+  samples: 32768,
+  features: 256,
+  hidden: 64,
+  dtype: "f32",
+  warmup: 1,
+  repeats: 3,
+};
+
+/** A measured run of WORKLOAD: one step per epoch, so phase totals over 3 epochs are 3 steps. */
+function run(workers: number, epochMs: number[], phaseMs: number[][], peak: number): TrainRun {
+  return {
+    workload: WORKLOAD,
+    measurement: {
+      kind: "train",
+      runtime: "deno 2.9.6",
+      backend: "wasm",
+      samples: 32768,
+      features: 256,
+      hidden: 64,
+      workers,
+      warmupMs: [500],
+      epochMs,
+      steps: 3,
+      timedMs: epochMs.reduce((a, b) => a + b, 0),
+      phaseMs,
+      otherCpuShare: 0.01,
+      rssBeforeBytes: 100 * 2 ** 20,
+      peakRssBytes: peak * 2 ** 20,
+    },
+  };
+}
+
+describe("bench report", () => {
+  const measured: Measurements = {
+    strong: [
+      run(0, [100, 90, 110], [[270, 0, 27]], 200),
+      run(2, [50, 60, 55], [[120, 30, 9], [150, 0, 9]], 230),
+    ],
+    weak: [],
+    micro: [],
+    numpy: [],
+  };
+  const report = buildReport(measured, MACHINE, "deno task bench");
+
+  it("derives speedup, efficiency, GFLOP/s and memory per worker from the medians", () => {
+    const [base, two] = report.strong;
+    assert.deepEqual(two.epochMs, { min: 50, median: 55, max: 60 });
+    assert.equal(base.speedup, 1);
+    assert.equal(two.speedup, 100 / 55);
+    assert.equal(two.efficiency, 100 / 55 / 2);
+    assert.equal(two.gflops, flopsPerEpoch(32768, 256, 64) / 55 / 1e6);
+    assert.equal(two.samplesPerSecond, (32768 * 1000) / 55);
+    assert.equal(two.rssPerWorkerBytes, 15 * 2 ** 20);
+    assert.equal(base.rssPerWorkerBytes, null);
+    assert.equal(two.otherCpuShare, 0.01);
+  });
+
+  it("breaks a step down by phase and defines sync as wall minus the longest compute", () => {
+    const p = report.phases[1];
+    assert.equal(p.wallMs, 55);
+    assert.equal(p.computeMs, 45);
+    assert.equal(p.computeMaxMs, 50);
+    assert.equal(p.barrierMs, 5);
+    assert.equal(p.reduceMs, 3);
+    assert.equal(p.coordinationMs, 55 - 45 - 5 - 3);
+    assert.equal(p.syncMs, 5);
+  });
+
+  it("counts 4·m·n·h + 6·m·h FLOPs per epoch", () => {
+    assert.equal(flopsPerEpoch(32768, 256, 64), 4 * 32768 * 256 * 64 + 6 * 32768 * 64);
+    assert.equal(report.flopsFormula, "4·m·n·h + 6·m·h");
+  });
+
+  it("takes the CPU time of other processes as a share of the machine", () => {
+    const before = { busy: 1000, total: 4000, own: 500 };
+    assert.equal(otherCpuShare(before, { busy: 1800, total: 5000, own: 1100 }), 0.2);
+    assert.equal(otherCpuShare(before, { busy: 1600, total: 5000, own: 1100 }), 0);
+    const now = sampleCpu();
+    if (now) assert.ok(now.busy <= now.total && now.own > 0);
+  });
+
+  it("reports min, median and max", () => {
+    assert.deepEqual(spread([3, 1, 2, 10]), { min: 1, median: 2.5, max: 10 });
+    assert.deepEqual(spread([7]), { min: 7, median: 7, max: 7 });
+  });
+
+  it("writes a table per measurement kind in Markdown", () => {
+    const md = benchMarkdown(report);
+    for (const heading of ["Strong scaling", "Where a step's time goes", "Peak memory"]) {
+      assert.match(md, new RegExp(`^## ${heading}$`, "m"));
+    }
+    assert.match(
+      md,
+      /^\| L +\| deno 2\.9\.6 \| wasm +\| +2 \| +55\.0 \(50\.0–60\.0\) \| +1\.82× \|/m,
+    );
+  });
+});
+
+describe("bench command", () => {
+  it("measures a tiny workload end to end and writes JSON, Markdown and SVG charts", {
+    timeout: SPAWN_TIMEOUT_MS,
+  }, async () => {
+    const out = mkdtempSync(join(tmpdir(), "shardnet-bench-"));
+    const r = await runCli("bench", [
+      ...["--quick", "--workloads", "custom", "--samples", "512", "--features", "8"],
+      ...["--hidden", "4", "--workers", "2", "--repeats", "3", "--warmup", "1"],
+      ...["--weak-samples", "128", "--runtimes", currentRuntime(), "--out", out],
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(readdirSync(out).sort(), [
+      "bench.json",
+      "bench.md",
+      "memory.svg",
+      "phases.svg",
+      "speedup.svg",
+      "weak_scaling.svg",
+    ]);
+    const report = JSON.parse(readFileSync(join(out, "bench.json"), "utf8")) as BenchReport;
+    assert.equal(report.machine.logicalCores > 0, true);
+    assert.equal(report.runtimes.length, 1);
+    assert.deepEqual(report.strong.map((s) => s.workers), [0, 2]);
+    assert.equal(report.strong[0].speedup, 1);
+    for (const s of report.strong) {
+      assert.equal(s.workload, "custom");
+      assert.equal(s.samples, 512);
+      assert.ok(s.epochMs.min <= s.epochMs.median && s.epochMs.median <= s.epochMs.max);
+      assert.ok(s.gflops > 0 && s.peakRssBytes! > 0);
+      assert.ok(s.otherCpuShare! >= 0 && s.otherCpuShare! <= 1);
+    }
+    assert.equal(report.phases.length, 2);
+    assert.equal(report.phases[1].workers, 2);
+    assert.deepEqual(report.weak.map((w) => [w.workers, w.samples]), [[0, 128], [2, 256]]);
+    const micro = new Set(report.micro.map((m) => m.name));
+    for (const name of ["hiddenForward", "weightGradient", "reduce+update", "step round-trip"]) {
+      assert.ok(micro.has(name), name);
+    }
+    assert.equal(report.measurements.strong[0].measurement.epochMs.length, 3);
+    const md = readFileSync(join(out, "bench.md"), "utf8");
+    assert.equal(r.stdout, md);
+    assert.match(md, /^## Strong scaling$/m);
+    assert.match(md, /^!\[Speedup\]\(speedup\.svg\)$/m);
+    const speedup = readFileSync(join(out, "speedup.svg"), "utf8");
+    assert.match(speedup, /^<svg /);
+    assert.match(speedup, /Strong scaling: speedup over --workers 0/);
+    assert.match(speedup, /ideal: N×/);
+    assert.match(readFileSync(join(out, "phases.svg"), "utf8"), /barrier wait/);
+  });
+
+  it("rejects bad lists and stray workload flags in one line with status 2", {
+    timeout: SPAWN_TIMEOUT_MS,
+  }, async () => {
+    const cases = [
+      [["--workloads", "M"], /^bench: --workloads: expected a comma-separated list of/],
+      [["--workers", "0,two"], /^bench: --workers: expected comma-separated integers ≥ 0/],
+      [["--runtimes", "node"], /^bench: --runtimes: expected a comma-separated list of deno, bun/],
+      [["--workloads", "small", "--samples", "100"], /^bench: --samples: describes the custom/],
+    ] as const;
+    for (const [args, message] of cases) {
+      const r = await runCli("bench", args);
+      assert.equal(r.code, 2, args.join(" "));
+      assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
+      assert.match(r.stderr, message);
+    }
+  });
+});
