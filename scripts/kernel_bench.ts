@@ -30,6 +30,7 @@ import { DEFAULT_TILES, type Tiles } from "../src/kernels/wasm/gen.ts";
 import { assemble } from "./build_wasm.ts";
 import wabtInit from "wabt";
 import type { Dtype, Floats } from "../src/dtype.ts";
+import { runtimeName } from "../src/runtime/process.ts";
 
 function arg(name: string, dflt: string): string {
   const a = process.argv.find((s) => s.startsWith(`--${name}=`) || s === `--${name}`);
@@ -179,9 +180,7 @@ function calls(k: Kernels, a: Arrays): [string, number, () => void][] {
   ];
 }
 
-const runtime = "Deno" in globalThis
-  ? `deno ${(globalThis as unknown as { Deno: { version: { deno: string } } }).Deno.version.deno}`
-  : `bun ${process.versions.bun}`;
+const runtime = runtimeName();
 const memory = new WebAssembly.Memory({ initial: 1024, maximum: 16384, shared: true });
 let bump = 0;
 const onMemory = (dtype: Dtype) => (len: number): Floats => {
