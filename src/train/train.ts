@@ -2,6 +2,7 @@ import type { Dataset } from "../data/dataset.ts";
 import { applyStandardization, fitStandardization } from "../data/standardize.ts";
 import type { Dtype, Floats } from "../dtype.ts";
 import { DataError, DivergenceError } from "../errors.ts";
+import type { Kernels } from "../kernels/kernels.ts";
 import { type BackendChoice, loadKernels, resolveBackend } from "../kernels/select.ts";
 import { initModel, type Model } from "../model/model.ts";
 import { Rng } from "../rng.ts";
@@ -296,7 +297,7 @@ function allFinite(values: ArrayLike<number>): boolean {
 
 function evaluateValidation(
   ws: WorkspaceViews,
-  kernels: Awaited<ReturnType<typeof loadKernels>>,
+  kernels: Kernels,
   stats: Float64Array,
 ): void {
   const { features: n, hidden: h, validationSamples } = ws.layout.shape;
