@@ -5,6 +5,7 @@ import { createBlasKernels, findBlasLibrary } from "../src/kernels/blas.ts";
 import { jsKernels } from "../src/kernels/js.ts";
 import type { Kernels } from "../src/kernels/kernels.ts";
 import { Rng } from "../src/rng.ts";
+import { type KernelShape, kernelShapes, shapeLabel } from "./kernel_shapes.ts";
 
 const libraryPath = findBlasLibrary();
 const skip = libraryPath === null
@@ -37,16 +38,9 @@ function blas(dtype: Dtype): Kernels {
   return kernels;
 }
 
-interface Shape {
-  rows: number;
-  n: number;
-  h: number;
-  xOff: number;
-}
-
-function shapes(): Shape[] {
+function shapes(): KernelShape[] {
   const rng = new Rng(7, "blas shapes");
-  const fixed: Shape[] = [
+  const fixed: KernelShape[] = [
     { rows: 1, n: 1, h: 1, xOff: 0 },
     { rows: 1, n: 7, h: 3, xOff: 5 },
     { rows: 5, n: 1, h: 9, xOff: 1 },
@@ -57,16 +51,10 @@ function shapes(): Shape[] {
     { rows: 0, n: 4, h: 3, xOff: 0 },
     { rows: 4, n: 0, h: 3, xOff: 0 },
   ];
-  const random = Array.from({ length: 6 }, () => ({
-    rows: 1 + rng.below(70),
-    n: 1 + rng.below(70),
-    h: 1 + rng.below(40),
-    xOff: rng.below(50),
-  }));
-  return [...fixed, ...random];
+  return kernelShapes(fixed, rng, 6, { rows: 70, n: 70, h: 40, xOff: 49 });
 }
 
-const label = (s: Shape) => `rows=${s.rows} n=${s.n} h=${s.h} xOff=${s.xOff}`;
+const label = shapeLabel;
 
 /** Where arrays live: ordinary typed arrays, or views on one shared WebAssembly.Memory. */
 interface Arena {
@@ -128,7 +116,7 @@ interface Case {
   dz1: Floats;
 }
 
-function makeCase(arena: Arena, dtype: Dtype, s: Shape, seed: number): Case {
+function makeCase(arena: Arena, dtype: Dtype, s: KernelShape, seed: number): Case {
   const rng = new Rng(seed, label(s));
   return {
     x: filled(arena, dtype, s.xOff + s.rows * s.n, rng),
@@ -139,19 +127,19 @@ function makeCase(arena: Arena, dtype: Dtype, s: Shape, seed: number): Case {
   };
 }
 
-function hiddenForward(k: Kernels, arena: Arena, dtype: Dtype, s: Shape, c: Case): Floats {
+function hiddenForward(k: Kernels, arena: Arena, dtype: Dtype, s: KernelShape, c: Case): Floats {
   const a1 = arena.alloc(dtype, s.rows * s.h).fill(NaN); // overwritten, never read
   k.hiddenForward(c.x, s.xOff, s.rows, s.n, s.h, c.w1, c.b1, a1);
   return a1;
 }
 
-function weightGradient(k: Kernels, arena: Arena, dtype: Dtype, s: Shape, c: Case): Floats {
+function weightGradient(k: Kernels, arena: Arena, dtype: Dtype, s: KernelShape, c: Case): Floats {
   const gw1 = arena.alloc(dtype, s.h * s.n).fill(NaN);
   k.weightGradient(c.dz1, c.x, s.xOff, s.rows, s.n, s.h, gw1);
   return gw1;
 }
 
-function forwardScale(s: Shape, c: Case): Float64Array {
+function forwardScale(s: KernelShape, c: Case): Float64Array {
   const scale = new Float64Array(s.rows * s.h);
   for (let r = 0; r < s.rows; r++) {
     for (let j = 0; j < s.h; j++) {
@@ -163,7 +151,7 @@ function forwardScale(s: Shape, c: Case): Float64Array {
   return scale;
 }
 
-function gradientScale(s: Shape, c: Case): Float64Array {
+function gradientScale(s: KernelShape, c: Case): Float64Array {
   const scale = new Float64Array(s.h * s.n);
   for (let r = 0; r < s.rows; r++) {
     for (let j = 0; j < s.h; j++) {

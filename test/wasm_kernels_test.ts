@@ -13,6 +13,7 @@ import { PLAIN_WASM_BASE64 } from "../src/kernels/wasm/kernels_bin.ts";
 import { DEFAULT_TILES, type Tiles } from "../src/kernels/wasm/gen.ts";
 import { assemble } from "../scripts/build_wasm.ts";
 import { Rng } from "../src/rng.ts";
+import { type KernelShape, kernelShapes, shapeLabel } from "./kernel_shapes.ts";
 
 const DTYPES: Dtype[] = ["f32", "f64"];
 // Relative to Σ|terms| of each result: the wasm kernels sum in other orders (vector lanes, fused
@@ -88,16 +89,9 @@ function assertSameBits(what: string, got: Floats, want: Floats): void {
   }
 }
 
-interface Shape {
-  rows: number;
-  n: number;
-  h: number;
-  xOff: number;
-}
-
-function shapes(): Shape[] {
+function shapes(): KernelShape[] {
   const rng = new Rng(11, "wasm shapes");
-  const fixed: Shape[] = [
+  const fixed: KernelShape[] = [
     { rows: 1, n: 1, h: 1, xOff: 0 },
     { rows: 1, n: 7, h: 3, xOff: 5 },
     { rows: 5, n: 1, h: 9, xOff: 1 },
@@ -114,17 +108,10 @@ function shapes(): Shape[] {
     { rows: 4, n: 0, h: 3, xOff: 0 },
     { rows: 4, n: 3, h: 0, xOff: 0 },
   ];
-  const int = (lo: number, hi: number) => lo + Math.floor(rng.uniform() * (hi - lo + 1));
-  const drawn = Array.from({ length: 8 }, () => ({
-    rows: int(1, 90),
-    n: int(1, 70),
-    h: int(1, 21),
-    xOff: int(0, 9),
-  }));
-  return [...fixed, ...drawn];
+  return kernelShapes(fixed, rng, 8, { rows: 90, n: 70, h: 21, xOff: 9 });
 }
 
-const label = (s: Shape) => `rows=${s.rows} n=${s.n} h=${s.h} xOff=${s.xOff}`;
+const label = shapeLabel;
 
 /**
  * Tile choices other than the defaults, assembled here, so that the generator's code paths the
