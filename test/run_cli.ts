@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { scriptCommandLine } from "../src/runtime/process.ts";
+import { scriptCommandLine } from "../src/runtime/runtimes.ts";
 
 /** What a finished command printed and how it exited. */
 export interface CliResult {

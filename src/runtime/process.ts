@@ -57,14 +57,3 @@ export function environmentVariable(name: string): string | undefined {
     return undefined;
   }
 }
-
-/**
- * The command line that runs `script` with `args` on this same runtime, with the permissions a
- * command of this project needs on Deno (Bun has no permission system).
- */
-export function scriptCommandLine(script: string, args: readonly string[]): string[] {
-  if (typeof Deno !== "undefined") {
-    return [process.execPath, "run", "--allow-all", script, ...args];
-  }
-  return [process.execPath, script, ...args];
-}

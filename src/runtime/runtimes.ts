@@ -66,3 +66,15 @@ export function runtimeCommandLine(
     ? [binary, "run", "--allow-all", script, ...args]
     : [binary, script, ...args];
 }
+
+/**
+ * The command line that runs `script` with `args` on the runtime running this process.
+ *
+ * @example
+ * ```ts
+ * spawn(...scriptCommandLine("scripts/train.ts", ["--epochs", "5"]));
+ * ```
+ */
+export function scriptCommandLine(script: string, args: readonly string[]): string[] {
+  return runtimeCommandLine(currentRuntime(), process.execPath, script, args);
+}
