@@ -1,8 +1,8 @@
 /**
  * A worker thread of a data-parallel run. The coordinator configures it over comlink, then
- * starts `run`, which serves steps published in shared memory until told to stop: compute the
- * partial gradients of this worker's chunks, meet the others at a barrier, reduce and update this
- * worker's slice of the parameters.
+ * starts `run`, which serves steps published in shared memory until told to stop: claim chunks and
+ * compute their partial gradients until none is left, meet the others at a barrier, reduce and
+ * update this worker's slice of the parameters.
  */
 import * as Comlink from "comlink";
 import { loadKernels } from "../src/kernels/select.ts";
@@ -10,13 +10,14 @@ import { type WorkerConfig } from "../src/parallel/worker_config.ts";
 import {
   awaitCommand,
   barrier,
+  claimChunk,
   Command,
   Control,
   markFailed,
   RunAborted,
 } from "../src/parallel/control.ts";
 import { GradientShard } from "../src/train/gradient_shard.ts";
-import { paramSlice, share } from "../src/train/shards.ts";
+import { paramSlice } from "../src/train/shards.ts";
 import { Phase, workspaceViews } from "../src/train/workspace.ts";
 
 let configured: {
@@ -61,9 +62,11 @@ const api = {
           end: Atomics.load(control, Control.BATCH_END),
           shuffled: Atomics.load(control, Control.BATCH_SHUFFLED) === 1,
         };
-        const mine = share(shard.chunks(batch), index, workers);
+        const chunks = shard.chunks(batch);
         const t0 = performance.now();
-        shard.computeChunks(batch, mine.begin, mine.end);
+        for (let c = claimChunk(control); c < chunks; c = claimChunk(control)) {
+          shard.computeChunks(batch, c, c + 1);
+        }
         const t1 = performance.now();
         barrier(control, workers);
         const t2 = performance.now();

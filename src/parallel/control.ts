@@ -1,8 +1,8 @@
 /**
  * The control words in the workspace through which the coordinator and its worker threads
  * synchronize each step with Atomics, instead of posting messages: the coordinator publishes a
- * step and bumps `GENERATION`; workers compute, meet at a barrier, reduce, and count themselves
- * into `DONE`; the last one wakes the coordinator.
+ * step and bumps `GENERATION`; workers claim chunks until none is left, meet at a barrier, reduce,
+ * and count themselves into `DONE`; the last one wakes the coordinator.
  */
 export const Control = {
   /** Bumped by the coordinator to publish a command. */
@@ -18,6 +18,8 @@ export const Control = {
   BARRIER_GENERATION: 7,
   /** 0, or 1 + the index of the first worker that failed. */
   FAILED: 8,
+  /** The next chunk of the current step that no worker has claimed yet. */
+  NEXT_CHUNK: 9,
 } as const;
 
 export const Command = { STEP: 1, STOP: 2 } as const;
@@ -46,6 +48,15 @@ export function barrier(control: Int32Array, parties: number): void {
     if (Atomics.load(control, Control.FAILED) !== 0) throw new RunAborted();
     Atomics.wait(control, Control.BARRIER_GENERATION, generation, POLL_MS);
   }
+}
+
+/**
+ * Claims the next unclaimed chunk of the current step. Chunks go to whichever worker is free
+ * first, so a worker slowed by the machine (another process on its core) takes fewer chunks
+ * instead of holding up the barrier; the bits do not depend on who computes a chunk.
+ */
+export function claimChunk(control: Int32Array): number {
+  return Atomics.add(control, Control.NEXT_CHUNK, 1);
 }
 
 /** Blocks a worker until the coordinator publishes a generation after `seen`; returns it. */

@@ -116,6 +116,7 @@ export class ThreadEngine implements StepEngine {
     Atomics.store(c, Control.BATCH_BEGIN, batch.begin);
     Atomics.store(c, Control.BATCH_END, batch.end);
     Atomics.store(c, Control.BATCH_SHUFFLED, batch.shuffled ? 1 : 0);
+    Atomics.store(c, Control.NEXT_CHUNK, 0);
     Atomics.store(c, Control.COMMAND, Command.STEP);
     Atomics.add(c, Control.GENERATION, 1);
     Atomics.notify(c, Control.GENERATION);

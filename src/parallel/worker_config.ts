@@ -5,7 +5,7 @@ import type { WorkspaceLayout } from "../train/workspace.ts";
 export interface WorkerConfig {
   readonly memory: WebAssembly.Memory;
   readonly layout: WorkspaceLayout;
-  /** This worker's index, 0 .. workers−1: which chunks, scratch slot and parameter slice it owns. */
+  /** This worker's index, 0 .. workers−1: its scratch slot and the parameter slice it reduces. */
   readonly index: number;
   readonly workers: number;
   readonly backend: BackendName;

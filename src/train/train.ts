@@ -167,8 +167,8 @@ export async function train(data: Dataset, options: TrainOptions): Promise<Train
   if (workers > chunks) {
     options.onNote?.(
       `${workers} workers but each batch has only ${chunks} chunk${chunks === 1 ? "" : "s"} of ` +
-        `up to ${layout.chunkRows} rows: workers ${chunks + 1}..${workers} compute no rows and ` +
-        `only share the reduction`,
+        `up to ${layout.chunkRows} rows: at most ${chunks} compute in a step, the others only ` +
+        `share the reduction`,
     );
   }
   const engine: StepEngine = workers === 0
