@@ -202,6 +202,22 @@ for (const [variant, module] of await variants()) {
         }
       });
 
+      it("biasRelu matches the reference bit for bit, in place, on signed zeros, ±∞ and NaN", () => {
+        const rng = new Rng(9, `br ${dtype}`);
+        const special = [0, -0, Infinity, -Infinity, NaN];
+        for (const s of shapes()) {
+          const arena = new Arena(dtype);
+          const a1 = arena.copy(
+            random(rng, s.rows * s.h, 4).map((v, i) => i % 7 === 3 ? special[i % 5] : v),
+          );
+          const b1 = arena.copy(random(rng, s.h, 2).map((v, j) => j % 5 === 2 ? 0 : v));
+          const want = plainCopy(a1);
+          k.biasRelu(a1, s.rows, s.h, b1);
+          jsKernels.biasRelu(want, s.rows, s.h, plainCopy(b1));
+          assertSameBits(`A1 ${label(s)}`, a1, want);
+        }
+      });
+
       it("outputLogits matches the reference", () => {
         const rng = new Rng(3, `ol ${dtype}`);
         for (const s of shapes()) {

@@ -118,9 +118,9 @@ function checkDims(rows: number, n: number, h: number): void {
 }
 
 /**
- * Creates the `blas` backend: hiddenForward and weightGradient are one cblas_sgemm or
- * cblas_dgemm each; the other kernels are O(rows·h) or O(P·chunks) and come from the `js`
- * backend unchanged. Arrays may be ordinary typed arrays or views on a SharedArrayBuffer or a
+ * Creates the `blas` backend: hiddenForward is one cblas_sgemm or cblas_dgemm followed by
+ * `base.biasRelu`, weightGradient is one GEMM; the other kernels are O(rows·h) or O(P·chunks) and
+ * come from `base` unchanged. Arrays may be ordinary typed arrays or views on a SharedArrayBuffer or a
  * shared WebAssembly.Memory; they must have the precision of `dtype`.
  *
  * Results are deterministic (same inputs and shapes, same bits, wherever the arrays sit in
@@ -196,18 +196,7 @@ export function createBlasKernels(
         addressOf(a1),
         Math.max(1, h),
       );
-      // Half the pre-activations are negative at random, so `z > 0 ? z : 0` mispredicts a
-      // branch per element and this pass took as long as the GEMM. (z + |z|) / 2 is the same
-      // value without a branch (2z and its half are exact, z + |z| = +0 for z ≤ 0); only NaN,
-      // −∞ and an overflowing 2z come out non-finite, and the rare fallback gives them the
-      // reference's answer.
-      for (let r = 0, i = 0; r < rows; r++) {
-        for (let j = 0; j < h; j++, i++) {
-          const z = a1[i] + b1[j];
-          const relu = (z + Math.abs(z)) * 0.5;
-          a1[i] = relu < Infinity ? relu : z > 0 ? z : 0;
-        }
-      }
+      base.biasRelu(a1, rows, h, b1);
     },
 
     weightGradient(dz1, x, xOff, rows, n, h, gw1) {

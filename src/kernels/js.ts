@@ -18,6 +18,15 @@ export const jsKernels: Kernels = {
     }
   },
 
+  biasRelu(a1, rows, h, b1) {
+    for (let r = 0; r < rows; r++) {
+      for (let j = 0; j < h; j++) {
+        const z = a1[r * h + j] + b1[j];
+        a1[r * h + j] = z > 0 ? z : 0;
+      }
+    }
+  },
+
   outputLogits(a1, rows, h, w2, b2, z) {
     for (let r = 0; r < rows; r++) {
       let s = b2;

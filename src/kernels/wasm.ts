@@ -107,6 +107,7 @@ function bindKernels(ex: Exports, memory: WebAssembly.Memory, dtype: Dtype): Ker
   const S = dtype === "f32" ? 4 : 8;
   const fn = (name: string) => ex[`${dtype}_${name}`] as Fn;
   const hiddenForward = fn("hiddenForward");
+  const biasRelu = fn("biasRelu");
   const outputLogits = fn("outputLogits");
   const outputLoss = fn("outputLoss");
   const outputBackward = fn("outputBackward");
@@ -159,6 +160,7 @@ function bindKernels(ex: Exports, memory: WebAssembly.Memory, dtype: Dtype): Ker
   const slots = (count: number): Slot[] =>
     Array.from({ length: count }, () => ({ array: null, base: 0, length: 0 }));
   const [hx, hw1, hb1, ha1] = slots(4);
+  const [ra1, rb1] = slots(2);
   const [la1, lw2, lz] = slots(3);
   const [sz, sy] = slots(2);
   const [ba1, bdz2, bw2, bgw2, bgb1, bgb2] = slots(6);
@@ -184,6 +186,11 @@ function bindKernels(ex: Exports, memory: WebAssembly.Memory, dtype: Dtype): Ker
         at(hb1, b1, 0, h),
         at(ha1, a1, 0, rows * h),
       );
+    },
+
+    biasRelu(a1, rows, h, b1) {
+      dims(rows, h);
+      biasRelu(at(ra1, a1, 0, rows * h), rows, h, at(rb1, b1, 0, h));
     },
 
     outputLogits(a1, rows, h, w2, b2, z) {

@@ -382,6 +382,60 @@ function hiddenForward(d: Dt, relaxed: boolean, tiles: Tiles): string {
  * outputLogits: Z[r] = b2 + A1[r,:]·W2. The dot tile with J = 1 over four rows (f32; two for f64)
  * whose sums come out as one vector for a single store.
  */
+/**
+ * biasRelu: A1[r,j] = relu(A1[r,j] + b1[j]) in place, one vector of units at a time, the tail of
+ * each row through partial loads and stores. Memory-bound: A1 is read and written once.
+ */
+function biasRelu(d: Dt): string {
+  const L = new Locals();
+  L.need("i32", "rowBytes", "nvBytes", "rem", "cnt", "p", "j", "t");
+  L.need("v128", "tmp");
+  const S = d.size;
+  const at = (base: string) => add(get(base), get("j"));
+  const vector = store(
+    at("p"),
+    reluV(d, `(${d.v}.add ${load(at("p"))} ${load(at("b1"))})`, "tmp"),
+  );
+  const tail = (rem: number) =>
+    `${set("t", add(get("p"), get("nvBytes")))} ${
+      storePartial(
+        d,
+        get("t"),
+        reluV(
+          d,
+          `(${d.v}.add ${loadPartial(d, get("t"), rem)} ${
+            loadPartial(d, add(get("b1"), get("nvBytes")), rem)
+          })`,
+          "tmp",
+        ),
+        rem,
+        "tmp",
+      )
+    }`;
+  const body = `
+    ${set("rowBytes", mul(get("h"), i32(S)))}
+    ${set("nvBytes", `(i32.and ${get("rowBytes")} ${i32(-16)})`)}
+    ${set("rem", `(i32.rem_u ${get("h")} ${i32(d.lanes)})`)}
+    ${set("p", get("a1"))}
+    ${
+    counted(
+      "rows",
+      "cnt",
+      get("rows"),
+      `${set("j", i32(0))}
+      ${stepping("units", "j", i32(16), get("nvBytes"), vector)}
+      ${byRem(d, "rem", tail)}
+      ${inc("p", get("rowBytes"))}`,
+    )
+  }`;
+  return `
+  ;; biasRelu (${d.t}): one vector of units at a time
+  (func $${d.t}_biasRelu (export "${d.t}_biasRelu")
+    (param $a1 i32) (param $rows i32) (param $h i32) (param $b1 i32)
+    ${L}
+    ${body})`;
+}
+
 function outputLogits(d: Dt, relaxed: boolean): string {
   const L = new Locals();
   L.need("i32", "nv", "rem", "r", "rowBytes");
@@ -1074,6 +1128,7 @@ export function generateWat(relaxed: boolean, tiles = DEFAULT_TILES): string {
 `;
   for (const d of [F32, F64]) {
     out += hiddenForward(d, relaxed, tiles[d.t]);
+    out += biasRelu(d);
     out += outputLogits(d, relaxed);
     out += outputLoss(d, relaxed, tiles[d.t]);
     out += outputBackward(d);
