@@ -1,23 +1,25 @@
 /**
  * A worker thread of a data-parallel run. The coordinator configures it over comlink, then
  * starts `run`, which serves steps published in shared memory until told to stop: claim chunks and
- * compute their partial gradients until none is left, meet the others at a barrier, reduce and
- * update this worker's slice of the parameters.
+ * compute their partial gradients until none is left, wait until every chunk of the step is done,
+ * then claim slices of the parameters and reduce and update them until none is left.
  */
 import * as Comlink from "comlink";
 import { loadKernels } from "../src/kernels/select.ts";
 import { type WorkerConfig } from "../src/parallel/worker_config.ts";
 import {
   awaitCommand,
-  barrier,
-  claimChunk,
+  awaitDone,
+  claim,
   Command,
   Control,
+  countDone,
   markFailed,
+  readPublished,
   RunAborted,
 } from "../src/parallel/control.ts";
 import { GradientShard } from "../src/train/gradient_shard.ts";
-import { paramSlice } from "../src/train/shards.ts";
+import { paramSlice, reduceSlices } from "../src/train/shards.ts";
 import { Phase, workspaceViews } from "../src/train/workspace.ts";
 
 let configured: {
@@ -44,39 +46,42 @@ const api = {
   run(): void {
     if (!configured) throw new Error("run before configure");
     const { config, shard, control, generation, phaseTimes } = configured;
-    const { index, workers, layout } = config;
-    const slice = paramSlice(layout.paramCount, index, workers);
+    const { index, workers, layout, fault } = config;
+    const slices = reduceSlices(layout.paramCount, workers);
     const times = phaseTimes.subarray(index * 3, index * 3 + 3);
     let seen = generation;
-    let step = 0;
     try {
       for (;;) {
         seen = awaitCommand(control, seen);
-        if (Atomics.load(control, Control.COMMAND) === Command.STOP) return;
-        step++;
-        if (config.fault && config.fault.worker === index && config.fault.step === step) {
-          throw new Error(`injected fault at step ${step}`);
-        }
-        const batch = {
-          begin: Atomics.load(control, Control.BATCH_BEGIN),
-          end: Atomics.load(control, Control.BATCH_END),
-          shuffled: Atomics.load(control, Control.BATCH_SHUFFLED) === 1,
-        };
+        const step = readPublished(control, seen);
+        // null: the coordinator published again while we read; the next await returns that.
+        if (step === null) continue;
+        if (step.command === Command.STOP) return;
+        // Each command advances the generation by 2; this worker may have slept through steps.
+        const number = ((seen - generation) | 0) / 2;
+        const faulty = fault !== undefined && fault.worker === index && number >= fault.step;
+        const { batch, chunkBase, sliceBase } = step;
         const chunks = shard.chunks(batch);
+        const chunksEnd = (chunkBase + chunks) | 0;
         const t0 = performance.now();
-        for (let c = claimChunk(control); c < chunks; c = claimChunk(control)) {
+        for (let c = claim(control, Control.NEXT_CHUNK, chunkBase, chunks); c >= 0;) {
+          // Holding a claimed chunk, so that the step cannot finish without this worker.
+          if (faulty) throw new Error(`injected fault at step ${number}`);
           shard.computeChunks(batch, c, c + 1);
+          countDone(control, Control.CHUNKS_DONE, chunksEnd);
+          c = claim(control, Control.NEXT_CHUNK, chunkBase, chunks);
         }
         const t1 = performance.now();
-        barrier(control, workers);
+        awaitDone(control, Control.CHUNKS_DONE, chunksEnd);
         const t2 = performance.now();
-        shard.reduceSlice(batch, slice);
+        for (let s = claim(control, Control.NEXT_SLICE, sliceBase, slices); s >= 0;) {
+          shard.reduceSlice(batch, paramSlice(layout.paramCount, s, slices));
+          countDone(control, Control.SLICES_DONE, (sliceBase + slices) | 0);
+          s = claim(control, Control.NEXT_SLICE, sliceBase, slices);
+        }
         times[Phase.COMPUTE] += t1 - t0;
         times[Phase.BARRIER] += t2 - t1;
         times[Phase.REDUCE] += performance.now() - t2;
-        if (Atomics.add(control, Control.DONE, 1) + 1 === workers) {
-          Atomics.notify(control, Control.DONE);
-        }
       }
     } catch (e) {
       if (e instanceof RunAborted) return;

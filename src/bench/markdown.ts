@@ -73,7 +73,7 @@ export function benchMarkdown(r: BenchReport): string {
     "## Where a step's time goes",
     "",
     "Milliseconds per step from the trainer's own per-thread timers, averaged over the run's " +
-    "steps and over the computing threads: computing partial gradients, waiting at the barrier, " +
+    "steps and over the computing threads: computing partial gradients, waiting until every chunk is done (barrier), " +
     "reducing the partials and updating a parameter slice (one fused pass), and coordination " +
     "(the rest of the wall time: publishing the step, waking the threads, the epoch loop). " +
     "**sync** is the per-step cost of synchronization: wall time minus the compute time of the " +

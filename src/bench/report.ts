@@ -46,7 +46,7 @@ export interface PhaseRow {
   readonly computeMs: number;
   /** The same for the thread that computed longest. */
   readonly computeMaxMs: number;
-  /** Waiting at the barrier for the slowest thread, mean over threads. */
+  /** Waiting until every chunk of the step is done, mean over threads. */
   readonly barrierMs: number;
   /** Reducing the partials and updating a parameter slice (one fused pass), mean over threads. */
   readonly reduceMs: number;

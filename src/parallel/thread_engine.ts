@@ -5,7 +5,8 @@ import type { Batch } from "../train/gradient_shard.ts";
 import type { StepEngine } from "../train/step_engine.ts";
 import type { WorkspaceLayout } from "../train/workspace.ts";
 import type { GradientWorkerApi } from "../../workers/gradient_worker.ts";
-import { Command, Control, markFailed } from "./control.ts";
+import { chunkCount, reduceSlices } from "../train/shards.ts";
+import { Control, markFailed, publishStep, publishStop, reached } from "./control.ts";
 import type { WorkerConfig } from "./worker_config.ts";
 import { environmentVariable } from "../runtime/process.ts";
 
@@ -27,14 +28,20 @@ const WORKER_URL = new URL("../../workers/gradient_worker.ts", import.meta.url);
 
 /**
  * Data-parallel steps on worker threads that share the workspace memory: the data set is read
- * in place, parameters and partial gradients live in shared buffers, and each step is one
- * publish–compute–barrier–reduce–done round on Atomics, with no per-step messages.
+ * in place, parameters and partial gradients live in shared buffers, and each step is published
+ * in shared memory and drained by the workers as two queues of tickets, chunks then reduction
+ * slices (see control.ts), with no per-step messages.
  */
 export class ThreadEngine implements StepEngine {
   readonly workers: number;
   readonly #threads: Worker[];
   readonly #runs: Promise<void>[];
   readonly #control: Int32Array;
+  readonly #chunkRows: number;
+  readonly #slices: number;
+  /** The first ticket of the next step's chunk and slice queues. */
+  #chunkTicket = 0;
+  #sliceTicket = 0;
   #failure: Error | null = null;
   /** Rejects with the first failure; lets setup stop waiting on a worker that died loading. */
   readonly #failed: Promise<never>;
@@ -46,11 +53,14 @@ export class ThreadEngine implements StepEngine {
     threads: Worker[],
     runs: Promise<void>[],
     control: Int32Array,
+    layout: WorkspaceLayout,
   ) {
     this.workers = workers;
     this.#threads = threads;
     this.#runs = runs;
     this.#control = control;
+    this.#chunkRows = layout.chunkRows;
+    this.#slices = reduceSlices(layout.paramCount, workers);
     this.#failed = new Promise<never>((_, reject) => this.#rejectFailed = reject);
     this.#failed.catch(() => {});
   }
@@ -69,7 +79,7 @@ export class ThreadEngine implements StepEngine {
     const control = new Int32Array(memory.buffer, layout.control.offset, layout.control.length);
     const threads: Worker[] = [];
     const runs: Promise<void>[] = [];
-    const engine = new ThreadEngine(workers, threads, runs, control);
+    const engine = new ThreadEngine(workers, threads, runs, control, layout);
     const fault = faultFromEnvironment();
     try {
       for (let index = 0; index < workers; index++) {
@@ -112,33 +122,27 @@ export class ThreadEngine implements StepEngine {
   async step(batch: Batch): Promise<void> {
     const c = this.#control;
     this.#throwIfFailed();
-    Atomics.store(c, Control.DONE, 0);
-    Atomics.store(c, Control.BATCH_BEGIN, batch.begin);
-    Atomics.store(c, Control.BATCH_END, batch.end);
-    Atomics.store(c, Control.BATCH_SHUFFLED, batch.shuffled ? 1 : 0);
-    Atomics.store(c, Control.NEXT_CHUNK, 0);
-    Atomics.store(c, Control.COMMAND, Command.STEP);
-    Atomics.add(c, Control.GENERATION, 1);
-    Atomics.notify(c, Control.GENERATION);
+    const chunks = chunkCount(batch.end - batch.begin, this.#chunkRows);
+    const slicesEnd = (this.#sliceTicket + this.#slices) | 0;
+    publishStep(c, batch, this.#chunkTicket, this.#sliceTicket);
     for (;;) {
-      const done = Atomics.load(c, Control.DONE);
-      if (done === this.workers) return;
+      const done = Atomics.load(c, Control.SLICES_DONE);
+      if (reached(done, slicesEnd)) break;
       if (Atomics.load(c, Control.FAILED) !== 0) {
         await this.#awaitFailureMessage();
         this.#throwIfFailed();
       }
-      const wait = Atomics.waitAsync(c, Control.DONE, done, WAIT_SLICE_MS);
+      const wait = Atomics.waitAsync(c, Control.SLICES_DONE, done, WAIT_SLICE_MS);
       if (wait.async) await wait.value;
     }
+    this.#chunkTicket = (this.#chunkTicket + chunks) | 0;
+    this.#sliceTicket = slicesEnd;
   }
 
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    const c = this.#control;
-    Atomics.store(c, Control.COMMAND, Command.STOP);
-    Atomics.add(c, Control.GENERATION, 1);
-    Atomics.notify(c, Control.GENERATION);
+    publishStop(this.#control);
     let timer: ReturnType<typeof setTimeout> | undefined;
     await Promise.race([
       Promise.all(this.#runs),
@@ -172,8 +176,8 @@ export class ThreadEngine implements StepEngine {
 }
 
 /**
- * `SHARDNET_FAULT=worker:step` makes that worker throw at that step (0: while it is being
- * configured): a hook for fault tests.
+ * `SHARDNET_FAULT=worker:step` makes that worker throw while it holds a chunk of the first step
+ * from `step` on in which it claims one (0: while it is being configured): a hook for fault tests.
  */
 function faultFromEnvironment(): { worker: number; step: number } | undefined {
   const spec = environmentVariable("SHARDNET_FAULT");

@@ -10,6 +10,9 @@ export interface WorkerConfig {
   readonly workers: number;
   readonly backend: BackendName;
   readonly learningRate: number;
-  /** A test hook: this worker throws at this step (counted from 1; 0 means while configuring). */
+  /**
+   * A test hook: this worker throws in the first step from this one on (counted from 1) in which
+   * it claims a chunk; 0 means while configuring.
+   */
   readonly fault?: { readonly worker: number; readonly step: number };
 }

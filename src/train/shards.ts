@@ -59,17 +59,33 @@ export function share(count: number, w: number, workers: number): Range {
 const SLICE_ALIGN = 16;
 
 /**
- * The slice of a `size`-element parameter vector that worker `w` reduces and updates.
+ * Slice `slice` of `slices` of a `size`-element parameter vector, cut at multiples of 16 elements.
  *
  * @example
  * ```ts
  * paramSlice(257, 0, 2); // { begin: 0, end: 128 }
  * ```
  */
-export function paramSlice(size: number, w: number, workers: number): Range {
+export function paramSlice(size: number, slice: number, slices: number): Range {
   const blocks = Math.ceil(size / SLICE_ALIGN);
-  const { begin, end } = share(blocks, w, workers);
+  const { begin, end } = share(blocks, slice, slices);
   return { begin: Math.min(size, begin * SLICE_ALIGN), end: Math.min(size, end * SLICE_ALIGN) };
+}
+
+/** Reduction slices per worker: enough that a worker slowed by the machine takes fewer. */
+const SLICES_PER_WORKER = 4;
+
+/**
+ * How many slices the reduction of a `size`-element parameter vector is cut into when `workers`
+ * threads share it; slice s is `paramSlice(size, s, reduceSlices(size, workers))`.
+ *
+ * @example
+ * ```ts
+ * reduceSlices(16_513, 2); // 8
+ * ```
+ */
+export function reduceSlices(size: number, workers: number): number {
+  return Math.max(1, Math.min(Math.ceil(size / SLICE_ALIGN), workers * SLICES_PER_WORKER));
 }
 
 /** The batches of one epoch over `samples` rows, `batchSize` each; the last one may be smaller. */

@@ -70,8 +70,8 @@ const MAX_PAGES = 65536;
 
 /**
  * What each computing thread's time is spent on, accumulated over the run so that a benchmark
- * can break a step down: computing partial gradients, waiting at the barrier for the slowest
- * worker, and reducing plus updating its parameter slice (one fused pass).
+ * can break a step down: computing partial gradients, waiting at the barrier until every chunk of
+ * the step is done, and reducing plus updating parameter slices (one fused pass per slice).
  */
 export const Phase = { COMPUTE: 0, BARRIER: 1, REDUCE: 2 } as const;
 const PHASES = 3;
