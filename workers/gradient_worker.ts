@@ -37,7 +37,12 @@ const api = {
       throw new Error("injected fault while configuring");
     }
     const ws = workspaceViews(config.memory, config.layout);
-    const kernels = await loadKernels(config.backend, config.layout.shape.dtype, config.memory);
+    const kernels = await loadKernels(
+      config.backend,
+      config.layout.shape.dtype,
+      config.memory,
+      config.wasmModule,
+    );
     const shard = new GradientShard(kernels, ws, config.index, config.learningRate);
     const generation = Atomics.load(ws.control, Control.GENERATION);
     configured = { config, shard, control: ws.control, phaseTimes: ws.phaseTimes, generation };

@@ -5,6 +5,7 @@ import type { Batch } from "../train/gradient_shard.ts";
 import type { StepEngine } from "../train/step_engine.ts";
 import type { WorkspaceLayout } from "../train/workspace.ts";
 import type { GradientWorkerApi } from "../../workers/gradient_worker.ts";
+import { compileWasmKernels } from "../kernels/wasm.ts";
 import { chunkCount, reduceSlices } from "../train/shards.ts";
 import { Control, markFailed, publishStep, publishStop, reached } from "./control.ts";
 import type { WorkerConfig } from "./worker_config.ts";
@@ -81,6 +82,7 @@ export class ThreadEngine implements StepEngine {
     const runs: Promise<void>[] = [];
     const engine = new ThreadEngine(workers, threads, runs, control, layout);
     const fault = faultFromEnvironment();
+    const wasmModule = options.backend === "js" ? null : await compileWasmKernels();
     try {
       for (let index = 0; index < workers; index++) {
         const thread = new Worker(WORKER_URL.href, { type: "module" });
@@ -98,6 +100,7 @@ export class ThreadEngine implements StepEngine {
           index,
           workers,
           backend: options.backend,
+          wasmModule,
           learningRate: options.learningRate,
           ...(fault ? { fault } : {}),
         };

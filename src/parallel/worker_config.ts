@@ -9,6 +9,8 @@ export interface WorkerConfig {
   readonly index: number;
   readonly workers: number;
   readonly backend: BackendName;
+  /** The compiled wasm kernels, shared rather than compiled again; null for the js backend. */
+  readonly wasmModule: WebAssembly.Module | null;
   readonly learningRate: number;
   /**
    * A test hook: this worker throws in the first step from this one on (counted from 1) in which
