@@ -8,6 +8,7 @@ import type { Machine } from "../src/bench/machine.ts";
 import { benchMarkdown } from "../src/bench/markdown.ts";
 import type { BenchReport } from "../src/bench/report.ts";
 import { buildReport } from "../src/bench/report.ts";
+import { poolRounds } from "../src/bench/pool_rounds.ts";
 import type { Measurements, TrainRun } from "../src/bench/run_plan.ts";
 import { spread } from "../src/bench/spread.ts";
 import { flopsPerEpoch, type Workload } from "../src/bench/workloads.ts";
@@ -57,6 +58,7 @@ function run(workers: number, epochMs: number[], phaseMs: number[][], peak: numb
       rssBeforeBytes: 100 * 2 ** 20,
       peakRssBytes: peak * 2 ** 20,
     },
+    rounds: 1,
   };
 }
 
@@ -94,6 +96,30 @@ describe("bench report", () => {
     assert.equal(p.reduceMs, 3);
     assert.equal(p.coordinationMs, 55 - 45 - 5 - 3);
     assert.equal(p.syncMs, 5);
+  });
+
+  it("pools each configuration's rounds into one measurement, in first-seen order", () => {
+    const second = run(0, [80, 95], [[170, 0, 18]], 260);
+    const pooled = poolRounds([
+      measured.strong[0],
+      measured.strong[1],
+      { ...second, measurement: { ...second.measurement, otherCpuShare: 0.3 } },
+    ]);
+    assert.equal(pooled.length, 2);
+    const [base, two] = pooled;
+    assert.equal(two, measured.strong[1]);
+    assert.equal(base.rounds, 2);
+    assert.deepEqual(base.measurement.epochMs, [100, 90, 110, 80, 95]);
+    assert.equal(base.measurement.steps, 6);
+    assert.equal(base.measurement.timedMs, 300 + 175);
+    assert.deepEqual(base.measurement.phaseMs, [[440, 0, 45]]);
+    assert.deepEqual(base.measurement.warmupMs, [500]);
+    assert.equal(base.measurement.otherCpuShare, 0.3);
+    assert.equal(base.measurement.peakRssBytes, 260 * 2 ** 20);
+    assert.equal(
+      buildReport({ ...measured, strong: pooled }, MACHINE, "x").strong[0].epochMs.median,
+      95,
+    );
   });
 
   it("counts 4·m·n·h + 6·m·h FLOPs per epoch", () => {
@@ -164,6 +190,9 @@ describe("bench command", () => {
     for (const name of ["hiddenForward", "weightGradient", "reduce+update", "step round-trip"]) {
       assert.ok(micro.has(name), name);
     }
+    // --quick measures in 2 rounds: 3 timed epochs become 1 + 2, pooled again.
+    assert.equal(report.measurements.strong.length, 2);
+    assert.equal(report.measurements.strong[0].rounds, 2);
     assert.equal(report.measurements.strong[0].measurement.epochMs.length, 3);
     const md = readFileSync(join(out, "bench.md"), "utf8");
     assert.equal(r.stdout, md);

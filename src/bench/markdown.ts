@@ -30,7 +30,9 @@ export function benchMarkdown(r: BenchReport): string {
     "",
     `GFLOP/s counts ${r.flopsFormula} floating-point operations per full-batch epoch (m rows, ` +
     `n features, h hidden units). Times are the median (min–max) of the timed epochs after the ` +
-    `warm-up epochs, each configuration in a fresh process.`,
+    `warm-up epochs, each configuration in a fresh process. Scaling runs go in rounds over every ` +
+    `worker count, each configuration's epochs split among the rounds and pooled, so that a ` +
+    `slow spell of the shared machine falls on all worker counts alike.`,
     "",
     "## Strong scaling",
     "",
@@ -189,8 +191,9 @@ function workloadLines(r: BenchReport): string[] {
   return [...seen.values()].map((s) => {
     const run = r.measurements.strong.find((t) => t.workload.name === s.workload)!;
     return `- **${s.workload}**: \`${run.workload.data}\`, ${s.samples} × ${s.features}, ` +
-      `h = ${s.hidden}, ${s.dtype}, full batch; ${run.workload.repeats} timed epochs after ` +
-      `${run.workload.warmup} warm-up.`;
+      `h = ${s.hidden}, ${s.dtype}, full batch; ${run.measurement.epochMs.length} timed epochs ` +
+      `per configuration, in ${run.rounds} round${run.rounds === 1 ? "" : "s"} (a fresh ` +
+      `process each, after ${run.workload.warmup} warm-up epochs).`;
   });
 }
 

@@ -15,6 +15,12 @@ export interface BenchSettings {
   readonly weak: Workload;
   /** tinybench's time budget per micro-benchmark task. */
   readonly microTaskMs: number;
+  /**
+   * Scaling measurements are taken in this many rounds, each over every worker count, and a
+   * configuration's timed epochs are split among its rounds: a slow spell of the shared machine
+   * then falls on every worker count alike instead of on whichever ran during it.
+   */
+  readonly rounds: number;
 }
 
 /** One measurement to take, in a child process (or python3 for NumPy). */
@@ -41,8 +47,9 @@ export type PlanItem =
 
 /**
  * The measurements of a run, in the order they are taken: strong scaling (Deno and Bun
- * back to back for each configuration, so a change in the machine's load hits both alike), weak
- * scaling, micro-benchmarks, then the NumPy reference (skipped where python3 or NumPy is missing).
+ * back to back for each configuration, so a change in the machine's load hits both alike, and
+ * the worker counts in `rounds` rounds), weak scaling (likewise), micro-benchmarks, then the
+ * NumPy reference (skipped where python3 or NumPy is missing). `poolRounds` merges the rounds.
  *
  * @example
  * ```ts
@@ -51,35 +58,46 @@ export type PlanItem =
  */
 export function planBench(s: BenchSettings): PlanItem[] {
   const items: PlanItem[] = [];
-  for (const workload of s.workloads) {
-    for (const backend of s.backends) {
+  /** One backend's scaling measurements of `workloadFor(workers)`, round after round. */
+  const scaling = (
+    group: "strong" | "weak",
+    backend: string,
+    workloadFor: (workers: number) => Workload,
+    name: (workload: Workload) => string,
+  ) => {
+    for (let round = 0; round < s.rounds; round++) {
       for (const workers of s.workers) {
+        const workload = workloadFor(workers);
+        // Rounds take equal shares of the timed epochs; a round with none is not run.
+        const rounds = Math.min(s.rounds, workload.repeats);
+        if (round >= rounds) continue;
+        const repeats = Math.floor(((round + 1) * workload.repeats) / rounds) -
+          Math.floor((round * workload.repeats) / rounds);
         for (const runtime of s.runtimes) {
           items.push({
-            group: "strong",
-            label: `${workload.name} · ${runtime.kind} · ${backend} · workers ${workers}`,
+            group,
+            label: `${name(workload)} · ${runtime.kind} · ${backend} · workers ${workers}` +
+              (rounds > 1 ? ` · round ${round + 1}/${rounds}` : ""),
             runtime,
             workload,
-            job: trainJob(workload, backend, workers),
+            job: trainJob({ ...workload, repeats }, backend, workers),
           });
         }
       }
     }
+  };
+  for (const workload of s.workloads) {
+    for (const backend of s.backends) {
+      scaling("strong", backend, () => workload, (w) => w.name);
+    }
   }
   for (const backend of s.backends) {
-    for (const workers of s.workers) {
-      const workload = { ...s.weak, samples: s.weak.samples * Math.max(1, workers) };
-      for (const runtime of s.runtimes) {
-        items.push({
-          group: "weak",
-          label:
-            `weak ${workload.samples} rows · ${runtime.kind} · ${backend} · workers ${workers}`,
-          runtime,
-          workload,
-          job: trainJob(workload, backend, workers),
-        });
-      }
-    }
+    scaling(
+      "weak",
+      backend,
+      (workers) => ({ ...s.weak, samples: s.weak.samples * Math.max(1, workers) }),
+      (w) => `weak ${w.samples} rows`,
+    );
   }
   const shapes: Shape[] = s.workloads.map(shapeOf);
   for (const backend of s.backends) {

@@ -1,6 +1,7 @@
 import { WorkerError } from "../errors.ts";
 import { waitForIdle } from "./cpu_share.ts";
 import type { Job, Measurement, MicroMeasurement, TrainMeasurement } from "./jobs.ts";
+import { poolRounds } from "./pool_rounds.ts";
 import { numpyEpoch, type NumpyTiming } from "./numpy_reference.ts";
 import type { PlanItem } from "./plan.ts";
 import type { Progress } from "./progress.ts";
@@ -12,6 +13,8 @@ import type { Workload } from "./workloads.ts";
 export interface TrainRun {
   readonly workload: Workload;
   readonly measurement: TrainMeasurement;
+  /** Fresh processes whose timed epochs the measurement pools (see `poolRounds`). */
+  readonly rounds: number;
 }
 
 /** Every measurement of a run, by kind. */
@@ -32,7 +35,8 @@ export const ATTEMPTS = 3;
 const IDLE_WAIT_MS = 20_000;
 
 /**
- * Takes the planned measurements one at a time (never two at once: they would share the cores).
+ * Takes the planned measurements one at a time (never two at once: they would share the cores),
+ * then pools each configuration's rounds.
  * A training configuration during which other processes took more than `BUSY_SHARE` of the CPUs
  * is measured again once the machine is idle (or after `IDLE_WAIT_MS`), up to `ATTEMPTS` times
  * in all, and the quietest measurement is kept.
@@ -71,14 +75,15 @@ export async function runPlan(
         out.micro.push(measurement);
         progress.end(`${measurement.results.length} benchmarks`);
       } else if (item.group !== "micro" && measurement.kind === "train") {
-        out[item.group].push({ workload: item.workload, measurement });
+        out[item.group].push({ workload: item.workload, measurement, rounds: 1 });
         progress.end(`median ${formatMs(spread(measurement.epochMs).median)}`);
       }
     }
   } finally {
     progress.finish();
   }
-  return numpyMissing ? { ...out, numpyMissing } : out;
+  const pooled = { ...out, strong: poolRounds(out.strong), weak: poolRounds(out.weak) };
+  return numpyMissing ? { ...pooled, numpyMissing } : pooled;
 }
 
 async function quietest(

@@ -87,6 +87,15 @@ export const BENCH_FLAGS: readonly FlagSpec[] = [
     defaultText: "small 50, L 3, XL 2; with --quick 20, 2",
   },
   {
+    name: "rounds",
+    value: "K",
+    type: "integer",
+    min: 1,
+    help: "scaling: measure every worker count in K interleaved rounds, each configuration's " +
+      "timed epochs split among them",
+    defaultText: "3; with --quick 2",
+  },
+  {
     name: "weak-samples",
     value: "M",
     type: "integer",
@@ -221,6 +230,7 @@ function settingsFromFlags(f: FlagValues): BenchSettings {
     backends: backends(f.backends as string),
     weak: override({ ...preset("L", quick), name: "weak", samples: weakSamples }),
     microTaskMs: quick ? 100 : 400,
+    rounds: (f.rounds as number | undefined) ?? (quick ? 2 : 3),
   };
 }
 

@@ -1,0 +1,47 @@
+import type { TrainMeasurement } from "./jobs.ts";
+import type { TrainRun } from "./run_plan.ts";
+
+/**
+ * Merges the rounds of each configuration (workload, runtime, backend, workers) into one
+ * measurement, in first-seen order: timed epochs, steps and phase times pooled, warm-up epochs
+ * of the first round, the busiest round's share of others' CPU, the largest memory figures.
+ *
+ * @example
+ * ```ts
+ * const strong = poolRounds(measured.strong); // one run per configuration
+ * ```
+ */
+export function poolRounds(runs: readonly TrainRun[]): TrainRun[] {
+  const pooled = new Map<string, TrainRun>();
+  for (const run of runs) {
+    const m = run.measurement;
+    const key = [run.workload.name, m.runtime, m.backend, m.workers].join("\u0000");
+    const earlier = pooled.get(key);
+    pooled.set(
+      key,
+      earlier
+        ? {
+          workload: earlier.workload,
+          measurement: pool(earlier.measurement, m),
+          rounds: earlier.rounds + run.rounds,
+        }
+        : run,
+    );
+  }
+  return [...pooled.values()];
+}
+
+function pool(a: TrainMeasurement, b: TrainMeasurement): TrainMeasurement {
+  const larger = (x: number | null, y: number | null) =>
+    x === null ? y : y === null ? x : Math.max(x, y);
+  return {
+    ...a,
+    epochMs: [...a.epochMs, ...b.epochMs],
+    steps: a.steps + b.steps,
+    timedMs: a.timedMs + b.timedMs,
+    phaseMs: a.phaseMs.map((thread, t) => thread.map((ms, p) => ms + b.phaseMs[t][p])),
+    otherCpuShare: larger(a.otherCpuShare, b.otherCpuShare),
+    rssBeforeBytes: larger(a.rssBeforeBytes, b.rssBeforeBytes),
+    peakRssBytes: larger(a.peakRssBytes, b.peakRssBytes),
+  };
+}
