@@ -35,6 +35,27 @@ describe("a failing worker", () => {
     assert.ok(r.ms < 10_000, `took ${r.ms} ms`);
   });
 
+  it("stops the CLI run, naming the worker, when a worker's thread ends without an error", async () => {
+    const r = await runCli(
+      "train",
+      [
+        ...["--data", "data/breast_cancer.csv", "--epochs", "1000", "--workers", "3"],
+        ...["--log-format", "json"],
+      ],
+      // The thread ends while it holds a chunk. Bun reports the end; on Deno nothing does, and
+      // the step watchdog (shortened here from 60 s) finds the step stalled on that chunk.
+      { SHARDNET_FAULT: "1:4:exit", SHARDNET_STALL_MS: "1500" },
+      30_000,
+    );
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(
+      r.stderr,
+      /^train: worker 1: (its thread exited without an error|chunk \d+: no progress in step \d+ for 1\.\d s; a worker thread has exited or hung)\n$/,
+    );
+    assert.ok(r.stdout.trim().split("\n").length >= 3, "epochs 1-3 finished");
+    assert.ok(r.ms < 10_000, `took ${r.ms} ms`);
+  });
+
   it("stops the run when a worker fails while being configured", async () => {
     const r = await runCli(
       "train",

@@ -18,6 +18,7 @@ import {
   readPublished,
   RunAborted,
 } from "../src/parallel/control.ts";
+import { exitWorkerThread } from "../src/runtime/process.ts";
 import { GradientShard } from "../src/train/gradient_shard.ts";
 import { paramSlice, reduceSlices } from "../src/train/shards.ts";
 import { Phase, workspaceViews } from "../src/train/workspace.ts";
@@ -53,6 +54,7 @@ const api = {
     const { config, shard, control, generation, phaseTimes } = configured;
     const { index, workers, layout, fault } = config;
     const slices = reduceSlices(layout.paramCount, workers);
+    const holding = Control.HOLDING + index;
     const times = phaseTimes.subarray(index * 3, index * 3 + 3);
     let seen = generation;
     try {
@@ -70,9 +72,12 @@ const api = {
         const chunksEnd = (chunkBase + chunks) | 0;
         const t0 = performance.now();
         for (let c = claim(control, Control.NEXT_CHUNK, chunkBase, chunks); c >= 0;) {
+          Atomics.store(control, holding, c + 1);
           // Holding a claimed chunk, so that the step cannot finish without this worker.
+          if (faulty && fault.exit) return exitWorkerThread();
           if (faulty) throw new Error(`injected fault at step ${number}`);
           shard.computeChunks(batch, c, c + 1);
+          Atomics.store(control, holding, 0);
           countDone(control, Control.CHUNKS_DONE, chunksEnd);
           c = claim(control, Control.NEXT_CHUNK, chunkBase, chunks);
         }
@@ -80,7 +85,9 @@ const api = {
         awaitDone(control, Control.CHUNKS_DONE, chunksEnd);
         const t2 = performance.now();
         for (let s = claim(control, Control.NEXT_SLICE, sliceBase, slices); s >= 0;) {
+          Atomics.store(control, holding, -1 - s);
           shard.reduceSlice(batch, paramSlice(layout.paramCount, s, slices));
+          Atomics.store(control, holding, 0);
           countDone(control, Control.SLICES_DONE, (sliceBase + slices) | 0);
           s = claim(control, Control.NEXT_SLICE, sliceBase, slices);
         }

@@ -1,4 +1,5 @@
 import type { Batch } from "../train/gradient_shard.ts";
+import { CONTROL_WORDS } from "../train/workspace.ts";
 
 /**
  * The control words in the workspace through which the coordinator and its worker threads run
@@ -39,6 +40,11 @@ export const Control = {
   NEXT_SLICE: 10,
   /** Slices reduced since the run began. */
   SLICES_DONE: 11,
+  /**
+   * From this word on, one per worker: what it holds, so that a stalled step can name who holds
+   * it up: 1 + the chunk it computes, −1 − the slice it reduces, or 0.
+   */
+  HOLDING: CONTROL_WORDS,
 } as const;
 
 export const Command = { STEP: 1, STOP: 2 } as const;

@@ -8,7 +8,7 @@ import type { GradientWorkerApi } from "../../workers/gradient_worker.ts";
 import { compileWasmKernels } from "../kernels/wasm.ts";
 import { chunkCount, reduceSlices } from "../train/shards.ts";
 import { Control, markFailed, publishStep, publishStop, reached } from "./control.ts";
-import type { WorkerConfig } from "./worker_config.ts";
+import type { WorkerConfig, WorkerFault } from "./worker_config.ts";
 import { environmentVariable } from "../runtime/process.ts";
 
 /** How a thread engine is started. */
@@ -24,6 +24,14 @@ export interface ThreadEngineOptions {
 const STOP_GRACE_MS = 2000;
 /** The coordinator re-checks for dead workers this often while it waits for a step. */
 const WAIT_SLICE_MS = 500;
+/**
+ * A worker whose thread ends without an error (Deno's workers report no such end) would leave
+ * the step waiting forever. So a step in which no chunk or slice has been finished for this long,
+ * or for `STALL_STEPS` times the slowest step so far if that is longer, ends the run; so does a
+ * configuration that takes this long. `SHARDNET_STALL_MS` overrides it, for the tests.
+ */
+const STALL_MS = 60_000;
+const STALL_STEPS = 20;
 
 const WORKER_URL = new URL("../../workers/gradient_worker.ts", import.meta.url);
 
@@ -43,6 +51,11 @@ export class ThreadEngine implements StepEngine {
   /** The first ticket of the next step's chunk and slice queues. */
   #chunkTicket = 0;
   #sliceTicket = 0;
+  #steps = 0;
+  /** Workers whose thread has ended or hung: `close` does not wait for them to stop. */
+  readonly #gone = new Set<number>();
+  #slowestStepMs = 0;
+  readonly #stallMs = stallFromEnvironment();
   #failure: Error | null = null;
   /** Rejects with the first failure; lets setup stop waiting on a worker that died loading. */
   readonly #failed: Promise<never>;
@@ -90,9 +103,16 @@ export class ThreadEngine implements StepEngine {
           event.preventDefault();
           engine.#fail(index, (event as ErrorEvent).message || "the worker thread died");
         });
+        // Bun tells when a worker's thread ends; Deno does not (the step watchdog covers it).
+        thread.addEventListener("close", () => {
+          if (engine.#closed) return;
+          engine.#gone.add(index);
+          engine.#fail(index, "its thread exited without an error");
+        });
         threads.push(thread);
       }
       const remotes = threads.map((t) => Comlink.wrap<GradientWorkerApi>(t));
+      const pending = new Set(remotes.keys());
       const configured = Promise.all(remotes.map((remote, index) => {
         const config: WorkerConfig = {
           memory,
@@ -104,11 +124,24 @@ export class ThreadEngine implements StepEngine {
           learningRate: options.learningRate,
           ...(fault ? { fault } : {}),
         };
-        return remote.configure(config).catch((e: unknown) => {
+        return remote.configure(config).then(() => pending.delete(index), (e: unknown) => {
           engine.#fail(index, e instanceof Error ? e.message : String(e));
         });
       }));
-      await Promise.race([configured, engine.#failed]);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const stalled = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => {
+          const index = pending.values().next().value ?? 0;
+          reject(
+            new WorkerError(`worker ${index}: not configured after ${seconds(engine.#stallMs)}`),
+          );
+        }, engine.#stallMs);
+      });
+      try {
+        await Promise.race([configured, engine.#failed, stalled]);
+      } finally {
+        clearTimeout(timer);
+      }
       remotes.forEach((remote, index) => {
         const run = remote.run().catch((e: unknown) => {
           engine.#fail(index, e instanceof Error ? e.message : String(e));
@@ -127,7 +160,11 @@ export class ThreadEngine implements StepEngine {
     this.#throwIfFailed();
     const chunks = chunkCount(batch.end - batch.begin, this.#chunkRows);
     const slicesEnd = (this.#sliceTicket + this.#slices) | 0;
+    const started = performance.now();
+    this.#steps++;
     publishStep(c, batch, this.#chunkTicket, this.#sliceTicket);
+    let progress = Number.NaN;
+    let progressAt = started;
     for (;;) {
       const done = Atomics.load(c, Control.SLICES_DONE);
       if (reached(done, slicesEnd)) break;
@@ -135,11 +172,39 @@ export class ThreadEngine implements StepEngine {
         await this.#awaitFailureMessage();
         this.#throwIfFailed();
       }
+      const now = performance.now();
+      const finished = (Atomics.load(c, Control.CHUNKS_DONE) + done) | 0;
+      if (finished !== progress) {
+        progress = finished;
+        progressAt = now;
+      } else if (now - progressAt > Math.max(this.#stallMs, STALL_STEPS * this.#slowestStepMs)) {
+        this.#stalled(now - progressAt);
+      }
       const wait = Atomics.waitAsync(c, Control.SLICES_DONE, done, WAIT_SLICE_MS);
       if (wait.async) await wait.value;
     }
+    this.#slowestStepMs = Math.max(this.#slowestStepMs, performance.now() - started);
     this.#chunkTicket = (this.#chunkTicket + chunks) | 0;
     this.#sliceTicket = slicesEnd;
+  }
+
+  /** Fails the run for a step that has not moved for `ms`, naming the workers holding work. */
+  #stalled(ms: number): never {
+    const held: string[] = [];
+    for (let index = 0; index < this.workers; index++) {
+      const holding = Atomics.load(this.#control, Control.HOLDING + index);
+      if (holding !== 0) this.#gone.add(index);
+      if (holding > 0) held.push(`worker ${index}: chunk ${holding - 1}`);
+      if (holding < 0) held.push(`worker ${index}: reduction slice ${-holding - 1}`);
+    }
+    const what = held.length > 0 ? held.join(", ") : "no worker holds any work";
+    this.#failure ??= new WorkerError(
+      `${what}: no progress in step ${this.#steps} for ${seconds(ms)}; ` +
+        "a worker thread has exited or hung",
+    );
+    this.#rejectFailed(this.#failure);
+    markFailed(this.#control, 0);
+    throw this.#failure;
   }
 
   async close(): Promise<void> {
@@ -148,7 +213,7 @@ export class ThreadEngine implements StepEngine {
     publishStop(this.#control);
     let timer: ReturnType<typeof setTimeout> | undefined;
     await Promise.race([
-      Promise.all(this.#runs),
+      Promise.all(this.#runs.filter((_, index) => !this.#gone.has(index))),
       new Promise((resolve) => timer = setTimeout(resolve, STOP_GRACE_MS)),
     ]);
     clearTimeout(timer);
@@ -180,10 +245,21 @@ export class ThreadEngine implements StepEngine {
 
 /**
  * `SHARDNET_FAULT=worker:step` makes that worker throw while it holds a chunk of the first step
- * from `step` on in which it claims one (0: while it is being configured): a hook for fault tests.
+ * from `step` on in which it claims one (0: while it is being configured); `worker:step:exit`
+ * makes its thread end there without an error instead. A hook for fault tests.
  */
-function faultFromEnvironment(): { worker: number; step: number } | undefined {
+function faultFromEnvironment(): WorkerFault | undefined {
   const spec = environmentVariable("SHARDNET_FAULT");
-  const match = spec ? /^(\d+):(\d+)$/.exec(spec) : null;
-  return match ? { worker: Number(match[1]), step: Number(match[2]) } : undefined;
+  const match = spec ? /^(\d+):(\d+)(:exit)?$/.exec(spec) : null;
+  if (!match) return undefined;
+  return { worker: Number(match[1]), step: Number(match[2]), exit: match[3] !== undefined };
+}
+
+function stallFromEnvironment(): number {
+  const ms = Number(environmentVariable("SHARDNET_STALL_MS"));
+  return Number.isFinite(ms) && ms > 0 ? ms : STALL_MS;
+}
+
+function seconds(ms: number): string {
+  return `${(ms / 1000).toFixed(1)} s`;
 }

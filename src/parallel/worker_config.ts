@@ -12,9 +12,17 @@ export interface WorkerConfig {
   /** The compiled wasm kernels, shared rather than compiled again; null for the js backend. */
   readonly wasmModule: WebAssembly.Module | null;
   readonly learningRate: number;
-  /**
-   * A test hook: this worker throws in the first step from this one on (counted from 1) in which
-   * it claims a chunk; 0 means while configuring.
-   */
-  readonly fault?: { readonly worker: number; readonly step: number };
+  /** A test hook: see `WorkerFault`. */
+  readonly fault?: WorkerFault;
+}
+
+/**
+ * A test hook: worker `worker` fails in the first step from `step` on (counted from 1) in which
+ * it claims a chunk, while holding it, or while being configured when `step` is 0. It throws, or
+ * with `exit` ends its thread without an error.
+ */
+export interface WorkerFault {
+  readonly worker: number;
+  readonly step: number;
+  readonly exit: boolean;
 }

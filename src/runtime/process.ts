@@ -43,6 +43,16 @@ export function exit(code: number): never {
   process.exit(code);
 }
 
+/**
+ * Ends the calling worker thread at once, without an error: Deno's workers have the web
+ * `self.close()`, Bun's do not, and there `process.exit` ends only the worker.
+ */
+export function exitWorkerThread(): void {
+  const close = (globalThis as { close?: () => void }).close;
+  if (typeof close === "function") close();
+  else process.exit(0);
+}
+
 /** Calls `handler` on SIGINT and SIGTERM with the signal's conventional exit status (130, 143). */
 export function onTerminationSignal(handler: (exitCode: number) => void): void {
   process.on("SIGINT", () => handler(130));

@@ -76,7 +76,7 @@ const MAX_PAGES = 65536;
 export const Phase = { COMPUTE: 0, BARRIER: 1, REDUCE: 2 } as const;
 const PHASES = 3;
 
-/** Number of Int32 control words; see `Control`. */
+/** Int32 control words before the per-thread ones; see `Control`. */
 export const CONTROL_WORDS = 16;
 
 /**
@@ -102,7 +102,7 @@ export function planWorkspace(shape: WorkspaceShape): WorkspaceLayout {
     end = offset + length * bytesPerElement;
     return { offset, length };
   };
-  const control = region(CONTROL_WORDS, 4);
+  const control = region(CONTROL_WORDS + shape.threads, 4);
   const chunkStats = region(2 * maxChunks, 8);
   const phaseTimes = region(Math.max(1, shape.threads) * PHASES, 8);
   const order = region(shuffled ? shape.samples : 0, 4);
