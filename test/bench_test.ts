@@ -35,6 +35,7 @@ const WORKLOAD: Workload = {
   dtype: "f32",
   warmup: 1,
   repeats: 3,
+  rounds: 1,
 };
 
 /** A measured run of WORKLOAD: one step per epoch, so phase totals over 3 epochs are 3 steps. */

@@ -56,6 +56,14 @@ const api = {
     const slices = reduceSlices(layout.paramCount, workers);
     const holding = Control.HOLDING + index;
     const times = phaseTimes.subarray(index * 3, index * 3 + 3);
+    // Each piece of work is timed before it is counted done, so that whoever reads the phase
+    // times between steps finds this step's compute and reduction in them.
+    let t = 0;
+    const spent = (phase: number) => {
+      const now = performance.now();
+      times[phase] += now - t;
+      t = now;
+    };
     let seen = generation;
     try {
       for (;;) {
@@ -70,7 +78,7 @@ const api = {
         const { batch, chunkBase, sliceBase } = step;
         const chunks = shard.chunks(batch);
         const chunksEnd = (chunkBase + chunks) | 0;
-        const t0 = performance.now();
+        t = performance.now();
         for (let c = claim(control, Control.NEXT_CHUNK, chunkBase, chunks); c >= 0;) {
           Atomics.store(control, holding, c + 1);
           // Holding a claimed chunk, so that the step cannot finish without this worker.
@@ -78,22 +86,20 @@ const api = {
           if (faulty) throw new Error(`injected fault at step ${number}`);
           shard.computeChunks(batch, c, c + 1);
           Atomics.store(control, holding, 0);
+          spent(Phase.COMPUTE);
           countDone(control, Control.CHUNKS_DONE, chunksEnd);
           c = claim(control, Control.NEXT_CHUNK, chunkBase, chunks);
         }
-        const t1 = performance.now();
         awaitDone(control, Control.CHUNKS_DONE, chunksEnd);
-        const t2 = performance.now();
+        spent(Phase.BARRIER);
         for (let s = claim(control, Control.NEXT_SLICE, sliceBase, slices); s >= 0;) {
           Atomics.store(control, holding, -1 - s);
           shard.reduceSlice(batch, paramSlice(layout.paramCount, s, slices));
           Atomics.store(control, holding, 0);
+          spent(Phase.REDUCE);
           countDone(control, Control.SLICES_DONE, (sliceBase + slices) | 0);
           s = claim(control, Control.NEXT_SLICE, sliceBase, slices);
         }
-        times[Phase.COMPUTE] += t1 - t0;
-        times[Phase.BARRIER] += t2 - t1;
-        times[Phase.REDUCE] += performance.now() - t2;
       }
     } catch (e) {
       if (e instanceof RunAborted) return;

@@ -15,12 +15,6 @@ export interface BenchSettings {
   readonly weak: Workload;
   /** tinybench's time budget per micro-benchmark task. */
   readonly microTaskMs: number;
-  /**
-   * Scaling measurements are taken in this many rounds, each over every worker count, and a
-   * configuration's timed epochs are split among its rounds: a slow spell of the shared machine
-   * then falls on every worker count alike instead of on whichever ran during it.
-   */
-  readonly rounds: number;
 }
 
 /** One measurement to take, in a child process (or python3 for NumPy). */
@@ -48,7 +42,7 @@ export type PlanItem =
 /**
  * The measurements of a run, in the order they are taken: strong scaling (Deno and Bun
  * back to back for each configuration, so a change in the machine's load hits both alike, and
- * the worker counts in `rounds` rounds), weak scaling (likewise), micro-benchmarks, then the
+ * the worker counts in each workload's rounds), weak scaling (likewise), micro-benchmarks, then the
  * NumPy reference (skipped where python3 or NumPy is missing). `poolRounds` merges the rounds.
  *
  * @example
@@ -65,11 +59,12 @@ export function planBench(s: BenchSettings): PlanItem[] {
     workloadFor: (workers: number) => Workload,
     name: (workload: Workload) => string,
   ) => {
-    for (let round = 0; round < s.rounds; round++) {
+    const { rounds: planned } = workloadFor(0);
+    for (let round = 0; round < planned; round++) {
       for (const workers of s.workers) {
         const workload = workloadFor(workers);
         // Rounds take equal shares of the timed epochs; a round with none is not run.
-        const rounds = Math.min(s.rounds, workload.repeats);
+        const rounds = Math.min(planned, workload.repeats);
         if (round >= rounds) continue;
         const repeats = Math.floor(((round + 1) * workload.repeats) / rounds) -
           Math.floor((round * workload.repeats) / rounds);

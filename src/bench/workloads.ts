@@ -6,6 +6,12 @@ export interface Workload extends Shape {
   readonly warmup: number;
   /** Timed epochs; their spread is what the report shows. */
   readonly repeats: number;
+  /**
+   * Scaling is measured in this many rounds, each over every worker count, the timed epochs split
+   * among them: a slow spell of the shared machine then falls on every worker count alike instead
+   * of on whichever ran during it. More rounds cost more process starts and warm-ups.
+   */
+  readonly rounds: number;
 }
 
 /** The named presets; `small` is the bundled data set, L and XL are sized to keep cores busy. */
@@ -34,6 +40,7 @@ export function preset(name: PresetName, quick: boolean): Workload {
         dtype: "f64",
         warmup: quick ? 20 : 50,
         repeats: quick ? 100 : 300,
+        rounds: quick ? 2 : 5,
       };
     case "L":
       return {
@@ -45,6 +52,7 @@ export function preset(name: PresetName, quick: boolean): Workload {
         dtype: "f32",
         warmup: quick ? 2 : 3,
         repeats: quick ? 10 : 20,
+        rounds: quick ? 2 : 5,
       };
     case "XL":
       return {
@@ -56,6 +64,7 @@ export function preset(name: PresetName, quick: boolean): Workload {
         dtype: "f32",
         warmup: 2,
         repeats: 10,
+        rounds: 3,
       };
   }
 }

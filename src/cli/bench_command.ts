@@ -93,7 +93,7 @@ export const BENCH_FLAGS: readonly FlagSpec[] = [
     min: 1,
     help: "scaling: measure every worker count in K interleaved rounds, each configuration's " +
       "timed epochs split among them",
-    defaultText: "3; with --quick 2",
+    defaultText: "small 5, L 5, XL 3, custom and weak 3; with --quick 2",
   },
   {
     name: "weak-samples",
@@ -211,6 +211,7 @@ function settingsFromFlags(f: FlagValues): BenchSettings {
       ...sized,
       ...(f.repeats !== undefined ? { repeats: f.repeats as number } : {}),
       ...(f.warmup !== undefined ? { warmup: f.warmup as number } : {}),
+      ...(f.rounds !== undefined ? { rounds: f.rounds as number } : {}),
     };
   };
   const workloads = names.map((name) =>
@@ -228,9 +229,13 @@ function settingsFromFlags(f: FlagValues): BenchSettings {
     workers,
     runtimes: runtimes(f.runtimes as string | undefined),
     backends: backends(f.backends as string),
-    weak: override({ ...preset("L", quick), name: "weak", samples: weakSamples }),
+    weak: override({
+      ...preset("L", quick),
+      name: "weak",
+      samples: weakSamples,
+      rounds: quick ? 2 : 3,
+    }),
     microTaskMs: quick ? 100 : 400,
-    rounds: (f.rounds as number | undefined) ?? (quick ? 2 : 3),
   };
 }
 
@@ -254,6 +259,7 @@ function custom(f: FlagValues, quick: boolean): Workload {
     dtype: (f.dtype as Dtype | undefined) ?? CUSTOM.dtype,
     warmup: quick ? 2 : 3,
     repeats: quick ? 10 : 20,
+    rounds: quick ? 2 : 3,
   };
 }
 
