@@ -198,12 +198,11 @@ export class ThreadEngine implements StepEngine {
       if (holding < 0) held.push(`worker ${index}: reduction slice ${-holding - 1}`);
     }
     const what = held.length > 0 ? held.join(", ") : "no worker holds any work";
-    this.#failure ??= new WorkerError(
+    const stalled = new WorkerError(
       `${what}: no progress in step ${this.#steps} for ${seconds(ms)}; ` +
         "a worker thread has exited or hung",
     );
-    this.#rejectFailed(this.#failure);
-    markFailed(this.#control, 0);
+    this.#failRun(stalled, [...this.#gone][0] ?? 0);
     throw this.#failure;
   }
 
@@ -221,7 +220,12 @@ export class ThreadEngine implements StepEngine {
   }
 
   #fail(index: number, message: string): void {
-    this.#failure ??= new WorkerError(`worker ${index}: ${message}`);
+    this.#failRun(new WorkerError(`worker ${index}: ${message}`), index);
+  }
+
+  /** Records the run's first failure and tells every waiting thread, workers included. */
+  #failRun(error: WorkerError, index: number): void {
+    this.#failure ??= error;
     this.#rejectFailed(this.#failure);
     markFailed(this.#control, index);
   }
