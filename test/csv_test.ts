@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import fc from "fast-check";
-import { parseCsv, readCsv } from "../src/data/csv.ts";
+import { csvColumns, parseCsv, readCsv } from "../src/data/csv.ts";
 import { DataError, UsageError } from "../src/errors.ts";
 
 const SOURCE = "t.csv";
@@ -37,6 +37,19 @@ function withTempDir(body: (dir: string) => void) {
     rmSync(dir, { recursive: true, force: true });
   }
 }
+
+describe("csvColumns", () => {
+  it("counts the cells of the first record, header or data, quoted commas and all", () => {
+    assert.equal(csvColumns("a,b,label\n1,2,0\n"), 3);
+    assert.equal(csvColumns('\ufeff"x, with a comma",y\r\n1,2\r\n'), 2);
+    assert.equal(csvColumns("0.5\n"), 1);
+  });
+
+  it("skips blank records before the first one and refuses a file without any", () => {
+    assert.equal(csvColumns("\n \n1,2,3,4\n"), 4);
+    assert.throws(() => csvColumns("\n\n", "e.csv"), /^DataError: e\.csv: empty file$/);
+  });
+});
 
 describe("parseCsv", () => {
   it("reads a header row and puts the last column in y", () => {

@@ -1,5 +1,5 @@
 import { writeFileSync } from "node:fs";
-import { readCsv } from "../data/csv.ts";
+import { csvColumns, parseCsv, readCsvText } from "../data/csv.ts";
 import { DataError, UsageError } from "../errors.ts";
 import { readModelFile } from "../model/model_file.ts";
 import { evaluate, predict } from "../model/predict.ts";
@@ -52,19 +52,23 @@ export function predictCommand(args: readonly string[]): Promise<number> {
   const model = readModelFile(f.model as string, "--model");
   const path = f.data as string;
   const label = f.label as string | undefined;
-  const columns = readCsv(path, { label: null });
-  const labelled = label !== undefined || columns.features === model.features + 1;
-  if (!labelled && columns.features !== model.features) {
+  const text = readCsvText(path);
+  const columns = csvColumns(text, path);
+  const labelled = label !== undefined || columns === model.features + 1;
+  if (!labelled && columns !== model.features) {
     throw new DataError(
-      `${path}: ${columns.features} columns, but the model takes ${model.features} features ` +
+      `${path}: ${columns} columns, but the model takes ${model.features} features ` +
         `(and optionally one label column)`,
     );
   }
-  const data = labelled
-    ? readCsv(path, { ...(label !== undefined ? { label } : {}), bothClasses: false })
-    : null;
-  const scores = data ? evaluate(model, data) : null;
-  const probabilities = scores?.probabilities ?? predict(model, columns);
+  // Unlabelled: every column is a feature. Labelled: --label, or else the last column.
+  const data = parseCsv(text, {
+    source: path,
+    bothClasses: false,
+    ...(labelled ? (label !== undefined ? { label } : {}) : { label: null }),
+  });
+  const scores = labelled ? evaluate(model, data) : null;
+  const probabilities = scores?.probabilities ?? predict(model, data);
   const lines = ["probability", ...Array.from(probabilities, String)].join("\n") + "\n";
   if (f.out !== undefined) {
     try {

@@ -33,6 +33,21 @@ const NON_FINITE = /^[ \t]*[+-]?(?:nan|inf|infinity)[ \t]*$/i;
  * ```
  */
 export function readCsv(path: string, options: CsvOptions & { maxBytes?: number } = {}): Dataset {
+  return parseCsv(readCsvText(path, options.maxBytes), { ...options, source: path });
+}
+
+/**
+ * The text of a CSV file, for {@link parseCsv}, after the checks {@link readCsv} describes: that
+ * it exists, is a file, fits in memory (`maxBytes`, by default a quarter of the machine's memory)
+ * and is UTF-8.
+ *
+ * @example
+ * ```ts
+ * const text = readCsvText("data/breast_cancer.csv");
+ * const data = parseCsv(text, { source: "data/breast_cancer.csv" });
+ * ```
+ */
+export function readCsvText(path: string, maxBytes = defaultMaxBytes()): string {
   let size: number;
   try {
     const stat = statSync(path);
@@ -44,23 +59,38 @@ export function readCsv(path: string, options: CsvOptions & { maxBytes?: number 
     }
     throw e;
   }
-  const limit = options.maxBytes ?? defaultMaxBytes();
-  if (size > limit) {
+  if (size > maxBytes) {
     throw new DataError(
       `${path}: the file is ${formatBytes(size)}, more than the ${
-        formatBytes(limit)
+        formatBytes(maxBytes)
       } that can be loaded`,
     );
   }
-  let text: string;
   try {
     // The BOM is kept so that parseCsv strips it, the same for text from anywhere.
-    text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(readFileSync(path));
+    return new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(readFileSync(path));
   } catch (e) {
     if (e instanceof TypeError) throw new DataError(`${path}: not a text CSV (invalid UTF-8)`);
     throw e;
   }
-  return parseCsv(text, { ...options, source: path });
+}
+
+/**
+ * How many columns CSV text has: the cells of its first record that is not blank, header or
+ * data, without parsing the rest (which {@link parseCsv} checks against it).
+ *
+ * @example
+ * ```ts
+ * csvColumns("a,b,label\n1,2,0\n"); // 3
+ * ```
+ */
+export function csvColumns(text: string, source = "<csv>"): number {
+  const cursor = new CsvCursor(text, source);
+  const cells: string[] = [];
+  while (cursor.read(cells)) {
+    if (!(cells.length === 1 && cells[0].trim() === "")) return cells.length;
+  }
+  throw new DataError(`${source}: empty file`);
 }
 
 /**
