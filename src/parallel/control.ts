@@ -101,12 +101,11 @@ export function publishStop(control: Int32Array): void {
  * generation. Throws `RunAborted` when a worker has failed.
  */
 export function awaitCommand(control: Int32Array, seen: number): number {
-  for (;;) {
-    const generation = Atomics.load(control, Control.GENERATION);
-    if (generation !== seen && (generation & 1) === 0) return generation;
-    if (Atomics.load(control, Control.FAILED) !== 0) throw new RunAborted();
-    Atomics.wait(control, Control.GENERATION, generation, POLL_MS);
-  }
+  return waitFor(
+    control,
+    Control.GENERATION,
+    (generation) => generation !== seen && (generation & 1) === 0,
+  );
 }
 
 /** Worker: the command of `generation`, or null when a newer one has replaced it meanwhile. */
@@ -158,11 +157,19 @@ export function awaitDone(
   done: typeof Control.CHUNKS_DONE,
   target: number,
 ): void {
+  waitFor(control, done, (count) => reached(count, target));
+}
+
+/**
+ * Blocks until control word `index` holds a value that is `ready`, and returns it; sleeps between
+ * changes, but wakes every `POLL_MS` to throw `RunAborted` if a worker has failed meanwhile.
+ */
+function waitFor(control: Int32Array, index: number, ready: (value: number) => boolean): number {
   for (;;) {
-    const count = Atomics.load(control, done);
-    if (reached(count, target)) return;
+    const value = Atomics.load(control, index);
+    if (ready(value)) return value;
     if (Atomics.load(control, Control.FAILED) !== 0) throw new RunAborted();
-    Atomics.wait(control, done, count, POLL_MS);
+    Atomics.wait(control, index, value, POLL_MS);
   }
 }
 
