@@ -61,12 +61,8 @@ export function predictCommand(args: readonly string[]): Promise<number> {
         `(and optionally one label column)`,
     );
   }
-  // Unlabelled: every column is a feature. Labelled: --label, or else the last column.
-  const data = parseCsv(text, {
-    source: path,
-    bothClasses: false,
-    ...(labelled ? (label !== undefined ? { label } : {}) : { label: null }),
-  });
+  // Unlabelled: every column is a feature (null). Labelled: --label, or else the last column.
+  const data = parseCsv(text, { source: path, bothClasses: false, label: labelled ? label : null });
   const scores = labelled ? evaluate(model, data) : null;
   const probabilities = scores?.probabilities ?? predict(model, data);
   const lines = ["probability", ...Array.from(probabilities, String)].join("\n") + "\n";
