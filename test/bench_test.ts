@@ -9,6 +9,7 @@ import { benchMarkdown } from "../src/bench/markdown.ts";
 import type { BenchReport } from "../src/bench/report.ts";
 import { buildReport } from "../src/bench/report.ts";
 import { poolRounds } from "../src/bench/pool_rounds.ts";
+import { speedupInterval } from "../src/bench/speedup_interval.ts";
 import type { Measurements, TrainRun } from "../src/bench/run_plan.ts";
 import { spread } from "../src/bench/spread.ts";
 import { flopsPerEpoch, type Workload } from "../src/bench/workloads.ts";
@@ -59,7 +60,7 @@ function run(workers: number, epochMs: number[], phaseMs: number[][], peak: numb
       rssBeforeBytes: 100 * 2 ** 20,
       peakRssBytes: peak * 2 ** 20,
     },
-    rounds: 1,
+    roundEpochMs: [epochMs],
   };
 }
 
@@ -86,6 +87,24 @@ describe("bench report", () => {
     assert.equal(two.rssPerWorkerBytes, 15 * 2 ** 20);
     assert.equal(base.rssPerWorkerBytes, null);
     assert.equal(two.otherCpuShare, 0.01);
+    // One round each: nothing to resample.
+    assert.equal(two.speedupInterval, null);
+  });
+
+  it("gives each speedup its bootstrap interval over the rounds, paired by round", () => {
+    const rounds = (workers: number, epochs: number[][]) => ({
+      ...run(workers, epochs.flat(), [[1, 0, 0]], 200),
+      roundEpochMs: epochs,
+    });
+    const base = [[100, 90], [110, 120], [95, 97]];
+    const two = [[50, 48], [60, 70], [52, 50]];
+    const r = buildReport(
+      { ...measured, strong: [rounds(0, base), rounds(2, two)] },
+      MACHINE,
+      "x",
+    );
+    assert.deepEqual(r.strong[1].speedupInterval, speedupInterval(base, two));
+    assert.deepEqual(r.strong[0].speedupInterval, { low: 1, high: 1 });
   });
 
   it("breaks a step down by phase and defines sync as wall minus the longest compute", () => {
@@ -109,7 +128,7 @@ describe("bench report", () => {
     assert.equal(pooled.length, 2);
     const [base, two] = pooled;
     assert.equal(two, measured.strong[1]);
-    assert.equal(base.rounds, 2);
+    assert.deepEqual(base.roundEpochMs, [[100, 90, 110], [80, 95]]);
     assert.deepEqual(base.measurement.epochMs, [100, 90, 110, 80, 95]);
     assert.equal(base.measurement.steps, 6);
     assert.equal(base.measurement.timedMs, 300 + 175);
@@ -193,7 +212,7 @@ describe("bench command", () => {
     }
     // --quick measures in 2 rounds: 3 timed epochs become 1 + 2, pooled again.
     assert.equal(report.measurements.strong.length, 2);
-    assert.equal(report.measurements.strong[0].rounds, 2);
+    assert.deepEqual(report.measurements.strong[0].roundEpochMs.map((r) => r.length), [1, 2]);
     assert.equal(report.measurements.strong[0].measurement.epochMs.length, 3);
     const md = readFileSync(join(out, "bench.md"), "utf8");
     assert.equal(r.stdout, md);

@@ -1,5 +1,6 @@
 import type { BenchReport, StrongRow } from "./report.ts";
 import { ATTEMPTS, BUSY_SHARE } from "./run_plan.ts";
+import { INTERVAL_LEVEL } from "./speedup_interval.ts";
 import type { Spread } from "./spread.ts";
 
 /** The chart files `renderCharts` writes, as the Markdown report links them. */
@@ -37,7 +38,10 @@ export function benchMarkdown(r: BenchReport): string {
     "## Strong scaling",
     "",
     "Speedup is over `--workers 0` (the main thread alone) on the same runtime and backend; " +
-    "efficiency is speedup per core used, speedup / min(workers, cores). *others' CPU* is the " +
+    "efficiency is speedup per core used, speedup / min(workers, cores). The range after a " +
+    `speedup is its ${INTERVAL_LEVEL * 100} % bootstrap interval: the rounds resampled with ` +
+    "replacement, the same rounds for both worker counts, which ran side by side in each. " +
+    "*others' CPU* is the " +
     "share of the machine's CPU time that other processes took during the timed epochs; a " +
     `configuration measured while they took more than ${BUSY_SHARE * 100} % is measured again ` +
     `when the machine is idle, up to ${ATTEMPTS} times in all, and the quietest is kept: where ` +
@@ -63,7 +67,7 @@ export function benchMarkdown(r: BenchReport): string {
         s.backend,
         String(s.workers),
         spreadText(s.epochMs),
-        `${s.speedup.toFixed(2)}×`,
+        speedupText(s),
         s.efficiency.toFixed(2),
         num(s.gflops),
         num(s.epochsPerSecond),
@@ -190,9 +194,10 @@ function workloadLines(r: BenchReport): string[] {
   for (const s of r.strong) if (!seen.has(s.workload)) seen.set(s.workload, s);
   return [...seen.values()].map((s) => {
     const run = r.measurements.strong.find((t) => t.workload.name === s.workload)!;
+    const rounds = run.roundEpochMs.length;
     return `- **${s.workload}**: \`${run.workload.data}\`, ${s.samples} × ${s.features}, ` +
       `h = ${s.hidden}, ${s.dtype}, full batch; ${run.measurement.epochMs.length} timed epochs ` +
-      `per configuration, in ${run.rounds} round${run.rounds === 1 ? "" : "s"} (a fresh ` +
+      `per configuration, in ${rounds} round${rounds === 1 ? "" : "s"} (a fresh ` +
       `process each, after ${run.workload.warmup} warm-up epochs).`;
   });
 }
@@ -261,6 +266,14 @@ function table(head: readonly string[], rows: readonly (readonly string[])[]): s
     widths.map((w, i) => numeric[i] ? `${"-".repeat(w - 1)}:` : "-".repeat(w)).join(" | ")
   } |`;
   return [line(head), rule, ...rows.map(line)].join("\n");
+}
+
+function speedupText(s: StrongRow): string {
+  const i = s.speedupInterval;
+  const point = `${s.speedup.toFixed(2)}×`;
+  return i === null || s.workers === 0
+    ? point
+    : `${point} (${i.low.toFixed(2)}–${i.high.toFixed(2)})`;
 }
 
 function spreadText(s: Spread): string {

@@ -23,7 +23,7 @@ export function poolRounds(runs: readonly TrainRun[]): TrainRun[] {
         ? {
           workload: earlier.workload,
           measurement: pool(earlier.measurement, m),
-          rounds: earlier.rounds + run.rounds,
+          roundEpochMs: [...earlier.roundEpochMs, ...run.roundEpochMs],
         }
         : run,
     );

@@ -2,6 +2,7 @@ import type { Dtype } from "../dtype.ts";
 import type { TrainMeasurement } from "./jobs.ts";
 import type { Machine } from "./machine.ts";
 import type { Measurements, TrainRun } from "./run_plan.ts";
+import { type Interval, speedupInterval } from "./speedup_interval.ts";
 import { type Spread, spread } from "./spread.ts";
 import { FLOPS_FORMULA, flopsPerEpoch } from "./workloads.ts";
 
@@ -18,6 +19,8 @@ export interface StrongRow {
   readonly epochMs: Spread;
   /** Median epoch time at workers 0 over this one, same runtime and backend. */
   readonly speedup: number;
+  /** Its `INTERVAL_LEVEL` bootstrap interval over the rounds; null when measured in one round. */
+  readonly speedupInterval: Interval | null;
   /** Speedup per core used: speedup / min(max(workers, 1), logical cores). */
   readonly efficiency: number;
   readonly gflops: number;
@@ -182,7 +185,8 @@ function sibling(runs: readonly TrainRun[], of: TrainRun, workers: number): Trai
 function strongRow(run: TrainRun, runs: readonly TrainRun[], cores: number): StrongRow {
   const m = run.measurement;
   const epochMs = spread(m.epochMs);
-  const base = sibling(runs, run, 0)?.measurement;
+  const baseRun = sibling(runs, run, 0);
+  const base = baseRun?.measurement;
   const speedup = base ? spread(base.epochMs).median / epochMs.median : NaN;
   const basePeak = base?.peakRssBytes ?? null;
   return {
@@ -196,6 +200,7 @@ function strongRow(run: TrainRun, runs: readonly TrainRun[], cores: number): Str
     workers: m.workers,
     epochMs,
     speedup,
+    speedupInterval: baseRun ? speedupInterval(baseRun.roundEpochMs, run.roundEpochMs) : null,
     efficiency: speedup / Math.min(Math.max(m.workers, 1), cores),
     gflops: gflops(m.samples, m.features, m.hidden, epochMs.median),
     epochsPerSecond: 1000 / epochMs.median,

@@ -13,8 +13,11 @@ import type { Workload } from "./workloads.ts";
 export interface TrainRun {
   readonly workload: Workload;
   readonly measurement: TrainMeasurement;
-  /** Fresh processes whose timed epochs the measurement pools (see `poolRounds`). */
-  readonly rounds: number;
+  /**
+   * The timed epochs of each fresh process that the measurement pools (see `poolRounds`), in the
+   * order the rounds ran; `measurement.epochMs` is their concatenation.
+   */
+  readonly roundEpochMs: readonly (readonly number[])[];
 }
 
 /** Every measurement of a run, by kind. */
@@ -75,7 +78,11 @@ export async function runPlan(
         out.micro.push(measurement);
         progress.end(`${measurement.results.length} benchmarks`);
       } else if (item.group !== "micro" && measurement.kind === "train") {
-        out[item.group].push({ workload: item.workload, measurement, rounds: 1 });
+        out[item.group].push({
+          workload: item.workload,
+          measurement,
+          roundEpochMs: [measurement.epochMs],
+        });
         progress.end(`median ${formatMs(spread(measurement.epochMs).median)}`);
       }
     }
