@@ -51,8 +51,8 @@ export function preset(name: PresetName, quick: boolean): Workload {
         hidden: 64,
         dtype: "f32",
         warmup: quick ? 2 : 3,
-        repeats: quick ? 10 : 20,
-        rounds: quick ? 2 : 5,
+        repeats: quick ? 10 : 24,
+        rounds: quick ? 2 : 12,
       };
     case "XL":
       return {

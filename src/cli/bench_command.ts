@@ -76,7 +76,7 @@ export const BENCH_FLAGS: readonly FlagSpec[] = [
     type: "integer",
     min: 1,
     help: "timed epochs per configuration",
-    defaultText: "small 300, L 20, XL 10; with --quick 100, 10",
+    defaultText: "small 300, L 24, XL 10; with --quick 100, 10",
   },
   {
     name: "warmup",
@@ -93,7 +93,7 @@ export const BENCH_FLAGS: readonly FlagSpec[] = [
     min: 1,
     help: "scaling: measure every worker count in K interleaved rounds, each configuration's " +
       "timed epochs split among them",
-    defaultText: "small 5, L 5, XL 3, custom and weak 3; with --quick 2",
+    defaultText: "small 5, L 12, XL 3, custom and weak 3; with --quick 2",
   },
   {
     name: "weak-samples",
