@@ -50,7 +50,10 @@ export function preset(name: PresetName, quick: boolean): Workload {
         features: 256,
         hidden: 64,
         dtype: "f32",
-        warmup: quick ? 2 : 3,
+        // The JIT keeps compiling for about a dozen epochs. At 2 workers its threads take turns
+        // with the workers on the two cores, and epochs 4-5 ran 7-14 % slower than from the 13th
+        // on; at 0 workers the second core is free for it, and they did not.
+        warmup: quick ? 2 : 12,
         repeats: quick ? 10 : 24,
         rounds: quick ? 2 : 12,
       };
