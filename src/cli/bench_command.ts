@@ -84,7 +84,7 @@ export const BENCH_FLAGS: readonly FlagSpec[] = [
     type: "integer",
     min: 0,
     help: "untimed epochs before them",
-    defaultText: "small 50, L 12, XL 2; with --quick 20, 2",
+    defaultText: "small 50, L 40, XL 2; with --quick 20, 2",
   },
   {
     name: "rounds",
