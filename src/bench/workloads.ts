@@ -53,7 +53,7 @@ export function preset(name: PresetName, quick: boolean): Workload {
         // The JIT keeps compiling for tens of epochs, and at 2 workers its threads take turns with
         // the workers on the two cores (at 0 the second core is free for it): on Bun with blas,
         // epochs 4-5 took 25.6 ms and 13-25 23.8 ms in one series; in another, epochs 5-15 took
-        // 22-25 ms and 18-24 20-21 ms. A training run's median epoch comes after all that.
+        // 22-25 ms and 18-24 19.5-22 ms. A training run's median epoch comes after all that.
         warmup: quick ? 2 : 40,
         repeats: quick ? 10 : 24,
         rounds: quick ? 2 : 12,
