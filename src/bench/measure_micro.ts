@@ -1,6 +1,4 @@
 import { Bench } from "tinybench";
-import type { Floats } from "../dtype.ts";
-import type { Kernels } from "../kernels/kernels.ts";
 import {
   type BackendChoice,
   type BackendName,
@@ -10,6 +8,7 @@ import {
 import { ThreadEngine } from "../parallel/thread_engine.ts";
 import { Rng } from "../rng.ts";
 import { runtimeName } from "../runtime/process.ts";
+import { GradientShard } from "../train/gradient_shard.ts";
 import {
   allocateWorkspace,
   planWorkspace,
@@ -68,12 +67,18 @@ async function kernelBenchmarks(
   fillRandom(ws, layout);
   const k = await loadKernels(backend, shape.dtype, memory);
   const rows = layout.chunkRows;
-  const { a1, z, sum } = ws.scratch[0];
+  const { a1, z } = ws.scratch[0];
   const p = ws.params;
   const g = ws.partialSlots[0];
   const stats = new Float64Array(2);
   const width = shape.dtype === "f32" ? 4 : 8;
   const size = layout.paramCount;
+  // The trainer's own per-thread code for the composite tasks: one chunk's gradient, and the
+  // fused reduction and step over the whole parameter vector.
+  const shard = new GradientShard(k, ws, 0, TINY_LR);
+  const allParams = { begin: 0, end: size };
+  const oneChunk = { begin: 0, end: rows, shuffled: false };
+  const fullBatch = { begin: 0, end: m, shuffled: false };
   const tasks: { name: string; fn: () => void; flops?: number; bytes?: number; rows?: number }[] = [
     {
       name: "hiddenForward",
@@ -104,14 +109,14 @@ async function kernelBenchmarks(
       name: "chunk gradient",
       rows,
       flops: 4 * rows * n * h + 6 * rows * h,
-      fn: () => chunkGradient(k, ws, rows),
+      fn: () => shard.computeChunks(oneChunk, 0, 1),
     },
     {
       name: "reduce+update",
       bytes: layout.maxChunks * size * width,
-      fn: () => reduce(k, ws, layout, layout.maxChunks, m, sum),
+      fn: () => shard.reduceSlice(fullBatch, allParams),
     },
-    { name: "update", bytes: size * width, fn: () => reduce(k, ws, layout, 1, m, sum) },
+    { name: "update", bytes: size * width, fn: () => shard.reduceSlice(oneChunk, allParams) },
   ];
   const bench = new Bench({ time: taskMs, warmupTime: taskMs / 3, iterations: 10 });
   for (const t of tasks) bench.add(t.name, t.fn);
@@ -161,31 +166,6 @@ async function roundTripBenchmarks(
     }
   }
   return results;
-}
-
-function chunkGradient(k: Kernels, ws: WorkspaceViews, rows: number): void {
-  const { features: n, hidden: h } = ws.layout.shape;
-  const { a1, z } = ws.scratch[0];
-  const p = ws.params;
-  const g = ws.partialSlots[0];
-  const stats = ws.chunkStatSlots[0];
-  k.hiddenForward(ws.x, 0, rows, n, h, p.w1, p.b1, a1);
-  k.outputLogits(a1, rows, h, p.w2, p.b2[0], z);
-  k.outputLoss(z, ws.y, 0, rows, stats);
-  k.outputBackward(a1, z, rows, h, p.w2, g.w2, g.b1, g.b2);
-  k.weightGradient(a1, ws.x, 0, rows, n, h, g.w1);
-}
-
-function reduce(
-  k: Kernels,
-  ws: WorkspaceViews,
-  layout: WorkspaceLayout,
-  chunks: number,
-  m: number,
-  sum: Floats,
-): void {
-  const size = layout.paramCount;
-  k.reduceStep(ws.partials, chunks, layout.partialStride, 0, size, ws.params.all, TINY_LR, m, sum);
 }
 
 /** Random rows, labels, parameters and partials: kernels then take their usual branches. */
