@@ -15,7 +15,7 @@ echo "== bun test"
 "$bin/bun" test --timeout 120000 --reporter=junit --reporter-outfile="$reports/bun.xml" || status=1
 
 checks_failed=0
-for check in "check src/ workers/ scripts/ test/" "lint" "fmt --check"; do
+for check in "check src/ scripts/ test/" "lint" "fmt --check"; do
   echo "== deno $check"
   # shellcheck disable=SC2086
   if ! "$bin/deno" $check; then checks_failed=$((checks_failed + 1)); status=1; fi

@@ -16,6 +16,7 @@ function result(losses: number[], params: number[], workers: number): TrainResul
     model: { features: 2, hidden: 1, params: Float64Array.from(params) },
     history: losses.map((loss, i) => ({ epoch: i + 1, loss, accuracy: 0.5, ms: 1 })),
     ms: losses.length,
+    engine: workers === 0 ? "local" : "threads",
     workers,
     backend: "js",
     samplesPerSecond: 1,

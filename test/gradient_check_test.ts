@@ -2,9 +2,9 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { jsKernels } from "../src/kernels/js.ts";
 import { initModel } from "../src/model/model.ts";
-import { forwardRows } from "../src/train/evaluate.ts";
-import { GradientShard } from "../src/train/gradient_shard.ts";
-import { allocateWorkspace, planWorkspace, workspaceViews } from "../src/train/workspace.ts";
+import { forwardRows } from "../src/model/forward.ts";
+import { StepShare } from "../src/core/step_share.ts";
+import { allocateWorkspace, planWorkspace, workspaceViews } from "../src/core/workspace.ts";
 import { Rng } from "../src/rng.ts";
 
 /** A small f64 problem whose chunking splits the batch unevenly (37 rows, chunks of 32). */
@@ -33,16 +33,15 @@ function problem() {
 describe("gradient", () => {
   it("matches central finite differences of the mean loss for every parameter (f64)", () => {
     const { m, n, h, ws } = problem();
-    const shard = new GradientShard(jsKernels, ws, 0, 1);
+    const share = new StepShare(jsKernels, ws, 0);
     const batch = { begin: 0, end: m, shuffled: false };
-    const chunks = shard.chunks(batch);
+    const chunks = share.chunks(batch);
     assert.ok(chunks >= 2, "the check must cover the sum over several chunks");
-    shard.computeChunks(batch, 0, chunks);
+    share.computeChunks(batch, 0, chunks);
     const size = ws.params.all.length;
-    const analytic = new Float64Array(size);
-    for (let c = 0; c < chunks; c++) {
-      for (let p = 0; p < size; p++) analytic[p] += ws.partialSlots[c].all[p] / m;
-    }
+    // The gradient as training takes it: the chunks' partials summed by the reduction tree.
+    share.reduceSlice(chunks, { begin: 0, end: size });
+    const analytic = ws.partialSlots[0].all.map((sum) => sum / m);
 
     const scratch = { a1: new Float64Array(m * h), z: new Float64Array(m) };
     const loss = () => {

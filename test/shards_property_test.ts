@@ -8,7 +8,7 @@ import {
   paramSlice,
   type Range,
   share,
-} from "../src/train/shards.ts";
+} from "../src/core/shards.ts";
 
 /** Asserts that `ranges`, in order, tile [0, size) with no gap and no overlap. */
 function assertTiles(ranges: readonly Range[], size: number, what: string): void {
@@ -50,7 +50,7 @@ describe("sharding arithmetic (property-based)", () => {
         const rows = batch.end - batch.begin;
         const chunks = chunkCount(rows, chunkRows);
         assert.ok(chunks >= 1 && chunks <= slots, `${chunks} chunks, ${slots} slots`);
-        // The rows of chunk c, as GradientShard.computeChunks takes them.
+        // The rows of chunk c, as StepShare.computeChunks takes them.
         const ranges = Array.from({ length: chunks }, (_, c) => {
           const first = batch.begin + c * chunkRows;
           return { begin: first, end: first + Math.min(chunkRows, batch.end - first) };

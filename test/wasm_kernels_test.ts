@@ -347,36 +347,20 @@ for (const [variant, module] of await variants()) {
         }
       });
 
-      it("reduceStep reproduces the reference bit for bit on its slice and only there", () => {
-        const rng = new Rng(7, `rs ${dtype}`);
-        for (
-          const [P, chunks, p0, p1] of [
-            [1, 1, 0, 1],
-            [37, 3, 5, 30],
-            [130, 4, 0, 130],
-            [
-              16513,
-              7,
-              3,
-              16510,
-            ],
-            [20, 2, 7, 7],
-            [9, 5, 8, 9],
-          ]
-        ) {
+      it("accumulate reproduces the reference bit for bit on its range and only there", () => {
+        const rng = new Rng(7, `acc ${dtype}`);
+        for (const [len, aOff, bOff] of [[1, 0, 1], [3, 5, 30], [130, 0, 130], [16513, 3, 16520]]) {
           const arena = new Arena(dtype);
-          const stride = P + 3;
-          const partials = arena.copy(random(rng, chunks * stride));
-          const params = arena.copy(random(rng, P));
-          const sum = arena.alloc(p1 - p0 + 2).fill(NaN);
-          const [wparams, wsum] = [params, sum].map(plainCopy);
-          const before = plainCopy(params);
-          k.reduceStep(partials, chunks, stride, p0, p1, params, 0.05, 569, sum);
-          jsKernels.reduceStep(partials, chunks, stride, p0, p1, wparams, 0.05, 569, wsum);
-          assertSameBits(`params P=${P} [${p0},${p1})`, params, wparams);
-          assertSameBits(`sum P=${P} [${p0},${p1})`, sum, wsum);
-          for (let p = 0; p < P; p++) {
-            if (p < p0 || p >= p1) assert.ok(Object.is(params[p], before[p]), `params[${p}] moved`);
+          const values = arena.copy(random(rng, bOff + len + 3));
+          const reference = plainCopy(values);
+          const before = plainCopy(values);
+          k.accumulate(values, aOff, values, bOff, len);
+          jsKernels.accumulate(reference, aOff, reference, bOff, len);
+          assertSameBits(`accumulate ${len} from ${aOff} and ${bOff}`, values, reference);
+          for (let i = 0; i < values.length; i++) {
+            if (i < aOff || i >= aOff + len) {
+              assert.ok(Object.is(values[i], before[i]), `[${i}] moved`);
+            }
           }
         }
       });

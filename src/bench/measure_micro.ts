@@ -5,17 +5,17 @@ import {
   loadKernels,
   resolveBackend,
 } from "../kernels/select.ts";
-import { ThreadEngine } from "../parallel/thread_engine.ts";
+import { ThreadEngine } from "../engines/threads/thread_engine.ts";
 import { Rng } from "../rng.ts";
 import { runtimeName } from "../runtime/process.ts";
-import { GradientShard } from "../train/gradient_shard.ts";
+import { StepShare } from "../core/step_share.ts";
 import {
   allocateWorkspace,
   planWorkspace,
   type WorkspaceLayout,
   type WorkspaceViews,
   workspaceViews,
-} from "../train/workspace.ts";
+} from "../core/workspace.ts";
 import type { MicroJob, MicroMeasurement, MicroResult, Shape } from "./jobs.ts";
 import { shapeSize } from "./measure_train.ts";
 
@@ -23,12 +23,17 @@ import { shapeSize } from "./measure_train.ts";
 const TINY_LR = 1e-12;
 
 /** One chunk of 8 rows: a step whose cost is nearly all synchronization. */
-const TINY_BATCH = { begin: 0, end: 8, shuffled: false };
+const TINY_STEP = {
+  batch: { begin: 0, end: 8, shuffled: false },
+  order: null,
+  epoch: 1,
+  learningRate: TINY_LR,
+};
 
 /**
  * Runs a micro job in this process: each kernel on one chunk of every shape (the chunk size the
- * trainer would use for that shape's full batch), the fused reduction and step over all chunks
- * and over one chunk (which is the step alone), and one synchronized step round-trip through the
+ * trainer would use for that shape's full batch), the reduction tree over all chunks with the
+ * step, the step alone, and one synchronized step round-trip through the
  * worker threads on a one-chunk, 8-row batch, where nearly all of the time is synchronization.
  *
  * @example
@@ -74,11 +79,10 @@ async function kernelBenchmarks(
   const width = shape.dtype === "f32" ? 4 : 8;
   const size = layout.paramCount;
   // The trainer's own per-thread code for the composite tasks: one chunk's gradient, and the
-  // fused reduction and step over the whole parameter vector.
-  const shard = new GradientShard(k, ws, 0, TINY_LR);
+  // reduction tree and step over the whole parameter vector.
+  const share = new StepShare(k, ws, 0);
   const allParams = { begin: 0, end: size };
   const oneChunk = { begin: 0, end: rows, shuffled: false };
-  const fullBatch = { begin: 0, end: m, shuffled: false };
   const tasks: { name: string; fn: () => void; flops?: number; bytes?: number; rows?: number }[] = [
     {
       name: "hiddenForward",
@@ -109,14 +113,17 @@ async function kernelBenchmarks(
       name: "chunk gradient",
       rows,
       flops: 4 * rows * n * h + 6 * rows * h,
-      fn: () => shard.computeChunks(oneChunk, 0, 1),
+      fn: () => share.computeChunks(oneChunk, 0, 1),
     },
     {
       name: "reduce+update",
       bytes: layout.maxChunks * size * width,
-      fn: () => shard.reduceSlice(fullBatch, allParams),
+      fn: () => {
+        share.reduceSlice(layout.maxChunks, allParams);
+        share.updateSlice(allParams, TINY_LR, m);
+      },
     },
-    { name: "update", bytes: size * width, fn: () => shard.reduceSlice(oneChunk, allParams) },
+    { name: "update", bytes: size * width, fn: () => share.updateSlice(allParams, TINY_LR, m) },
   ];
   const bench = new Bench({ time: taskMs, warmupTime: taskMs / 3, iterations: 10 });
   for (const t of tasks) bench.add(t.name, t.fn);
@@ -145,20 +152,17 @@ async function roundTripBenchmarks(
       batchSize: 8,
       threads: workers,
     });
-    const memory = allocateWorkspace(layout);
-    const engine = await ThreadEngine.start({
-      memory,
-      layout,
-      workers,
-      backend,
-      learningRate: TINY_LR,
-    });
+    const workspace = workspaceViews(allocateWorkspace(layout), layout);
+    const engine = await ThreadEngine.start({ workspace, workers, backend });
     try {
       const bench = new Bench({ time: taskMs, warmupTime: taskMs / 3, iterations: 10 });
       // tinybench calls a task once unawaited to see whether it is async; chaining the steps
       // keeps that probe from publishing a step while another is in flight.
       let last = Promise.resolve();
-      bench.add("step round-trip", () => last = last.then(() => engine.step(TINY_BATCH)));
+      bench.add(
+        "step round-trip",
+        () => last = last.then(() => engine.step(TINY_STEP)).then(() => {}),
+      );
       await bench.run();
       results.push({ ...summarize(bench.tasks[0], "step round-trip", "8 rows"), workers });
     } finally {
@@ -177,7 +181,9 @@ function fillRandom(ws: WorkspaceViews, layout: WorkspaceLayout): void {
   for (let i = 0; i < rows; i++) ws.y[i] = i % 2;
   const scale = 1 / Math.sqrt(n);
   for (let i = 0; i < ws.params.all.length; i++) ws.params.all[i] = (rng.uniform() * 2 - 1) * scale;
-  for (let i = 0; i < ws.partials.length; i++) ws.partials[i] = rng.uniform() - 0.5;
+  // The reduction tree sums in place, so repeated runs would grow random partials into
+  // infinities; zeros stay zeros and cost the same additions.
+  ws.partials.fill(0);
 }
 
 function summarize(

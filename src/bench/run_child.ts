@@ -5,7 +5,7 @@ import { runtimeCommandLine, type RuntimeKind } from "../runtime/runtimes.ts";
 import type { Job, Measurement } from "./jobs.ts";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
-const ENTRY = fileURLToPath(new URL("./child_entry.ts", import.meta.url));
+const ENTRY = fileURLToPath(new URL("../cli/bench_child.ts", import.meta.url));
 
 /** A runtime that children run on: which one, and its executable. */
 export interface ChildRuntime {

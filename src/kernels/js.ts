@@ -82,13 +82,7 @@ export const jsKernels: Kernels = {
     }
   },
 
-  reduceStep(partials, chunks, stride, p0, p1, params, lr, m, sum) {
-    const len = p1 - p0;
-    for (let i = 0; i < len; i++) sum[i] = partials[p0 + i];
-    for (let c = 1; c < chunks; c++) {
-      const base = c * stride + p0;
-      for (let i = 0; i < len; i++) sum[i] += partials[base + i];
-    }
-    for (let i = 0; i < len; i++) params[p0 + i] -= lr * (sum[i] / m);
+  accumulate(a, aOff, b, bOff, len) {
+    for (let i = 0; i < len; i++) a[aOff + i] += b[bOff + i];
   },
 };

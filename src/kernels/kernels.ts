@@ -72,20 +72,9 @@ export interface Kernels {
   ): void;
 
   /**
-   * One slice of the reduction and the gradient-descent step, for parameters p in [p0, p1):
-   * params[p] −= lr · (Σ_c partials[c·stride + p]) / m, the sum taken over c = 0 .. chunks−1 in that
-   * order so that the result does not depend on which thread runs which slice.
-   * `sum` is scratch of at least p1 − p0 values. Overwrites `sum`, updates params in place.
+   * a[aOff + i] += b[bOff + i] for i in [0, len), each sum rounded once in the array's precision:
+   * one edge of the reduction tree that adds chunk partials (see core/reduce_tree.ts). The two
+   * ranges must not overlap. Accumulates into `a`.
    */
-  reduceStep(
-    partials: Floats,
-    chunks: number,
-    stride: number,
-    p0: number,
-    p1: number,
-    params: Floats,
-    lr: number,
-    m: number,
-    sum: Floats,
-  ): void;
+  accumulate(a: Floats, aOff: number, b: Floats, bOff: number, len: number): void;
 }

@@ -112,7 +112,7 @@ function bindKernels(ex: Exports, memory: WebAssembly.Memory, dtype: Dtype): Ker
   const outputLoss = fn("outputLoss");
   const outputBackward = fn("outputBackward");
   const weightGradient = fn("weightGradient");
-  const reduceStep = fn("reduceStep");
+  const accumulate = fn("accumulate");
   const correct = ex.correct;
 
   // The memory's buffer object changes when the memory grows; views made on an earlier one stay
@@ -165,7 +165,7 @@ function bindKernels(ex: Exports, memory: WebAssembly.Memory, dtype: Dtype): Ker
   const [sz, sy] = slots(2);
   const [ba1, bdz2, bw2, bgw2, bgb1, bgb2] = slots(6);
   const [gdz1, gx, ggw1] = slots(3);
-  const [rpart, rparams, rsum] = slots(3);
+  const [aa, ab] = slots(2);
 
   /** Shapes must be non-negative int32s (the wasm side reads them as unsigned). */
   function dims(a: number, b = 0, c = 0): void {
@@ -231,23 +231,9 @@ function bindKernels(ex: Exports, memory: WebAssembly.Memory, dtype: Dtype): Ker
       );
     },
 
-    reduceStep(partials, chunks, stride, p0, p1, params, lr, m, sum) {
-      const len = p1 - p0;
-      // The reference reads chunk 0 whatever `chunks` says.
-      const c = chunks > 1 ? chunks : 1;
-      dims(c, stride, p0);
+    accumulate(a, aOff, b, bOff, len) {
       dims(len);
-      const part = at(rpart, partials, p0, (c - 1) * stride + len);
-      reduceStep(
-        part,
-        c,
-        stride * S,
-        len,
-        at(rparams, params, p0, len),
-        lr,
-        m,
-        at(rsum, sum, 0, len),
-      );
+      accumulate(at(aa, a, aOff, len), at(ab, b, bOff, len), len);
     },
   };
 }

@@ -2,9 +2,11 @@ import type { Dataset } from "../data/dataset.ts";
 import { applyStandardization } from "../data/standardize.ts";
 import { DataError } from "../errors.ts";
 import { jsKernels } from "../kernels/js.ts";
-import { forwardRows } from "../train/evaluate.ts";
-import { chunkRowsFor } from "../train/shards.ts";
+import { forwardRows } from "./forward.ts";
 import { type Model, modelViews } from "./model.ts";
+
+/** Rows per forward pass: a few hundred KiB of activations at most, whatever the data's size. */
+const PASS_ROWS = 1024;
 
 /** Loss and accuracy of a model on labelled rows, with each row's probability of class 1. */
 export interface Evaluation {
@@ -53,7 +55,7 @@ function forward(model: Model, data: Rows, y: Float64Array | null): Evaluation {
   const rows = data.samples;
   const s = model.standardization;
   const x = s ? applyStandardization(data as Dataset, s).x : data.x;
-  const chunkRows = chunkRowsFor(rows);
+  const chunkRows = Math.max(1, Math.min(rows, PASS_ROWS));
   const scratch = { a1: new Float64Array(chunkRows * h), z: new Float64Array(chunkRows) };
   const stats = new Float64Array(2);
   const probabilities = new Float64Array(rows);

@@ -52,8 +52,8 @@ export function findRuntime(kind: RuntimeKind, projectRoot: string): string | nu
  *
  * @example
  * ```ts
- * runtimeCommandLine("deno", "/usr/bin/deno", "src/bench/child_entry.ts", ["{}"]);
- * // ["/usr/bin/deno", "run", "--allow-all", "src/bench/child_entry.ts", "{}"]
+ * runtimeCommandLine("deno", "/usr/bin/deno", "src/cli/bench_child.ts", ["{}"]);
+ * // ["/usr/bin/deno", "run", "--allow-all", "src/cli/bench_child.ts", "{}"]
  * ```
  */
 export function runtimeCommandLine(

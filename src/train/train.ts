@@ -6,18 +6,16 @@ import type { Kernels } from "../kernels/kernels.ts";
 import { type BackendChoice, loadKernels, resolveBackend } from "../kernels/select.ts";
 import { initModel, type Model } from "../model/model.ts";
 import { Rng } from "../rng.ts";
-import { ThreadEngine } from "../parallel/thread_engine.ts";
-import { forwardRows } from "./evaluate.ts";
-import { type Batch, GradientShard } from "./gradient_shard.ts";
-import { LocalEngine } from "./local_engine.ts";
-import { batchRanges, chunkCount } from "./shards.ts";
-import type { StepEngine } from "./step_engine.ts";
+import { forwardRows } from "../model/forward.ts";
+import { batchRanges, chunkCount } from "../core/shards.ts";
+import type { EngineKind } from "../core/step_engine.ts";
 import {
   allocateWorkspace,
   planWorkspace,
   type WorkspaceViews,
   workspaceViews,
-} from "./workspace.ts";
+} from "../core/workspace.ts";
+import { createEngine, type EngineChoice, scratchSlots } from "../engines/factory.ts";
 
 /** How to train; every field but `epochs` has a default. */
 export interface TrainOptions {
@@ -90,6 +88,8 @@ export interface TrainResult {
   readonly history: readonly EpochReport[];
   /** Wall time of the epochs (not of setup). */
   readonly ms: number;
+  /** Who computed the steps. */
+  readonly engine: EngineKind;
   readonly workers: number;
   readonly backend: string;
   readonly samplesPerSecond: number;
@@ -117,6 +117,7 @@ export async function train(data: Dataset, options: TrainOptions): Promise<Train
   const dtype = options.dtype ?? "f32";
   const seed = options.seed ?? 1;
   const workers = options.workers ?? 0;
+  const choice: EngineChoice = workers === 0 ? { kind: "local" } : { kind: "threads", workers };
   const lr = options.learningRate ?? 0.5;
   const m = data.samples;
   const batchSize = Math.min(options.batchSize ?? m, m);
@@ -140,7 +141,7 @@ export async function train(data: Dataset, options: TrainOptions): Promise<Train
     hidden: h,
     validationSamples: validation?.samples ?? 0,
     batchSize,
-    threads: workers,
+    threads: scratchSlots(choice),
   });
   const memory = allocateWorkspace(layout);
   const ws = workspaceViews(memory, layout);
@@ -171,26 +172,15 @@ export async function train(data: Dataset, options: TrainOptions): Promise<Train
         `share the reduction`,
     );
   }
-  const engine: StepEngine = workers === 0
-    ? new LocalEngine(new GradientShard(kernels, ws, 0, lr), layout.paramCount, ws.phaseTimes)
-    : await ThreadEngine.start({
-      memory,
-      layout,
-      workers,
-      backend: backend.name,
-      learningRate: lr,
-    });
+  const engine = await createEngine(choice, { workspace: ws, kernels, backend: backend.name });
 
-  const phaseTotals = () =>
-    Array.from(
-      { length: Math.max(1, workers) },
-      (_, t) => Array.from(ws.phaseTimes.subarray(3 * t, 3 * t + 3)),
-    );
+  const phaseTotals = () => engine.phaseMs();
   const history: EpochReport[] = [];
   const shuffle = new Rng(seed, "shuffle");
   if (options.resume) shuffle.restore(options.resume.shuffleState);
   const batches = batchRanges(m, batchSize);
   const shuffled = batchSize < m;
+  const order = shuffled ? new Int32Array(m) : null;
   const valStats = new Float64Array(2);
   let trainingMs = 0;
   let steps = 0;
@@ -198,20 +188,23 @@ export async function train(data: Dataset, options: TrainOptions): Promise<Train
   try {
     for (let epoch = firstEpoch; epoch <= options.epochs; epoch++) {
       const t0 = performance.now();
-      if (shuffled) {
-        for (let i = 0; i < m; i++) ws.order[i] = i;
-        shuffle.shuffle(ws.order);
+      if (order) {
+        for (let i = 0; i < m; i++) order[i] = i;
+        shuffle.shuffle(order);
       }
       let lossSum = 0;
       let correct = 0;
       for (const range of batches) {
-        const batch: Batch = { ...range, shuffled };
-        await engine.step(batch);
+        const out = await engine.step({
+          batch: { ...range, shuffled },
+          order,
+          epoch,
+          learningRate: lr,
+        });
         steps++;
-        const used = chunkCount(range.end - range.begin, layout.chunkRows);
-        for (let c = 0; c < used; c++) {
-          lossSum += ws.chunkStats[2 * c];
-          correct += ws.chunkStats[2 * c + 1];
+        for (let c = 0; c < out.chunks; c++) {
+          lossSum += out.chunkStats[2 * c];
+          correct += out.chunkStats[2 * c + 1];
         }
         options.signal?.throwIfAborted();
       }
@@ -259,6 +252,7 @@ export async function train(data: Dataset, options: TrainOptions): Promise<Train
     model,
     history,
     ms: trainingMs,
+    engine: engine.kind,
     workers,
     backend: backend.name,
     samplesPerSecond: (m * history.length) / (trainingMs / 1000),

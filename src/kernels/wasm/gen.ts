@@ -1001,115 +1001,42 @@ function weightGradient(d: Dt, relaxed: boolean, tiles: Tiles): string {
 }
 
 /**
- * reduceStep over byte range [part, part + len·S): blocks of 8 vectors (then 4, 2, 1) summed over
- * the chunks in registers (chunk order as the reference, unfused), stored to `sum`, then the step
- * computed in f64 exactly as the reference's JS numbers do and rounded once into params.
+ * accumulate: a[i] += b[i] over `len` elements, four vectors a step, then one, then scalars; each
+ * sum rounded once in the run's precision, as the reference's typed-array stores round it.
  */
-function reduceStep(d: Dt): string {
+function accumulate(d: Dt): string {
   const L = new Locals();
-  L.need("i32", "i", "end", "c", "p", "cnt", "vend");
-  L.need("v128", "t", "u", "lrv", "mv");
-  L.need("f64", "sc");
+  L.need("i32", "i", "end", "vend");
   const S = d.size;
-  const v = d.v;
-  /** params − lr·(sum/m) in f64 on two f64 lanes. */
-  const step64 = (p: string, s: string) =>
-    `(f64x2.sub ${p} (f64x2.mul ${get("lrv")} (f64x2.div ${s} ${get("mv")})))`;
-  const update = (o: number, sv: string) => {
-    const pp = add(get("params"), get("i"));
-    if (d.t === "f64") return store(pp, step64(load(pp, o), sv), o);
-    // f32: each pair of lanes promoted, stepped in f64 and demoted, then the halves rejoined.
-    const hi = (e: string) => shuffle(d, [2, 3, 2, 3], e, e);
-    return `${set("t", sv)} ${set("u", load(pp, o))}
-      ${
-      store(
-        pp,
-        shuffle(
-          d,
-          [0, 1, 4, 5],
-          `(f32x4.demote_f64x2_zero ${
-            step64(`(f64x2.promote_low_f32x4 ${get("u")})`, `(f64x2.promote_low_f32x4 ${get("t")})`)
-          })`,
-          `(f32x4.demote_f64x2_zero ${
-            step64(
-              `(f64x2.promote_low_f32x4 ${hi(get("u"))})`,
-              `(f64x2.promote_low_f32x4 ${hi(get("t"))})`,
-            )
-          })`,
-        ),
-        o,
-      )
-    }`;
-  };
-  const block = (B: number) => {
-    L.need("v128", ...range(B).map((b) => `a${b}`));
-    const first = range(B).map((b) => set(`a${b}`, load(add(get("part"), get("i")), 16 * b))).join(
-      " ",
+  const sumV = (o: number) =>
+    store(
+      add(get("a"), get("i")),
+      `(${d.v}.add ${load(add(get("a"), get("i")), o)} ${load(add(get("b"), get("i")), o)})`,
+      o,
     );
-    const more = range(B).map((b) =>
-      set(`a${b}`, `(${v}.add ${get(`a${b}`)} ${load(get("p"), 16 * b)})`)
-    ).join(" ");
-    const fin = range(B).map((b) =>
-      `${store(add(get("sum"), get("i")), get(`a${b}`), 16 * b)} ${update(16 * b, get(`a${b}`))}`
-    ).join("\n");
-    return `${first}
-      ${set("p", add(get("part"), get("i")))}
-      ${
-      counted(
-        `chunks${B}`,
-        "cnt",
-        `(i32.sub ${get("chunks")} ${i32(1)})`,
-        `${inc("p", get("stride"))} ${more}`,
-      )
-    }
-      ${fin}`;
-  };
   const ld = (p: string) => `(${d.t}.load ${p})`;
-  const scalar = `
-      ${set("p", add(get("part"), get("i")))}
-      ${set("sc", d.t === "f32" ? `(f64.promote_f32 ${ld(get("p"))})` : ld(get("p")))}
-      ${
-    counted(
-      "chunksS",
-      "cnt",
-      `(i32.sub ${get("chunks")} ${i32(1)})`,
-      `${inc("p", get("stride"))} ${
-        set(
-          "sc",
-          d.t === "f32"
-            ? `(f64.promote_f32 (f32.add (f32.demote_f64 ${get("sc")}) ${ld(get("p"))}))`
-            : `(f64.add ${get("sc")} ${ld(get("p"))})`,
-        )
-      }`,
-    )
-  }
-      ${
-    d.t === "f32"
-      ? `(f32.store ${add(get("sum"), get("i"))} (f32.demote_f64 ${get("sc")}))`
-      : `(f64.store ${add(get("sum"), get("i"))} ${get("sc")})`
-  }
-      ${set("p", add(get("params"), get("i")))}
-      ${
-    d.t === "f32"
-      ? `(f32.store ${get("p")} (f32.demote_f64 (f64.sub (f64.promote_f32 ${ld(get("p"))}) ` +
-        `(f64.mul ${get("lr")} (f64.div ${get("sc")} ${get("m")})))))`
-      : `(f64.store ${get("p")} (f64.sub ${ld(get("p"))} (f64.mul ${get("lr")} ` +
-        `(f64.div ${get("sc")} ${get("m")}))))`
-  }`;
   const body = `
-    ${set("lrv", `(f64x2.splat ${get("lr")})`)}
-    ${set("mv", `(f64x2.splat ${get("m")})`)}
     ${set("end", mul(get("len"), i32(S)))}
-    ${set("vend", `(i32.and ${get("end")} ${i32(-16)})`)}
     ${set("i", i32(0))}
-    ;; blocks of 8 vectors: each block's sums are chains of one add per chunk, so the block's
-    ;; width is what overlaps their latency; the rest in blocks of 4, 2, 1
-    ${cascade(8).map((b) => stepping(`i${b}`, "i", i32(16 * b), get("vend"), block(b))).join("\n")}
-    ${stepping("iS", "i", i32(S), get("end"), scalar)}`;
+    ${set("vend", `(i32.and ${get("end")} ${i32(-64)})`)}
+    ${stepping("v4", "i", i32(64), get("vend"), range(4).map((b) => sumV(16 * b)).join(" "))}
+    ${set("vend", `(i32.and ${get("end")} ${i32(-16)})`)}
+    ${stepping("v1", "i", i32(16), get("vend"), sumV(0))}
+    ${
+    stepping(
+      "s",
+      "i",
+      i32(S),
+      get("end"),
+      `(${d.t}.store ${add(get("a"), get("i"))} (${d.t}.add ${ld(add(get("a"), get("i")))} ${
+        ld(add(get("b"), get("i")))
+      }))`,
+    )
+  }`;
   return `
-  (func $${d.t}_reduceStep (export "${d.t}_reduceStep")
-    (param $part i32) (param $chunks i32) (param $stride i32) (param $len i32) (param $params i32)
-    (param $lr f64) (param $m f64) (param $sum i32)
+  ;; accumulate (${d.t}): a += b, elementwise
+  (func $${d.t}_accumulate (export "${d.t}_accumulate")
+    (param $a i32) (param $b i32) (param $len i32)
     ${L}
     ${body})`;
 }
@@ -1133,7 +1060,7 @@ export function generateWat(relaxed: boolean, tiles = DEFAULT_TILES): string {
     out += outputLoss(d, relaxed, tiles[d.t]);
     out += outputBackward(d);
     out += weightGradient(d, relaxed, tiles[d.t]);
-    out += reduceStep(d);
+    out += accumulate(d);
   }
   return out + ")\n";
 }

@@ -1,5 +1,5 @@
-import type { Batch } from "../train/gradient_shard.ts";
-import { CONTROL_WORDS } from "../train/workspace.ts";
+import type { Batch } from "../../core/shards.ts";
+import { CONTROL_WORDS } from "../../core/workspace.ts";
 
 /**
  * The control words in the workspace through which the coordinator and its worker threads run

@@ -19,6 +19,8 @@ export interface WorkspaceShape {
   readonly batchSize: number;
   /** Threads that compute partial gradients, each with its own scratch slot. */
   readonly threads: number;
+  /** Rows per chunk (default: `chunkRowsFor(batchSize)`); fixed by the run, not by this shape. */
+  readonly chunkRows?: number;
 }
 
 /** A region: byte offset into the memory and length in elements. */
@@ -38,6 +40,8 @@ export interface WorkspaceLayout {
   readonly bytes: number;
   readonly control: Region;
   readonly chunkStats: Region;
+  /** The published step's float64 inputs: see `StepValue`. */
+  readonly stepValues: Region;
   /** Per computing thread, milliseconds spent in each phase: see `Phase`. */
   readonly phaseTimes: Region;
   readonly order: Region;
@@ -58,8 +62,6 @@ interface ScratchLayout {
   /** A chunk's rows gathered from a shuffled order: chunkRows × n (mini-batches only). */
   readonly gx: Region;
   readonly gy: Region;
-  /** The reduction's running sum for one parameter slice. */
-  readonly sum: Region;
 }
 
 /** Regions start on 64-byte boundaries: a cache line, and more than any SIMD width needs. */
@@ -76,6 +78,13 @@ const MAX_PAGES = 65536;
 export const Phase = { COMPUTE: 0, BARRIER: 1, REDUCE: 2 } as const;
 const PHASES = 3;
 
+/**
+ * The float64 inputs of the step being computed, beside the integer ones in the control words:
+ * the learning rate, or NaN for a step that only sums the gradient (see `StepInput`).
+ */
+export const StepValue = { LEARNING_RATE: 0 } as const;
+const STEP_VALUES = 1;
+
 /** Int32 control words before the per-thread ones; see `Control`. */
 export const CONTROL_WORDS = 16;
 
@@ -91,7 +100,7 @@ export const CONTROL_WORDS = 16;
 export function planWorkspace(shape: WorkspaceShape): WorkspaceLayout {
   const width = shape.dtype === "f32" ? 4 : 8;
   const { features: n, hidden: h } = shape;
-  const chunkRows = Math.min(chunkRowsFor(shape.batchSize), shape.batchSize);
+  const chunkRows = shape.chunkRows ?? Math.min(chunkRowsFor(shape.batchSize), shape.batchSize);
   const maxChunks = chunkCount(shape.batchSize, chunkRows);
   const size = paramCount(n, h);
   const partialStride = Math.ceil(size / 16) * 16;
@@ -104,6 +113,7 @@ export function planWorkspace(shape: WorkspaceShape): WorkspaceLayout {
   };
   const control = region(CONTROL_WORDS + shape.threads, 4);
   const chunkStats = region(2 * maxChunks, 8);
+  const stepValues = region(STEP_VALUES, 8);
   const phaseTimes = region(Math.max(1, shape.threads) * PHASES, 8);
   const order = region(shuffled ? shape.samples : 0, 4);
   const x = region(shape.samples * n, width);
@@ -119,7 +129,6 @@ export function planWorkspace(shape: WorkspaceShape): WorkspaceLayout {
       z: region(chunkRows, width),
       gx: region(shuffled ? chunkRows * n : 0, width),
       gy: region(shuffled ? chunkRows : 0, width),
-      sum: region(partialStride, width),
     });
   }
   const bytes = Math.ceil(end / PAGE) * PAGE;
@@ -140,6 +149,7 @@ export function planWorkspace(shape: WorkspaceShape): WorkspaceLayout {
     bytes,
     control,
     chunkStats,
+    stepValues,
     phaseTimes,
     order,
     x,
@@ -164,7 +174,6 @@ export interface ScratchViews {
   readonly z: Floats;
   readonly gx: Floats;
   readonly gy: Floats;
-  readonly sum: Floats;
 }
 
 /** Typed views on a workspace; every thread builds its own from the shared memory and the layout. */
@@ -173,6 +182,7 @@ export interface WorkspaceViews {
   readonly memory: WebAssembly.Memory;
   readonly control: Int32Array;
   readonly chunkStats: Float64Array;
+  readonly stepValues: Float64Array;
   /** Chunk c's [loss sum, correct count], a view on `chunkStats`. */
   readonly chunkStatSlots: readonly Float64Array[];
   /** Thread t's milliseconds in phase p at `phaseTimes[t * 3 + p]`. */
@@ -221,6 +231,7 @@ export function workspaceViews(
     control: new Int32Array(buffer, layout.control.offset, layout.control.length),
     chunkStats,
     chunkStatSlots,
+    stepValues: new Float64Array(buffer, layout.stepValues.offset, layout.stepValues.length),
     phaseTimes: new Float64Array(buffer, layout.phaseTimes.offset, layout.phaseTimes.length),
     order: new Int32Array(buffer, layout.order.offset, layout.order.length),
     x: floats(layout.x),
@@ -235,7 +246,6 @@ export function workspaceViews(
       z: floats(s.z),
       gx: floats(s.gx),
       gy: floats(s.gy),
-      sum: floats(s.sum),
     })),
   };
 }

@@ -1,23 +1,22 @@
 import * as Comlink from "comlink";
-import { WorkerError } from "../errors.ts";
-import type { BackendName } from "../kernels/select.ts";
-import type { Batch } from "../train/gradient_shard.ts";
-import type { StepEngine } from "../train/step_engine.ts";
-import type { WorkspaceLayout } from "../train/workspace.ts";
-import type { GradientWorkerApi } from "../../workers/gradient_worker.ts";
-import { compileWasmKernels } from "../kernels/wasm.ts";
-import { chunkCount, reduceSlices } from "../train/shards.ts";
+import { WorkerError } from "../../errors.ts";
+import type { BackendName } from "../../kernels/select.ts";
+import type { StepEngine, StepInput, StepOutput } from "../../core/step_engine.ts";
+import { StepIo } from "../../core/step_io.ts";
+import { StepValue, type WorkspaceViews } from "../../core/workspace.ts";
+import type { GradientWorkerApi } from "./gradient_worker.ts";
+import { compileWasmKernels } from "../../kernels/wasm.ts";
+import { chunkCount, reduceSlices } from "../../core/shards.ts";
 import { Control, markFailed, publishStep, publishStop, reached } from "./control.ts";
 import type { WorkerConfig, WorkerFault } from "./worker_config.ts";
-import { environmentVariable } from "../runtime/process.ts";
+import { environmentVariable } from "../../runtime/process.ts";
 
 /** How a thread engine is started. */
 export interface ThreadEngineOptions {
-  readonly memory: WebAssembly.Memory;
-  readonly layout: WorkspaceLayout;
+  /** The workspace the workers share, planned for `workers` threads. */
+  readonly workspace: WorkspaceViews;
   readonly workers: number;
   readonly backend: BackendName;
-  readonly learningRate: number;
 }
 
 /** How long `close` waits for workers to leave their loops before terminating them anyway. */
@@ -33,7 +32,7 @@ const WAIT_SLICE_MS = 500;
 const STALL_MS = 60_000;
 const STALL_STEPS = 20;
 
-const WORKER_URL = new URL("../../workers/gradient_worker.ts", import.meta.url);
+const WORKER_URL = new URL("./gradient_worker.ts", import.meta.url);
 
 /**
  * Data-parallel steps on worker threads that share the workspace memory: the data set is read
@@ -42,10 +41,13 @@ const WORKER_URL = new URL("../../workers/gradient_worker.ts", import.meta.url);
  * slices (see control.ts), with no per-step messages.
  */
 export class ThreadEngine implements StepEngine {
+  readonly kind = "threads";
   readonly workers: number;
   readonly #threads: Worker[];
   readonly #runs: Promise<void>[];
   readonly #control: Int32Array;
+  readonly #stepValues: Float64Array;
+  readonly #io: StepIo;
   readonly #chunkRows: number;
   readonly #slices: number;
   /** The first ticket of the next step's chunk and slice queues. */
@@ -66,15 +68,16 @@ export class ThreadEngine implements StepEngine {
     workers: number,
     threads: Worker[],
     runs: Promise<void>[],
-    control: Int32Array,
-    layout: WorkspaceLayout,
+    workspace: WorkspaceViews,
   ) {
     this.workers = workers;
     this.#threads = threads;
     this.#runs = runs;
-    this.#control = control;
-    this.#chunkRows = layout.chunkRows;
-    this.#slices = reduceSlices(layout.paramCount, workers);
+    this.#control = workspace.control;
+    this.#stepValues = workspace.stepValues;
+    this.#io = new StepIo(workspace);
+    this.#chunkRows = workspace.layout.chunkRows;
+    this.#slices = reduceSlices(workspace.layout.paramCount, workers);
     this.#failed = new Promise<never>((_, reject) => this.#rejectFailed = reject);
     this.#failed.catch(() => {});
   }
@@ -84,16 +87,20 @@ export class ThreadEngine implements StepEngine {
    *
    * @example
    * ```ts
-   * const engine = await ThreadEngine.start({ memory, layout, workers: 2, backend: "js", learningRate: 0.5 });
-   * try { await engine.step({ begin: 0, end: 569, shuffled: false }); } finally { await engine.close(); }
+   * const engine = await ThreadEngine.start({ workspace, workers: 2, backend: "js" });
+   * const batch = { begin: 0, end: 569, shuffled: false };
+   * try {
+   *   await engine.step({ batch, order: null, epoch: 1, learningRate: 0.5 });
+   * } finally {
+   *   await engine.close();
+   * }
    * ```
    */
   static async start(options: ThreadEngineOptions): Promise<ThreadEngine> {
-    const { memory, layout, workers } = options;
-    const control = new Int32Array(memory.buffer, layout.control.offset, layout.control.length);
+    const { workspace, workers } = options;
     const threads: Worker[] = [];
     const runs: Promise<void>[] = [];
-    const engine = new ThreadEngine(workers, threads, runs, control, layout);
+    const engine = new ThreadEngine(workers, threads, runs, workspace);
     const fault = faultFromEnvironment();
     const wasmModule = options.backend === "js" ? null : await compileWasmKernels();
     try {
@@ -115,13 +122,12 @@ export class ThreadEngine implements StepEngine {
       const pending = new Set(remotes.keys());
       const configured = Promise.all(remotes.map((remote, index) => {
         const config: WorkerConfig = {
-          memory,
-          layout,
+          memory: workspace.memory,
+          layout: workspace.layout,
           index,
           workers,
           backend: options.backend,
           wasmModule,
-          learningRate: options.learningRate,
           ...(fault ? { fault } : {}),
         };
         return remote.configure(config).then(() => pending.delete(index), (e: unknown) => {
@@ -155,9 +161,12 @@ export class ThreadEngine implements StepEngine {
     return engine;
   }
 
-  async step(batch: Batch): Promise<void> {
+  async step(input: StepInput): Promise<StepOutput> {
     const c = this.#control;
+    const { batch } = input;
     this.#throwIfFailed();
+    this.#io.stage(input);
+    this.#stepValues[StepValue.LEARNING_RATE] = input.learningRate ?? Number.NaN;
     const chunks = chunkCount(batch.end - batch.begin, this.#chunkRows);
     const slicesEnd = (this.#sliceTicket + this.#slices) | 0;
     const started = performance.now();
@@ -186,6 +195,11 @@ export class ThreadEngine implements StepEngine {
     this.#slowestStepMs = Math.max(this.#slowestStepMs, performance.now() - started);
     this.#chunkTicket = (this.#chunkTicket + chunks) | 0;
     this.#sliceTicket = slicesEnd;
+    return this.#io.output(chunks);
+  }
+
+  phaseMs(): number[][] {
+    return this.#io.phaseMs(this.workers);
   }
 
   /** Fails the run for a step that has not moved for `ms`, naming the workers holding work. */

@@ -39,6 +39,12 @@ export interface Range {
   readonly end: number;
 }
 
+/** One step's batch: rows [begin, end) of the epoch's order. */
+export interface Batch extends Range {
+  /** True when the epoch's order is a shuffle, so rows must be gathered through it. */
+  readonly shuffled: boolean;
+}
+
 /**
  * The contiguous share of `count` items that worker `w` of `workers` owns; shares differ in size
  * by at most one, and when there are more workers than items the last workers own nothing.

@@ -1,6 +1,6 @@
 import type { Floats } from "../dtype.ts";
 import type { Kernels } from "../kernels/kernels.ts";
-import type { ParamViews } from "../model/params.ts";
+import type { ParamViews } from "./params.ts";
 
 /** Scratch for a forward pass of up to `a1.length / h` rows at a time. */
 export interface ForwardScratch {

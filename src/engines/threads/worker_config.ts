@@ -1,17 +1,16 @@
-import type { BackendName } from "../kernels/select.ts";
-import type { WorkspaceLayout } from "../train/workspace.ts";
+import type { BackendName } from "../../kernels/select.ts";
+import type { WorkspaceLayout } from "../../core/workspace.ts";
 
 /** What a worker thread is told once, before its first step. */
 export interface WorkerConfig {
   readonly memory: WebAssembly.Memory;
   readonly layout: WorkspaceLayout;
-  /** This worker's index, 0 .. workers−1: its scratch slot and the parameter slice it reduces. */
+  /** This worker's index, 0 .. workers−1: its scratch slot and its word in the control block. */
   readonly index: number;
   readonly workers: number;
   readonly backend: BackendName;
   /** The compiled wasm kernels, shared rather than compiled again; null for the js backend. */
   readonly wasmModule: WebAssembly.Module | null;
-  readonly learningRate: number;
   /** A test hook: see `WorkerFault`. */
   readonly fault?: WorkerFault;
 }

@@ -5,8 +5,8 @@
  * then claim slices of the parameters and reduce and update them until none is left.
  */
 import * as Comlink from "comlink";
-import { loadKernels } from "../src/kernels/select.ts";
-import { type WorkerConfig } from "../src/parallel/worker_config.ts";
+import { loadKernels } from "../../kernels/select.ts";
+import { type WorkerConfig } from "./worker_config.ts";
 import {
   awaitCommand,
   awaitDone,
@@ -17,16 +17,17 @@ import {
   markFailed,
   readPublished,
   RunAborted,
-} from "../src/parallel/control.ts";
-import { exitWorkerThread } from "../src/runtime/process.ts";
-import { GradientShard } from "../src/train/gradient_shard.ts";
-import { paramSlice, reduceSlices } from "../src/train/shards.ts";
-import { Phase, workspaceViews } from "../src/train/workspace.ts";
+} from "./control.ts";
+import { exitWorkerThread } from "../../runtime/process.ts";
+import { StepShare } from "../../core/step_share.ts";
+import { paramSlice, reduceSlices } from "../../core/shards.ts";
+import { Phase, StepValue, workspaceViews } from "../../core/workspace.ts";
 
 let configured: {
   config: WorkerConfig;
-  shard: GradientShard;
+  share: StepShare;
   control: Int32Array;
+  stepValues: Float64Array;
   phaseTimes: Float64Array;
   /** The generation at configuration: the coordinator publishes no step before we are configured. */
   generation: number;
@@ -44,14 +45,21 @@ const api = {
       config.memory,
       config.wasmModule,
     );
-    const shard = new GradientShard(kernels, ws, config.index, config.learningRate);
+    const share = new StepShare(kernels, ws, config.index);
     const generation = Atomics.load(ws.control, Control.GENERATION);
-    configured = { config, shard, control: ws.control, phaseTimes: ws.phaseTimes, generation };
+    configured = {
+      config,
+      share,
+      control: ws.control,
+      stepValues: ws.stepValues,
+      phaseTimes: ws.phaseTimes,
+      generation,
+    };
   },
 
   run(): void {
     if (!configured) throw new Error("run before configure");
-    const { config, shard, control, generation, phaseTimes } = configured;
+    const { config, share, control, stepValues, generation, phaseTimes } = configured;
     const { index, workers, layout, fault } = config;
     const slices = reduceSlices(layout.paramCount, workers);
     const holding = Control.HOLDING + index;
@@ -76,7 +84,10 @@ const api = {
         const number = ((seen - generation) | 0) / 2;
         const faulty = fault !== undefined && fault.worker === index && number >= fault.step;
         const { batch, chunkBase, sliceBase } = step;
-        const chunks = shard.chunks(batch);
+        // Written before the step was published; NaN: sum the gradient only.
+        const learningRate = stepValues[StepValue.LEARNING_RATE];
+        const rows = batch.end - batch.begin;
+        const chunks = share.chunks(batch);
         const chunksEnd = (chunkBase + chunks) | 0;
         t = performance.now();
         for (let c = claim(control, Control.NEXT_CHUNK, chunkBase, chunks); c >= 0;) {
@@ -84,7 +95,7 @@ const api = {
           // Holding a claimed chunk, so that the step cannot finish without this worker.
           if (faulty && fault.exit) return exitWorkerThread();
           if (faulty) throw new Error(`injected fault at step ${number}`);
-          shard.computeChunks(batch, c, c + 1);
+          share.computeChunks(batch, c, c + 1);
           Atomics.store(control, holding, 0);
           spent(Phase.COMPUTE);
           countDone(control, Control.CHUNKS_DONE, chunksEnd);
@@ -94,7 +105,9 @@ const api = {
         spent(Phase.BARRIER);
         for (let s = claim(control, Control.NEXT_SLICE, sliceBase, slices); s >= 0;) {
           Atomics.store(control, holding, -1 - s);
-          shard.reduceSlice(batch, paramSlice(layout.paramCount, s, slices));
+          const slice = paramSlice(layout.paramCount, s, slices);
+          share.reduceSlice(chunks, slice);
+          if (!Number.isNaN(learningRate)) share.updateSlice(slice, learningRate, rows);
           Atomics.store(control, holding, 0);
           spent(Phase.REDUCE);
           countDone(control, Control.SLICES_DONE, (sliceBase + slices) | 0);

@@ -1,29 +1,24 @@
 import type { Kernels } from "../kernels/kernels.ts";
-import { chunkCount, type Range } from "./shards.ts";
+import { descend } from "./descend.ts";
+import { reduceTree } from "./reduce_tree.ts";
+import { type Batch, chunkCount, type Range } from "./shards.ts";
 import type { ScratchViews, WorkspaceViews } from "./workspace.ts";
 
-/** One step's batch: rows [begin, end) of the epoch's order. */
-export interface Batch extends Range {
-  /** True when the epoch's order is a shuffle, so rows must be gathered through `order`. */
-  readonly shuffled: boolean;
-}
-
 /**
- * What one computing thread does in a step, the same code whether it runs in the main thread
- * (`--workers 0`) or in a worker: compute the partial gradients of some chunks of the batch, then
- * reduce one slice of the parameters over all chunks and apply the descent step to it.
+ * One computing thread's share of a step, the same code in the main thread (`--workers 0`) and in
+ * a worker: compute the partial gradients of some chunks of the batch; then, for some slices of
+ * the parameters, sum the partials of all chunks through the reduction tree and update them.
  */
-export class GradientShard {
+export class StepShare {
   readonly #k: Kernels;
   readonly #ws: WorkspaceViews;
   readonly #scratch: ScratchViews;
-  readonly #lr: number;
 
-  constructor(kernels: Kernels, workspace: WorkspaceViews, slot: number, learningRate: number) {
+  /** `slot`: this thread's scratch area in the workspace. */
+  constructor(kernels: Kernels, workspace: WorkspaceViews, slot: number) {
     this.#k = kernels;
     this.#ws = workspace;
     this.#scratch = workspace.scratch[slot];
-    this.#lr = learningRate;
   }
 
   /** Chunks of the batch; chunk c's partial sums go to partial slot c and chunk stats 2c, 2c+1. */
@@ -66,20 +61,15 @@ export class GradientShard {
     }
   }
 
-  /** params[p] −= lr · (Σ_c partial_c[p]) / m for p in `slice`, m being the batch's row count. */
-  reduceSlice(batch: Batch, slice: Range): void {
-    if (slice.end <= slice.begin) return;
-    this.#k.reduceStep(
-      this.#ws.partials,
-      this.chunks(batch),
-      this.#ws.layout.partialStride,
-      slice.begin,
-      slice.end,
-      this.#ws.params.all,
-      this.#lr,
-      batch.end - batch.begin,
-      this.#scratch.sum,
-    );
+  /** Sums the partials of the batch's `chunks` chunks for `slice` into partial slot 0. */
+  reduceSlice(chunks: number, slice: Range): void {
+    const ws = this.#ws;
+    reduceTree(this.#k, ws.partials, ws.layout.partialStride, chunks, slice.begin, slice.end);
+  }
+
+  /** The descent step on `slice` from the batch's gradient sum in partial slot 0, over m rows. */
+  updateSlice(slice: Range, learningRate: number, m: number): void {
+    descend(this.#ws.params.all, this.#ws.partials, slice.begin, slice.end, learningRate, m);
   }
 
   /** Copies the chunk's rows, listed by the epoch's order, into this thread's contiguous scratch. */

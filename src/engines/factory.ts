@@ -1,0 +1,49 @@
+import type { StepEngine } from "../core/step_engine.ts";
+import type { WorkspaceViews } from "../core/workspace.ts";
+import type { Kernels } from "../kernels/kernels.ts";
+import type { BackendName } from "../kernels/select.ts";
+import { LocalEngine } from "./local/local_engine.ts";
+import { ThreadEngine } from "./threads/thread_engine.ts";
+
+/** Which engine computes the steps, and its own settings. */
+export type EngineChoice =
+  | { readonly kind: "local" }
+  | { readonly kind: "threads"; readonly workers: number };
+
+/** What every engine is started with. */
+export interface EngineContext {
+  /** The run's workspace, planned with `scratchSlots(choice)` computing threads. */
+  readonly workspace: WorkspaceViews;
+  /** The coordinator's kernels, bound to the workspace. */
+  readonly kernels: Kernels;
+  readonly backend: BackendName;
+}
+
+/** The computing threads that share the coordinator's workspace under `choice`. */
+export function scratchSlots(choice: EngineChoice): number {
+  return choice.kind === "threads" ? choice.workers : 0;
+}
+
+/**
+ * Starts the engine `choice` names.
+ *
+ * @example
+ * ```ts
+ * const engine = await createEngine({ kind: "threads", workers: 2 }, { workspace, kernels, backend });
+ * ```
+ */
+export function createEngine(
+  choice: EngineChoice,
+  context: EngineContext,
+): Promise<StepEngine> | StepEngine {
+  switch (choice.kind) {
+    case "local":
+      return new LocalEngine(context.kernels, context.workspace);
+    case "threads":
+      return ThreadEngine.start({
+        workspace: context.workspace,
+        workers: choice.workers,
+        backend: context.backend,
+      });
+  }
+}
