@@ -347,6 +347,34 @@ for (const [variant, module] of await variants()) {
         }
       });
 
+      it("reduceTree reproduces the reference bit for bit on its range and only there", () => {
+        const rng = new Rng(9, `tree ${dtype}`);
+        for (
+          const [count, stride, p0, p1] of [
+            [1, 5, 0, 5],
+            [2, 9, 1, 8],
+            [5, 37, 3, 30],
+            [7, 1300, 5, 1297],
+            [64, 1100, 0, 1100],
+            [33, 16, 15, 16],
+          ]
+        ) {
+          const arena = new Arena(dtype);
+          const values = arena.copy(random(rng, count * stride + 3));
+          const reference = plainCopy(values);
+          const before = plainCopy(values);
+          k.reduceTree(values, stride, count, p0, p1);
+          jsKernels.reduceTree(reference, stride, count, p0, p1);
+          assertSameBits(`reduceTree ${count} × [${p0}, ${p1})`, values, reference);
+          for (let i = 0; i < values.length; i++) {
+            const e = i % stride;
+            if (i >= count * stride || e < p0 || e >= p1) {
+              assert.ok(Object.is(values[i], before[i]), `[${i}] moved`);
+            }
+          }
+        }
+      });
+
       it("accumulate reproduces the reference bit for bit on its range and only there", () => {
         const rng = new Rng(7, `acc ${dtype}`);
         for (const [len, aOff, bOff] of [[1, 0, 1], [3, 5, 30], [130, 0, 130], [16513, 3, 16520]]) {

@@ -28,12 +28,16 @@ export function reduceTree(
   p1: number,
   given?: ArrayLike<number>,
 ): void {
+  if (!given) {
+    k.reduceTree(partials, stride, count, p0, p1);
+    return;
+  }
   const len = p1 - p0;
-  if (len <= 0) return;
   for (let s = 1; s < count; s *= 2) {
     for (let c = 0; c + s < count; c += 2 * s) {
-      if (given && !(given[c] >= 1 && given[c] <= s)) continue;
-      k.accumulate(partials, c * stride + p0, partials, (c + s) * stride + p0, len);
+      if (given[c] >= 1 && given[c] <= s) {
+        k.accumulate(partials, c * stride + p0, partials, (c + s) * stride + p0, len);
+      }
     }
   }
 }

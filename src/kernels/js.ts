@@ -85,4 +85,12 @@ export const jsKernels: Kernels = {
   accumulate(a, aOff, b, bOff, len) {
     for (let i = 0; i < len; i++) a[aOff + i] += b[bOff + i];
   },
+
+  reduceTree(partials, stride, count, p0, p1) {
+    for (let s = 1; s < count; s *= 2) {
+      for (let c = 0; c + s < count; c += 2 * s) {
+        jsKernels.accumulate(partials, c * stride + p0, partials, (c + s) * stride + p0, p1 - p0);
+      }
+    }
+  },
 };

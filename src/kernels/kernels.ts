@@ -77,4 +77,13 @@ export interface Kernels {
    * ranges must not overlap. Accumulates into `a`.
    */
   accumulate(a: Floats, aOff: number, b: Floats, bOff: number, len: number): void;
+
+  /**
+   * The reduction tree over `count` partial slots `stride` elements apart, for elements
+   * [p0, p1) of each: at level s = 1, 2, 4, …, slot c += slot c + s for every multiple c of 2s
+   * with c + s < count. Slot 0 then holds the sum. (Each element's sum is its own, so a backend
+   * may walk the elements in any order, e.g. in strips that stay in cache.) Overwrites slots' elements in [p0, p1); other slots' ranges hold
+   * intermediate sums afterwards.
+   */
+  reduceTree(partials: Floats, stride: number, count: number, p0: number, p1: number): void;
 }

@@ -113,6 +113,7 @@ function bindKernels(ex: Exports, memory: WebAssembly.Memory, dtype: Dtype): Ker
   const outputBackward = fn("outputBackward");
   const weightGradient = fn("weightGradient");
   const accumulate = fn("accumulate");
+  const reduceTree = fn("reduceTree");
   const correct = ex.correct;
 
   // The memory's buffer object changes when the memory grows; views made on an earlier one stay
@@ -166,6 +167,7 @@ function bindKernels(ex: Exports, memory: WebAssembly.Memory, dtype: Dtype): Ker
   const [ba1, bdz2, bw2, bgw2, bgb1, bgb2] = slots(6);
   const [gdz1, gx, ggw1] = slots(3);
   const [aa, ab] = slots(2);
+  const [tp] = slots(1);
 
   /** Shapes must be non-negative int32s (the wasm side reads them as unsigned). */
   function dims(a: number, b = 0, c = 0): void {
@@ -234,6 +236,14 @@ function bindKernels(ex: Exports, memory: WebAssembly.Memory, dtype: Dtype): Ker
     accumulate(a, aOff, b, bOff, len) {
       dims(len);
       accumulate(at(aa, a, aOff, len), at(ab, b, bOff, len), len);
+    },
+
+    reduceTree(partials, stride, count, p0, p1) {
+      const len = p1 - p0;
+      dims(stride, count, p0);
+      dims(len);
+      if (count < 2 || len === 0) return;
+      reduceTree(at(tp, partials, p0, (count - 1) * stride + len), stride, count, len);
     },
   };
 }
