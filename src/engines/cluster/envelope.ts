@@ -1,0 +1,446 @@
+/**
+ * The one wire format of the cluster: a MessagePack envelope `{v, kind, run, step?, from, body}`
+ * around a body whose shape the kind fixes. Whatever arrives on a subject — from a worker, from a
+ * stale process, from an attacker — goes through `decodeEnvelope`, which never throws: it returns
+ * either the typed envelope or a rejection reason the engine counts per kind and drops.
+ *
+ * Float vectors travel as their raw little-endian bytes (so every bit, NaN payloads included,
+ * arrives as sent) beside their dtype; the element count follows from the byte length, and is
+ * checked against what the receiver expects.
+ */
+import { Packr, Unpackr } from "msgpackr";
+import type { Dtype, Floats } from "../../dtype.ts";
+import { isSubjectToken } from "./subjects.ts";
+
+/** The envelope's format version; a receiver rejects every other. */
+export const ENVELOPE_VERSION = 1;
+
+// Typed arrays' bytes are sent as they are in memory; that is little-endian on every machine this
+// project runs on (x86-64, ARM64), and a big-endian one would compute garbage silently.
+if (new Uint8Array(Uint16Array.of(1).buffer)[0] !== 1) {
+  throw new Error("the cluster protocol needs a little-endian machine");
+}
+
+/**
+ * An aligned block of chunks `[first, first + span)`: `span` is a power of two and `first` a
+ * multiple of it, so blocks are the nodes of one fixed pairwise tree over a batch's chunks. A block
+ * may reach past the batch's last chunk (the tree is over the next power of two); it then covers
+ * the chunks that exist.
+ */
+export interface ChunkBlock {
+  readonly first: number;
+  readonly span: number;
+}
+
+/** Coordinator → worker, once per step: compute these blocks of this batch at these parameters. */
+export interface StepRequest {
+  readonly dtype: Dtype;
+  /** The parameters of this step (P floats). */
+  readonly params: Floats;
+  /** The batch: positions [begin, end) of the epoch's order of the training rows. */
+  readonly begin: number;
+  readonly end: number;
+  /**
+   * The training rows of the batch (end − begin indices) when the epoch's order is shuffled
+   * (mini-batch); null when position i is row i (full batch).
+   */
+  readonly rows: Uint32Array | null;
+  /** Rows per chunk; chunk c is positions [begin + c·chunkRows, …) of the batch. */
+  readonly chunkRows: number;
+  /** The blocks this worker computes, in increasing order, disjoint. */
+  readonly blocks: readonly ChunkBlock[];
+}
+
+/** Worker → coordinator, the reply to one step request. */
+export interface StepResult {
+  readonly dtype: Dtype;
+  /** The blocks computed, as requested. */
+  readonly blocks: readonly ChunkBlock[];
+  /** The batch's chunk count (to tell which chunks of an edge block exist). */
+  readonly chunks: number;
+  /** One P-vector per block: the sum of the partial gradients of its chunks, in tree order. */
+  readonly sums: Floats;
+  /** Per chunk of the blocks, in order: [loss sum, correct count] as float64. */
+  readonly stats: Float64Array;
+  /** Milliseconds spent computing, and waiting for data pieces. */
+  readonly computeMs: number;
+  readonly dataMs: number;
+}
+
+/** A worker process's entry in the presence bucket. */
+export interface Presence {
+  /** A name for people (the host, or `--name`). */
+  readonly name: string;
+  /** e.g. "deno 2.9.6". */
+  readonly runtime: string;
+  /** Worker threads in the process. */
+  readonly threads: number;
+  /** Kernel backends it can run (e.g. "js", "wasm", "blas"). */
+  readonly backends: readonly string[];
+}
+
+interface Bodies {
+  step: StepRequest;
+  result: StepResult;
+  presence: Presence;
+}
+
+/** The kinds of message there are. */
+export type Kind = keyof Bodies;
+
+/** The envelope of a message of kind `K`. `run` is "" where no run is concerned (presence). */
+export type Envelope<K extends Kind = Kind> = K extends Kind ? {
+    readonly v: typeof ENVELOPE_VERSION;
+    readonly kind: K;
+    readonly run: string;
+    /** The step (1-based) for step requests and results; absent otherwise. */
+    readonly step?: number;
+    /** The sender's id. */
+    readonly from: string;
+    readonly body: Bodies[K];
+  }
+  : never;
+
+/** Why a message was dropped. */
+export type RejectReason =
+  /** Larger than the receiver accepts. */
+  | "oversize"
+  /** Not exactly one MessagePack value. */
+  | "not_msgpack"
+  /** Not a map with the envelope's fields of the right types. */
+  | "not_envelope"
+  /** Another version of the protocol. */
+  | "version"
+  /** A kind this version does not have. */
+  | "kind"
+  /** A body with missing fields, wrong types, or sizes that do not fit. */
+  | "shape"
+  /** NaN or an infinity where the protocol requires finite numbers. */
+  | "non_finite";
+
+export type Decoded =
+  | { readonly ok: true; readonly envelope: Envelope }
+  | {
+    readonly ok: false;
+    readonly reason: RejectReason;
+    /** The message's kind when it could be read (for counting per kind). */
+    readonly kind?: string;
+    /** What exactly was wrong, for a log line. */
+    readonly detail: string;
+  };
+
+/** What the receiver knows that a message must agree with. */
+export interface DecodeExpectations {
+  /** The largest message accepted, in bytes (default 64 MiB, NATS's own ceiling). */
+  readonly maxBytes?: number;
+  /** The run's parameter count P: every float vector of parameters must have this many. */
+  readonly paramCount?: number;
+}
+
+const DEFAULT_MAX_BYTES = 64 << 20;
+/** Ids, names and the like: short strings. */
+const MAX_ID_LENGTH = 64;
+const MAX_NAME_LENGTH = 256;
+const MAX_BACKENDS = 16;
+const MAX_THREADS = 4096;
+
+// Plain MessagePack maps, bins and numbers, readable by any MessagePack implementation.
+const packr = new Packr({ useRecords: false });
+const unpackr = new Unpackr({ useRecords: false });
+
+/** The bytes of a typed array (a view, no copy). */
+function bytesOf(a: Floats | Uint32Array): Uint8Array {
+  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+}
+
+/**
+ * The MessagePack bytes of `envelope`, typed arrays sent as raw bytes.
+ *
+ * @example
+ * ```ts
+ * const bytes = encodeEnvelope({ v: 1, kind: "presence", run: "", from: "w1", body: presence });
+ * ```
+ */
+export function encodeEnvelope(envelope: Envelope): Uint8Array {
+  const { v, kind, run, step, from } = envelope;
+  let body: Record<string, unknown>;
+  switch (envelope.kind) {
+    case "step": {
+      const b = envelope.body;
+      body = {
+        dtype: b.dtype,
+        params: bytesOf(b.params),
+        begin: b.begin,
+        end: b.end,
+        rows: b.rows === null ? null : bytesOf(b.rows),
+        chunkRows: b.chunkRows,
+        blocks: b.blocks.map(({ first, span }) => [first, span]),
+      };
+      break;
+    }
+    case "result": {
+      const b = envelope.body;
+      body = {
+        dtype: b.dtype,
+        blocks: b.blocks.map(({ first, span }) => [first, span]),
+        chunks: b.chunks,
+        sums: bytesOf(b.sums),
+        stats: bytesOf(b.stats),
+        computeMs: b.computeMs,
+        dataMs: b.dataMs,
+      };
+      break;
+    }
+    case "presence": {
+      const b = envelope.body;
+      body = { name: b.name, runtime: b.runtime, threads: b.threads, backends: [...b.backends] };
+      break;
+    }
+  }
+  return packr.pack(
+    step === undefined ? { v, kind, run, from, body } : { v, kind, run, step, from, body },
+  );
+}
+
+/** Thrown inside the validators only, caught in `decodeEnvelope`. */
+class Reject {
+  constructor(readonly reason: RejectReason, readonly detail: string) {}
+}
+
+function fail(reason: RejectReason, detail: string): never {
+  throw new Reject(reason, detail);
+}
+
+type Fields = Record<string, unknown>;
+
+function isMap(x: unknown): x is Fields {
+  return typeof x === "object" && x !== null && !Array.isArray(x) && !(x instanceof Uint8Array);
+}
+
+function field(map: Fields, name: string): unknown {
+  return Object.hasOwn(map, name) ? map[name] : undefined;
+}
+
+function integer(map: Fields, name: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  const x = field(map, name);
+  if (typeof x !== "number" || !Number.isInteger(x) || x < min || x > max) {
+    fail("shape", `${name} is not an integer in [${min}, ${max}]`);
+  }
+  return x;
+}
+
+function finiteNonNegative(map: Fields, name: string): number {
+  const x = field(map, name);
+  if (typeof x !== "number") fail("shape", `${name} is not a number`);
+  if (!Number.isFinite(x)) fail("non_finite", `${name} is ${x}`);
+  if (x < 0) fail("shape", `${name} is negative`);
+  return x;
+}
+
+function text(map: Fields, name: string, maxLength: number, minLength = 1): string {
+  const x = field(map, name);
+  if (typeof x !== "string" || x.length < minLength || x.length > maxLength) {
+    fail("shape", `${name} is not a string of ${minLength}–${maxLength} characters`);
+  }
+  return x;
+}
+
+function dtypeOf(map: Fields): Dtype {
+  const x = field(map, "dtype");
+  if (x !== "f32" && x !== "f64") fail("shape", "dtype is neither f32 nor f64");
+  return x;
+}
+
+/** A copy of `bytes` in a fresh buffer, so that typed views are aligned and own their memory. */
+function aligned(bytes: Uint8Array): ArrayBuffer {
+  const copy = new ArrayBuffer(bytes.byteLength);
+  new Uint8Array(copy).set(bytes);
+  return copy;
+}
+
+function binary(map: Fields, name: string): Uint8Array {
+  const x = field(map, name);
+  if (!(x instanceof Uint8Array)) fail("shape", `${name} is not binary`);
+  return x;
+}
+
+/** The float vector `name` of `dtype`, with exactly `count` elements when given. */
+function floats(map: Fields, name: string, dtype: Dtype, count?: number): Floats {
+  const bytes = binary(map, name);
+  const size = dtype === "f32" ? 4 : 8;
+  if (bytes.byteLength % size !== 0) fail("shape", `${name} is not a whole number of ${dtype}`);
+  const n = bytes.byteLength / size;
+  if (count !== undefined && n !== count) fail("shape", `${name} has ${n} elements, not ${count}`);
+  const buffer = aligned(bytes);
+  return dtype === "f32" ? new Float32Array(buffer) : new Float64Array(buffer);
+}
+
+function allFinite(a: Floats): boolean {
+  for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i])) return false;
+  return true;
+}
+
+function blocks(map: Fields, chunks: number): ChunkBlock[] {
+  const list = field(map, "blocks");
+  // Disjoint blocks that start inside the batch are at most as many as its chunks.
+  if (!Array.isArray(list) || list.length === 0) fail("shape", "blocks is not a list of blocks");
+  const result: ChunkBlock[] = [];
+  let next = 0;
+  for (const b of list) {
+    if (!Array.isArray(b) || b.length !== 2) fail("shape", "a block is not [first, span]");
+    const [first, span] = b;
+    if (
+      typeof first !== "number" || typeof span !== "number" || !Number.isInteger(first) ||
+      !Number.isInteger(span) || span < 1 || span > 2 ** 30 || (span & (span - 1)) !== 0 ||
+      first < next || first % span !== 0 || first >= chunks
+    ) {
+      fail("shape", `block [${first}, ${span}] is not an aligned block after the previous one`);
+    }
+    result.push({ first, span });
+    next = first + span;
+  }
+  return result;
+}
+
+/** How many existing chunks `blocks` cover in a batch of `chunks` chunks. */
+export function coveredChunks(list: readonly ChunkBlock[], chunks: number): number {
+  let n = 0;
+  for (const { first, span } of list) n += Math.max(0, Math.min(span, chunks - first));
+  return n;
+}
+
+function stepBody(b: Fields, expect: DecodeExpectations): StepRequest {
+  const dtype = dtypeOf(b);
+  const params = floats(b, "params", dtype, expect.paramCount);
+  if (params.length === 0) fail("shape", "params is empty");
+  if (!allFinite(params)) fail("non_finite", "params has a NaN or an infinity");
+  const begin = integer(b, "begin", 0);
+  const end = integer(b, "end", begin + 1);
+  const chunkRows = integer(b, "chunkRows", 1, 1 << 24);
+  const rowsField = field(b, "rows");
+  let rows: Uint32Array | null = null;
+  if (rowsField !== null) {
+    const bytes = binary(b, "rows");
+    if (bytes.byteLength !== 4 * (end - begin)) {
+      fail("shape", `rows has ${bytes.byteLength} bytes, not 4 × ${end - begin}`);
+    }
+    rows = new Uint32Array(aligned(bytes));
+  }
+  const chunks = Math.ceil((end - begin) / chunkRows);
+  return { dtype, params, begin, end, rows, chunkRows, blocks: blocks(b, chunks) };
+}
+
+function resultBody(b: Fields, expect: DecodeExpectations): StepResult {
+  const dtype = dtypeOf(b);
+  const chunks = integer(b, "chunks", 1, 1 << 30);
+  const list = blocks(b, chunks);
+  // A diverging model gives non-finite sums and losses on every worker alike: that is the
+  // engine's to judge, not a malformed message.
+  const count = expect.paramCount === undefined ? undefined : expect.paramCount * list.length;
+  const sums = floats(b, "sums", dtype, count);
+  if (sums.length === 0 || sums.length % list.length !== 0) {
+    fail("shape", `sums has ${sums.length} elements, not a P-vector for each of ${list.length}`);
+  }
+  const stats = floats(b, "stats", "f64", 2 * coveredChunks(list, chunks)) as Float64Array;
+  for (let i = 1; i < stats.length; i += 2) {
+    if (!Number.isFinite(stats[i])) fail("non_finite", `a correct count is ${stats[i]}`);
+    if (!Number.isInteger(stats[i]) || stats[i] < 0) {
+      fail("shape", "a correct count is not a count");
+    }
+  }
+  return {
+    dtype,
+    blocks: list,
+    chunks,
+    sums,
+    stats,
+    computeMs: finiteNonNegative(b, "computeMs"),
+    dataMs: finiteNonNegative(b, "dataMs"),
+  };
+}
+
+function presenceBody(b: Fields): Presence {
+  const backends = field(b, "backends");
+  if (
+    !Array.isArray(backends) || backends.length > MAX_BACKENDS ||
+    !backends.every((x) => typeof x === "string" && x.length >= 1 && x.length <= MAX_ID_LENGTH)
+  ) {
+    fail("shape", "backends is not a list of names");
+  }
+  return {
+    name: text(b, "name", MAX_NAME_LENGTH),
+    runtime: text(b, "runtime", MAX_NAME_LENGTH),
+    threads: integer(b, "threads", 1, MAX_THREADS),
+    backends: backends as string[],
+  };
+}
+
+/**
+ * Reads and validates one message. Never throws: anything wrong — bytes that are not MessagePack,
+ * a foreign version, an unknown kind, a field of the wrong type or size, a non-finite number where
+ * the protocol needs finite ones, a message larger than `maxBytes` — gives `{ok: false, reason}`.
+ * Float vectors come back as aligned typed arrays that own their memory.
+ *
+ * @example
+ * ```ts
+ * const d = decodeEnvelope(msg.data, { paramCount: 16449 });
+ * if (!d.ok) dropped.count(d.kind ?? "?", d.reason);
+ * ```
+ */
+export function decodeEnvelope(bytes: Uint8Array, expect: DecodeExpectations = {}): Decoded {
+  let kind: string | undefined;
+  try {
+    const maxBytes = expect.maxBytes ?? DEFAULT_MAX_BYTES;
+    if (bytes.byteLength > maxBytes) fail("oversize", `${bytes.byteLength} bytes > ${maxBytes}`);
+    let value: unknown;
+    try {
+      value = unpackr.unpack(bytes);
+    } catch (e) {
+      fail("not_msgpack", String((e as Error)?.message ?? e).split("\n")[0]);
+    }
+    if (!isMap(value)) fail("not_envelope", "not a map");
+    const k = field(value, "kind");
+    if (typeof k === "string") kind = k.slice(0, MAX_ID_LENGTH);
+    if (field(value, "v") !== ENVELOPE_VERSION) {
+      fail("version", `version ${String(field(value, "v")).slice(0, 20)}`);
+    }
+    if (typeof k !== "string") fail("not_envelope", "kind is not a string");
+    const run = field(value, "run");
+    const from = field(value, "from");
+    const step = field(value, "step");
+    const body = field(value, "body");
+    if (typeof run !== "string" || (run !== "" && !isSubjectToken(run))) {
+      fail("not_envelope", "run is not an id");
+    }
+    if (typeof from !== "string" || !isSubjectToken(from)) {
+      fail("not_envelope", "from is not an id");
+    }
+    if (
+      step !== undefined &&
+      (typeof step !== "number" || !Number.isSafeInteger(step) || step < 1)
+    ) {
+      fail("not_envelope", "step is not a positive integer");
+    }
+    if (!isMap(body)) fail("not_envelope", "body is not a map");
+    const header = { v: ENVELOPE_VERSION, run, from } as const;
+    switch (k) {
+      case "step":
+      case "result": {
+        if (run === "") fail("not_envelope", `a ${k} message without a run`);
+        if (step === undefined) fail("not_envelope", `a ${k} message without a step`);
+        const envelope = k === "step"
+          ? { ...header, kind: k, step, body: stepBody(body, expect) }
+          : { ...header, kind: k, step, body: resultBody(body, expect) };
+        return { ok: true, envelope };
+      }
+      case "presence":
+        return { ok: true, envelope: { ...header, kind: k, body: presenceBody(body) } };
+      default:
+        return fail("kind", `unknown kind ${JSON.stringify(kind)}`);
+    }
+  } catch (e) {
+    if (e instanceof Reject) return { ok: false, reason: e.reason, kind, detail: e.detail };
+    // A validator's own bug must not escape the subscription either; say what it was.
+    return { ok: false, reason: "not_envelope", kind, detail: `unexpected: ${String(e)}` };
+  }
+}

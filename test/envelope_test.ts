@@ -1,0 +1,320 @@
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import { Packr } from "msgpackr";
+import {
+  type ChunkBlock,
+  type Decoded,
+  decodeEnvelope,
+  encodeEnvelope,
+  type Envelope,
+  type RejectReason,
+} from "../src/engines/cluster/envelope.ts";
+import { subject } from "../src/engines/cluster/subjects.ts";
+
+const REASONS: readonly RejectReason[] = [
+  "oversize",
+  "not_msgpack",
+  "not_envelope",
+  "version",
+  "kind",
+  "shape",
+  "non_finite",
+];
+
+const P = 7;
+
+function stepEnvelope(): Envelope<"step"> {
+  return {
+    v: 1,
+    kind: "step",
+    run: "run-1",
+    step: 3,
+    from: "coordinator",
+    body: {
+      dtype: "f32",
+      params: Float32Array.from({ length: P }, (_, i) => i / 3 - 1),
+      begin: 64,
+      end: 164,
+      rows: Uint32Array.from({ length: 100 }, (_, i) => (i * 37) % 1000),
+      chunkRows: 32,
+      blocks: [{ first: 0, span: 2 }, { first: 3, span: 1 }],
+    },
+  };
+}
+
+function resultEnvelope(): Envelope<"result"> {
+  const sums = Float64Array.from({ length: 2 * P }, (_, i) => Math.sin(i));
+  sums[1] = -0;
+  return {
+    v: 1,
+    kind: "result",
+    run: "run-1",
+    step: 3,
+    from: "w-1",
+    body: {
+      dtype: "f64",
+      blocks: [{ first: 0, span: 2 }, { first: 2, span: 2 }],
+      chunks: 3,
+      sums,
+      stats: Float64Array.of(1.5, 30, 2.25, 31, 0.125, 4),
+      computeMs: 1.25,
+      dataMs: 0,
+    },
+  };
+}
+
+/** The same envelope with its body's fields replaced, encoded by hand (as a hostile sender would). */
+function tampered(e: Envelope, header: Record<string, unknown>, body: Record<string, unknown>) {
+  const packr = new Packr({ useRecords: false });
+  const decoded = packr.unpack(encodeEnvelope(e)) as Record<string, Record<string, unknown>>;
+  return packr.pack({ ...decoded, ...header, body: { ...decoded.body, ...body } });
+}
+
+function rejected(d: Decoded, reason: RejectReason, kind?: string) {
+  assert.equal(d.ok, false, JSON.stringify(d));
+  if (d.ok) return;
+  assert.equal(d.reason, reason, d.detail);
+  if (kind !== undefined) assert.equal(d.kind, kind);
+}
+
+function sameBits(a: ArrayBufferView, b: ArrayBufferView) {
+  assert.deepEqual(
+    new Uint8Array(a.buffer, a.byteOffset, a.byteLength),
+    new Uint8Array(b.buffer, b.byteOffset, b.byteLength),
+  );
+}
+
+describe("encodeEnvelope and decodeEnvelope", () => {
+  it("carry a step request, its floats and row indices bit for bit", () => {
+    const e = stepEnvelope();
+    const d = decodeEnvelope(encodeEnvelope(e), { paramCount: P });
+    assert.ok(d.ok && d.envelope.kind === "step", JSON.stringify(d));
+    const got = d.envelope.body;
+    assert.ok(got.params instanceof Float32Array);
+    sameBits(got.params, e.body.params);
+    assert.deepEqual(got.rows, e.body.rows);
+    assert.deepEqual({ ...d.envelope, body: null }, { ...e, body: null });
+    assert.deepEqual(got.blocks, e.body.blocks);
+    assert.equal(got.chunkRows, 32);
+  });
+
+  it("carry a result with non-finite sums (a diverging model) and NaN payloads intact", () => {
+    const e = resultEnvelope();
+    const sums = e.body.sums as Float64Array;
+    sums[3] = Infinity;
+    new DataView(sums.buffer).setBigUint64(4 * 8, 0x7ff8_dead_beef_0001n, true);
+    const d = decodeEnvelope(encodeEnvelope(e), { paramCount: P });
+    assert.ok(d.ok && d.envelope.kind === "result", JSON.stringify(d));
+    sameBits(d.envelope.body.sums, sums);
+    sameBits(d.envelope.body.stats, e.body.stats);
+  });
+
+  it("carry a presence record, which has no step", () => {
+    const e: Envelope = {
+      v: 1,
+      kind: "presence",
+      run: "",
+      from: "w-7",
+      body: { name: "host-a", runtime: "bun 1.4.5", threads: 4, backends: ["js", "wasm"] },
+    };
+    const d = decodeEnvelope(encodeEnvelope(e));
+    assert.ok(d.ok);
+    assert.deepEqual(d.envelope, e);
+  });
+
+  it("read messages at any byte offset (as they sit in a network buffer)", () => {
+    const bytes = encodeEnvelope(resultEnvelope());
+    const shifted = new Uint8Array(bytes.length + 3);
+    shifted.set(bytes, 3);
+    const d = decodeEnvelope(shifted.subarray(3));
+    assert.ok(d.ok && d.envelope.kind === "result");
+    sameBits(d.envelope.body.sums, resultEnvelope().body.sums);
+  });
+});
+
+describe("decodeEnvelope rejects, with a reason", () => {
+  const step = stepEnvelope();
+  const result = resultEnvelope();
+
+  it("another version, an unknown kind, a bad header", () => {
+    rejected(decodeEnvelope(tampered(step, { v: 2 }, {})), "version", "step");
+    rejected(decodeEnvelope(tampered(step, { kind: "gossip" }, {})), "kind", "gossip");
+    rejected(decodeEnvelope(tampered(step, { run: "a.b" }, {})), "not_envelope", "step");
+    rejected(decodeEnvelope(tampered(step, { from: "" }, {})), "not_envelope", "step");
+    rejected(decodeEnvelope(tampered(step, { step: 0 }, {})), "not_envelope", "step");
+    rejected(decodeEnvelope(tampered(step, { step: undefined }, {})), "not_envelope", "step");
+    rejected(decodeEnvelope(tampered(result, { run: "" }, {})), "not_envelope", "result");
+    rejected(decodeEnvelope(new Packr().pack([1, 2, 3])), "not_envelope");
+    rejected(decodeEnvelope(new Packr().pack({ v: 1, kind: "step" })), "not_envelope", "step");
+  });
+
+  it("parameters of the wrong count, dtype, length or value", () => {
+    rejected(decodeEnvelope(encodeEnvelope(step), { paramCount: P + 1 }), "shape", "step");
+    rejected(decodeEnvelope(tampered(step, {}, { dtype: "f16" })), "shape");
+    rejected(decodeEnvelope(tampered(step, {}, { params: new Uint8Array(6) })), "shape");
+    rejected(decodeEnvelope(tampered(step, {}, { params: new Uint8Array(0) })), "shape");
+    rejected(decodeEnvelope(tampered(step, {}, { params: [1, 2, 3] })), "shape");
+    const nan = Float32Array.of(1, NaN, 2);
+    rejected(
+      decodeEnvelope(tampered(step, {}, { params: new Uint8Array(nan.buffer) })),
+      "non_finite",
+    );
+  });
+
+  it("a batch, rows or blocks that do not fit together", () => {
+    rejected(decodeEnvelope(tampered(step, {}, { end: 64 })), "shape");
+    rejected(decodeEnvelope(tampered(step, {}, { begin: -1 })), "shape");
+    rejected(decodeEnvelope(tampered(step, {}, { rows: new Uint8Array(8) })), "shape");
+    const bad: [number, number][][] = [
+      [],
+      [[1, 2]], // not aligned
+      [[0, 3]], // not a power of two
+      [[2, 1], [0, 2]], // out of order
+      [[0, 2], [1, 1]], // overlapping
+      [[4, 1]], // past the 4 chunks of 100 rows by 32
+    ];
+    for (const blocks of bad) {
+      rejected(decodeEnvelope(tampered(step, {}, { blocks })), "shape", "step");
+    }
+    // An aligned block may reach past the last chunk.
+    assert.ok(decodeEnvelope(tampered(step, {}, { blocks: [[0, 8]] })).ok);
+  });
+
+  it("results whose sums or stats do not match the blocks, or timings that are not finite", () => {
+    rejected(decodeEnvelope(encodeEnvelope(result), { paramCount: P - 1 }), "shape", "result");
+    rejected(decodeEnvelope(tampered(result, {}, { stats: new Uint8Array(8 * 4) })), "shape");
+    rejected(decodeEnvelope(tampered(result, {}, { sums: new Uint8Array(8 * 3) })), "shape");
+    rejected(decodeEnvelope(tampered(result, {}, { computeMs: Infinity })), "non_finite");
+    rejected(decodeEnvelope(tampered(result, {}, { dataMs: -1 })), "shape");
+    const stats = Float64Array.of(1, NaN, 1, 2, 1, 2);
+    rejected(
+      decodeEnvelope(tampered(result, {}, { stats: new Uint8Array(stats.buffer) })),
+      "non_finite",
+    );
+  });
+
+  it("a message larger than the receiver accepts, before reading it", () => {
+    const bytes = encodeEnvelope(step);
+    rejected(decodeEnvelope(bytes, { maxBytes: bytes.length - 1 }), "oversize");
+    assert.ok(decodeEnvelope(bytes, { maxBytes: bytes.length }).ok);
+  });
+
+  it("random bytes, never throwing", () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 400 }), (bytes) => {
+        const d = decodeEnvelope(bytes);
+        assert.equal(d.ok, false);
+        if (!d.ok) assert.ok(REASONS.includes(d.reason));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it("every truncation of a valid message, never throwing", () => {
+    for (const e of [step, result]) {
+      const bytes = encodeEnvelope(e);
+      for (let n = 0; n < bytes.length; n++) {
+        rejected(decodeEnvelope(bytes.subarray(0, n)), "not_msgpack");
+      }
+      rejected(decodeEnvelope(Uint8Array.of(...bytes, 0)), "not_msgpack");
+    }
+  });
+
+  it("valid messages with bytes changed at random, never throwing", () => {
+    const messages = [encodeEnvelope(step), encodeEnvelope(result)];
+    fc.assert(
+      fc.property(
+        fc.nat(1),
+        fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), {
+          minLength: 1,
+          maxLength: 4,
+        }),
+        (which, changes) => {
+          const bytes = messages[which].slice();
+          for (const [at, value] of changes) bytes[at % bytes.length] = value;
+          const d = decodeEnvelope(bytes, { paramCount: P });
+          if (!d.ok) assert.ok(REASONS.includes(d.reason), d.reason);
+          else assert.equal(d.envelope.kind, which === 0 ? "step" : "result");
+        },
+      ),
+      { numRuns: 3000 },
+    );
+  });
+});
+
+describe("random valid messages", () => {
+  it("come back as they were sent", () => {
+    const block = (chunks: number) =>
+      fc.integer({ min: 0, max: 5 }).chain((log) =>
+        fc.nat(Math.max(0, Math.ceil(chunks / 2 ** log) - 1)).map((i): ChunkBlock => ({
+          first: i * 2 ** log,
+          span: 2 ** log,
+        }))
+      );
+    const message = fc.record({
+      p: fc.integer({ min: 1, max: 50 }),
+      chunks: fc.integer({ min: 1, max: 40 }),
+      dtype: fc.constantFrom("f32" as const, "f64" as const),
+    }).chain(({ p, chunks, dtype }) =>
+      fc.tuple(
+        fc.constant({ p, chunks, dtype }),
+        block(chunks),
+        fc.float64Array({ minLength: p * 1, maxLength: p * 1 }),
+        fc.float64Array({ noNaN: true, noDefaultInfinity: true, minLength: p, maxLength: p }),
+      )
+    );
+    fc.assert(
+      fc.property(message, ([{ p, chunks, dtype }, b, sums, params]) => {
+        const as = (a: Float64Array) => dtype === "f32" ? Float32Array.from(a) : a;
+        const f32Params = as(params);
+        if (!f32Params.every(Number.isFinite)) return; // f64 values beyond the f32 range
+        const stats = Float64Array.from(
+          { length: 2 * Math.min(b.span, chunks - b.first) },
+          (_, i) => i % 2 ? i : i / 7,
+        );
+        const res: Envelope = {
+          v: 1,
+          kind: "result",
+          run: "r",
+          step: 1,
+          from: "w",
+          body: { dtype, blocks: [b], chunks, sums: as(sums), stats, computeMs: 1, dataMs: 2 },
+        };
+        const d = decodeEnvelope(encodeEnvelope(res), { paramCount: p });
+        assert.ok(d.ok && d.envelope.kind === "result", JSON.stringify(d));
+        sameBits(d.envelope.body.sums, res.body.sums);
+        const req: Envelope = {
+          v: 1,
+          kind: "step",
+          run: "r",
+          step: 9,
+          from: "c",
+          body: {
+            dtype,
+            params: f32Params,
+            begin: 0,
+            end: chunks * 8,
+            rows: null,
+            chunkRows: 8,
+            blocks: [b],
+          },
+        };
+        const q = decodeEnvelope(encodeEnvelope(req), { paramCount: p });
+        assert.ok(q.ok && q.envelope.kind === "step", JSON.stringify(q));
+        sameBits(q.envelope.body.params, f32Params);
+        assert.equal(q.envelope.body.rows, null);
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
+
+describe("subject", () => {
+  it("builds shardnet.v1 subjects and refuses tokens that would change their meaning", () => {
+    assert.equal(subject("run", "r-1", "step"), "shardnet.v1.run.r-1.step");
+    for (const bad of ["", "a.b", "*", ">", "a b", "x".repeat(65)]) {
+      assert.throws(() => subject("run", bad));
+    }
+  });
+});
