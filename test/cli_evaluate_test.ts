@@ -1,6 +1,6 @@
-import { describe, it } from "node:test";
+import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { readCsv } from "../src/data/csv.ts";
@@ -47,6 +47,8 @@ function pairwiseAuc(p: Float64Array, y: Float64Array): number {
 }
 
 describe("evaluate command", () => {
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
   it("prints loss, accuracy, precision, recall, F1, ROC AUC and the confusion matrix as JSON", async () => {
     const r = await runCli("evaluate", [
       ...["--model", modelPath, "--data", BREAST_CANCER, "--log-format", "json"],
