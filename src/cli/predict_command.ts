@@ -1,10 +1,10 @@
 import { writeFileSync } from "node:fs";
-import { csvColumns, parseCsv, readCsvText } from "../data/csv.ts";
-import { DataError, UsageError } from "../errors.ts";
+import { UsageError } from "../errors.ts";
 import { readModelFile } from "../model/model_file.ts";
 import { evaluate, predict } from "../model/predict.ts";
 import { writeStderr, writeStdout } from "../runtime/process.ts";
 import { type FlagSpec, helpText, parseFlags } from "./flags.ts";
+import { readModelRows } from "./model_rows.ts";
 
 /** The predict command's flags. */
 export const PREDICT_FLAGS: readonly FlagSpec[] = [
@@ -50,19 +50,7 @@ export function predictCommand(args: readonly string[]): Promise<number> {
   if (f.model === undefined) throw new UsageError("--model: a model file is required");
   if (f.data === undefined) throw new UsageError("--data: a CSV file is required");
   const model = readModelFile(f.model as string, "--model");
-  const path = f.data as string;
-  const label = f.label as string | undefined;
-  const text = readCsvText(path);
-  const columns = csvColumns(text, path);
-  const labelled = label !== undefined || columns === model.features + 1;
-  if (!labelled && columns !== model.features) {
-    throw new DataError(
-      `${path}: ${columns} columns, but the model takes ${model.features} features ` +
-        `(and optionally one label column)`,
-    );
-  }
-  // Unlabelled: every column is a feature (null). Labelled: --label, or else the last column.
-  const data = parseCsv(text, { source: path, bothClasses: false, label: labelled ? label : null });
+  const { data, labelled } = readModelRows(model, f.data as string, f.label as string | undefined);
   const scores = labelled ? evaluate(model, data) : null;
   const probabilities = scores?.probabilities ?? predict(model, data);
   const lines = ["probability", ...Array.from(probabilities, String)].join("\n") + "\n";
