@@ -159,7 +159,7 @@ export function optimizerState(
  *
  * - sgd: d = g + λ·p; with μ > 0: b ← μ·b + d (b = d at the first step, as 0·μ + d is), and
  *   d = b, or d + μ·b with nesterov; then p ← p − lr·d. With μ = 0 and λ = 0 this is
- *   `params[p] -= lr * (sum[p] / m)`, the expression of the kernels' `reduceStep`, so plain
+ *   `params[p] -= lr * (sum[p] / m)`, the expression of `descend`, so plain
  *   gradient descent keeps its bits.
  * - adam: g ← g + λ·p; m ← β1·m + (1 − β1)·g; v ← β2·v + (1 − β2)·g·g;
  *   p ← p + (−lr / (1 − β1ᵗ))·m / (√v / √(1 − β2ᵗ) + ε).
