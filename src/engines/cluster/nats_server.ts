@@ -181,22 +181,27 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
   });
   let serverPid = 0;
   let serverEnded = false;
+  let watchdogExited = false;
   child.stdout?.on("end", () => serverEnded = true);
   child.stdout?.on("close", () => serverEnded = true);
-  const exitedPromise = new Promise<void>((resolve) => {
-    child.on("exit", () => resolve());
-    child.on("error", () => resolve());
+  const exited = new Promise<void>((resolve) => {
+    const done = () => {
+      watchdogExited = true;
+      resolve();
+    };
+    child.on("exit", done);
+    child.on("error", done);
   });
+  // Signals go only to processes known to be alive: once one has ended, its id may be reused.
   const killNow = () => {
-    for (const pid of [serverPid, child.pid ?? 0]) {
-      if (pid > 0) {
-        try {
-          process.kill(pid, "SIGKILL");
-        } catch {
-          // already gone
-        }
+    if (serverPid > 0 && !serverEnded) {
+      try {
+        process.kill(serverPid, "SIGKILL");
+      } catch {
+        // already gone
       }
     }
+    if (!watchdogExited) child.kill("SIGKILL");
     rmSync(dir, { recursive: true, force: true });
     running.delete(handle);
   };
@@ -207,9 +212,9 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
   const stop = () => {
     stopping ??= (async () => {
       child.stdin?.end();
-      await Promise.race([exitedPromise, delay(STOP_GRACE_MS)]);
+      await within(exited, STOP_GRACE_MS);
       killNow();
-      await Promise.race([exitedPromise, delay(STOP_GRACE_MS)]);
+      await within(exited, STOP_GRACE_MS);
     })();
     return stopping;
   };
@@ -248,6 +253,13 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
 
 function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Waits for `promise`, or `ms` at most; leaves no timer behind either way. */
+async function within(promise: Promise<void>, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([promise, new Promise<void>((resolve) => timer = setTimeout(resolve, ms))]);
+  clearTimeout(timer);
 }
 
 function unrefStream(stream: unknown): void {
