@@ -29,6 +29,16 @@ export interface StepOutput {
   readonly chunkStats: Float64Array;
 }
 
+/** What an engine that sends steps over a network measured. */
+export interface TransportReport {
+  /** Worker processes serving the run at the end. */
+  readonly processes: number;
+  /** Bytes sent and received by the coordinator per step, on average. */
+  readonly bytesPerStep: number;
+  /** Milliseconds per step beyond the slowest worker's own work, on average. */
+  readonly syncMs: number;
+}
+
 /** Who computes steps: the engines, one folder each under `src/engines/`. */
 export type EngineKind = "local" | "threads" | "cluster";
 
@@ -54,6 +64,8 @@ export interface StepEngine {
    * reduce + update] (see `Phase`).
    */
   phaseMs(): number[][];
+  /** For engines that send steps over a network: the wire and the wait so far. */
+  transport?(): TransportReport;
   /** Releases every thread and process the engine holds; safe to call more than once. */
   close(): Promise<void>;
 }

@@ -2,13 +2,15 @@ import type { StepEngine } from "../core/step_engine.ts";
 import type { WorkspaceViews } from "../core/workspace.ts";
 import type { Kernels } from "../kernels/kernels.ts";
 import type { BackendName } from "../kernels/select.ts";
+import { ClusterEngine, type ClusterOptions } from "./cluster/cluster_engine.ts";
 import { LocalEngine } from "./local/local_engine.ts";
 import { ThreadEngine } from "./threads/thread_engine.ts";
 
 /** Which engine computes the steps, and its own settings. */
 export type EngineChoice =
   | { readonly kind: "local" }
-  | { readonly kind: "threads"; readonly workers: number };
+  | { readonly kind: "threads"; readonly workers: number }
+  | { readonly kind: "cluster"; readonly cluster: ClusterOptions };
 
 /** What every engine is started with. */
 export interface EngineContext {
@@ -17,6 +19,8 @@ export interface EngineContext {
   /** The coordinator's kernels, bound to the workspace. */
   readonly kernels: Kernels;
   readonly backend: BackendName;
+  /** Called with one line for each event a person watching the run should know of. */
+  readonly onLog?: (line: string) => void;
 }
 
 /** The computing threads that share the coordinator's workspace under `choice`. */
@@ -45,5 +49,7 @@ export function createEngine(
         workers: choice.workers,
         backend: context.backend,
       });
+    case "cluster":
+      return ClusterEngine.start(choice.cluster, context);
   }
 }

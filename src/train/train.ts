@@ -1,14 +1,15 @@
 import type { Dataset } from "../data/dataset.ts";
 import { applyStandardization, fitStandardization } from "../data/standardize.ts";
 import type { Dtype, Floats } from "../dtype.ts";
-import { DataError, DivergenceError } from "../errors.ts";
+import { DataError, DivergenceError, UsageError } from "../errors.ts";
 import type { Kernels } from "../kernels/kernels.ts";
 import { type BackendChoice, loadKernels, resolveBackend } from "../kernels/select.ts";
 import { initModel, type Model } from "../model/model.ts";
 import { Rng } from "../rng.ts";
 import { forwardRows } from "../model/forward.ts";
 import { batchRanges, chunkCount } from "../core/shards.ts";
-import type { EngineKind } from "../core/step_engine.ts";
+import type { EngineKind, TransportReport } from "../core/step_engine.ts";
+import type { ClusterOptions } from "../engines/cluster/cluster_engine.ts";
 import {
   allocateWorkspace,
   planWorkspace,
@@ -32,6 +33,8 @@ export interface TrainOptions {
   readonly dtype?: Dtype;
   /** 0: compute in the calling thread; N ≥ 1: data-parallel on N worker threads (default 0). */
   readonly workers?: number;
+  /** Train on worker processes of a NATS cluster instead of threads (`workers` must be 0). */
+  readonly cluster?: ClusterOptions;
   /** Kernel backend (default auto). */
   readonly backend?: BackendChoice;
   /** z-score the features with the training rows' statistics (default "zscore"). */
@@ -53,7 +56,10 @@ export interface TrainOptions {
   ) => void;
   /** Continue a run from the state captured after one of its epochs; `epochs` stays the total. */
   readonly resume?: TrainState;
-  /** Called once with notes a user should see (backend fallback, idle workers). */
+  /**
+   * Called with notes a user should see: once at the start (backend fallback, idle workers) and,
+   * on a cluster, for each join, leave and reassignment.
+   */
   readonly onNote?: (note: string) => void;
   /** Stops training after the current step; `train` then rejects with the signal's reason. */
   readonly signal?: AbortSignal;
@@ -90,6 +96,8 @@ export interface TrainResult {
   readonly ms: number;
   /** Who computed the steps. */
   readonly engine: EngineKind;
+  /** On a cluster: processes at the end, bytes and synchronization per step. */
+  readonly transport?: TransportReport;
   readonly workers: number;
   readonly backend: string;
   readonly samplesPerSecond: number;
@@ -117,7 +125,16 @@ export async function train(data: Dataset, options: TrainOptions): Promise<Train
   const dtype = options.dtype ?? "f32";
   const seed = options.seed ?? 1;
   const workers = options.workers ?? 0;
-  const choice: EngineChoice = workers === 0 ? { kind: "local" } : { kind: "threads", workers };
+  if (options.cluster && workers !== 0) {
+    throw new UsageError(
+      "workers and cluster exclude each other: a cluster's workers are processes",
+    );
+  }
+  const choice: EngineChoice = options.cluster
+    ? { kind: "cluster", cluster: options.cluster }
+    : workers === 0
+    ? { kind: "local" }
+    : { kind: "threads", workers };
   const lr = options.learningRate ?? 0.5;
   const m = data.samples;
   const batchSize = Math.min(options.batchSize ?? m, m);
@@ -172,7 +189,12 @@ export async function train(data: Dataset, options: TrainOptions): Promise<Train
         `share the reduction`,
     );
   }
-  const engine = await createEngine(choice, { workspace: ws, kernels, backend: backend.name });
+  const engine = await createEngine(choice, {
+    workspace: ws,
+    kernels,
+    backend: backend.name,
+    ...(options.onNote ? { onLog: options.onNote } : {}),
+  });
 
   const phaseTotals = () => engine.phaseMs();
   const history: EpochReport[] = [];
@@ -185,6 +207,8 @@ export async function train(data: Dataset, options: TrainOptions): Promise<Train
   let trainingMs = 0;
   let steps = 0;
   const firstEpoch = (options.resume?.epoch ?? 0) + 1;
+  let transport: TransportReport | undefined;
+  let computing = engine.workers;
   try {
     for (let epoch = firstEpoch; epoch <= options.epochs; epoch++) {
       const t0 = performance.now();
@@ -240,6 +264,8 @@ export async function train(data: Dataset, options: TrainOptions): Promise<Train
       }), phaseTotals);
     }
   } finally {
+    transport = engine.transport?.();
+    computing = engine.workers;
     await engine.close();
   }
   const model: Model = {
@@ -253,7 +279,8 @@ export async function train(data: Dataset, options: TrainOptions): Promise<Train
     history,
     ms: trainingMs,
     engine: engine.kind,
-    workers,
+    ...(transport ? { transport } : {}),
+    workers: computing,
     backend: backend.name,
     samplesPerSecond: (m * history.length) / (trainingMs / 1000),
     steps,

@@ -55,14 +55,15 @@ export class BlockCombiner {
   }
 
   /**
-   * Finishes the tree and takes the descent step at `learningRate` over the batch's `rows` rows;
-   * returns the step's chunk statistics.
+   * Finishes the tree and takes the descent step at `learningRate` over the batch's `rows` rows
+   * (none when null: the gradient sum stays in partial slot 0); returns the step's chunk
+   * statistics.
    */
-  finish(learningRate: number, rows: number): StepOutput {
+  finish(learningRate: number | null, rows: number): StepOutput {
     const ws = this.#ws;
     const size = ws.layout.paramCount;
     reduceTree(this.#k, ws.partials, ws.layout.partialStride, this.#chunks, 0, size, this.#given);
-    descend(ws.params.all, ws.partials, 0, size, learningRate, rows);
+    if (learningRate !== null) descend(ws.params.all, ws.partials, 0, size, learningRate, rows);
     return { chunks: this.#chunks, chunkStats: ws.chunkStats };
   }
 }

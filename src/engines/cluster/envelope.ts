@@ -10,6 +10,7 @@
  */
 import { Packr, Unpackr } from "msgpackr";
 import type { Dtype, Floats } from "../../dtype.ts";
+import type { RunSpec } from "../../core/run_spec.ts";
 import { isSubjectToken } from "./subjects.ts";
 
 /** The envelope's format version; a receiver rejects every other. */
@@ -79,10 +80,34 @@ export interface Presence {
   readonly backends: readonly string[];
 }
 
+/**
+ * Coordinator → worker: serve run `run`, whose arithmetic `spec` fixes, on data published under
+ * `spec.dataFingerprint` in pieces of `spec.chunkRows` rows; give up on the run when the
+ * coordinator has not been heard from for `timeoutMs`.
+ */
+export interface JoinRequest {
+  readonly spec: RunSpec;
+  readonly timeoutMs: number;
+}
+
+/** Worker → coordinator, the reply to a join: whether it serves the run, and if not why. */
+export interface JoinReply {
+  readonly accepted: boolean;
+  /** Why not, in one line for the coordinator's log; "" when accepted. */
+  readonly note: string;
+}
+
+/** Coordinator → its workers: the run goes on (`alive`), or is over (`leave`). */
+export type RunSignal = Record<string, never>;
+
 interface Bodies {
   step: StepRequest;
   result: StepResult;
   presence: Presence;
+  join: JoinRequest;
+  joined: JoinReply;
+  alive: RunSignal;
+  leave: RunSignal;
 }
 
 /** The kinds of message there are. */
@@ -196,6 +221,16 @@ export function encodeEnvelope(envelope: Envelope): Uint8Array {
       body = { name: b.name, runtime: b.runtime, threads: b.threads, backends: [...b.backends] };
       break;
     }
+    case "join":
+      body = { spec: { ...envelope.body.spec }, timeoutMs: envelope.body.timeoutMs };
+      break;
+    case "joined":
+      body = { accepted: envelope.body.accepted, note: envelope.body.note };
+      break;
+    case "alive":
+    case "leave":
+      body = {};
+      break;
   }
   return packr.pack(
     step === undefined ? { v, kind, run, from, body } : { v, kind, run, step, from, body },
@@ -359,6 +394,38 @@ function resultBody(b: Fields, expect: DecodeExpectations): StepResult {
   };
 }
 
+const BACKENDS = ["js", "wasm", "blas"] as const;
+
+function specBody(b: Fields): RunSpec {
+  const backend = field(b, "backend");
+  if (!BACKENDS.includes(backend as typeof BACKENDS[number])) {
+    fail("shape", "backend is not js, wasm or blas");
+  }
+  const samples = integer(b, "samples", 1, 2 ** 31 - 1);
+  return {
+    dtype: dtypeOf(b),
+    features: integer(b, "features", 1, 1 << 24),
+    hidden: integer(b, "hidden", 1, 1 << 24),
+    samples,
+    batchSize: integer(b, "batchSize", 1, samples),
+    chunkRows: integer(b, "chunkRows", 1, 1 << 24),
+    backend: backend as RunSpec["backend"],
+    dataFingerprint: text(b, "dataFingerprint", MAX_NAME_LENGTH),
+  };
+}
+
+function joinBody(b: Fields): JoinRequest {
+  const spec = field(b, "spec");
+  if (!isMap(spec)) fail("shape", "spec is not a map");
+  return { spec: specBody(spec), timeoutMs: integer(b, "timeoutMs", 1, 24 * 3600 * 1000) };
+}
+
+function joinedBody(b: Fields): JoinReply {
+  const accepted = field(b, "accepted");
+  if (typeof accepted !== "boolean") fail("shape", "accepted is not a boolean");
+  return { accepted, note: text(b, "note", MAX_NAME_LENGTH, 0) };
+}
+
 function presenceBody(b: Fields): Presence {
   const backends = field(b, "backends");
   if (
@@ -435,6 +502,18 @@ export function decodeEnvelope(bytes: Uint8Array, expect: DecodeExpectations = {
       }
       case "presence":
         return { ok: true, envelope: { ...header, kind: k, body: presenceBody(body) } };
+      case "join":
+      case "joined":
+      case "alive":
+      case "leave": {
+        if (run === "") fail("not_envelope", `a ${k} message without a run`);
+        const envelope = k === "join"
+          ? { ...header, kind: k, body: joinBody(body) }
+          : k === "joined"
+          ? { ...header, kind: k, body: joinedBody(body) }
+          : { ...header, kind: k, body: {} };
+        return { ok: true, envelope };
+      }
       default:
         return fail("kind", `unknown kind ${JSON.stringify(kind)}`);
     }

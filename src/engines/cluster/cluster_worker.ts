@@ -1,0 +1,258 @@
+import type { NatsConnection, Subscription } from "@nats-io/transport-node";
+import type { RunSpec } from "../../core/run_spec.ts";
+import { findBlasLibrary } from "../../kernels/blas.ts";
+import { BlockComputer } from "./block_computer.ts";
+import { connectCluster } from "./connection.ts";
+import { DatasetPieces } from "./dataset_store.ts";
+import { decodeEnvelope, encodeEnvelope, type Envelope, ENVELOPE_VERSION } from "./envelope.ts";
+import { WorkerLease } from "./membership.ts";
+import { PieceRows } from "./piece_rows.ts";
+import { subject } from "./subjects.ts";
+
+/** How a worker process is started. */
+export interface ClusterWorkerOptions {
+  /** `nats://host:port`, several comma-separated; credentials as `user:pass@` or `token@`. */
+  readonly url: string;
+  /** Worker threads computing in this process. */
+  readonly threads: number;
+  /** A name for people; the host name by default. */
+  readonly name: string;
+  /** The runtime, e.g. "deno 2.9.6", as the presence shows it. */
+  readonly runtime: string;
+  /** A PEM file of the certificate authority of the servers' TLS certificates. */
+  readonly caFile?: string;
+  /** Called with one line for each thing a person watching the worker should know. */
+  readonly onLog?: (line: string) => void;
+}
+
+/** The run a worker serves: its spec, its computer and its data. */
+interface Served {
+  readonly run: string;
+  readonly coordinator: string;
+  readonly spec: RunSpec;
+  readonly computer: BlockComputer;
+  readonly rows: PieceRows;
+  readonly timeoutMs: number;
+  lastHeard: number;
+  readonly alive: Subscription;
+}
+
+/**
+ * A long-lived worker process of the cluster: it keeps a lease in the presence bucket, serves the
+ * runs that coordinators ask it to join one after another, and computes the blocks of each step
+ * it is sent. It gives a run up when the coordinator has not been heard from for the run's
+ * timeout (the coordinator died), and stays ready for the next.
+ *
+ * @example
+ * ```ts
+ * const worker = await ClusterWorker.start({ url, threads: 2, name: "host-a", runtime: "deno" });
+ * await worker.stop();
+ * ```
+ */
+export class ClusterWorker {
+  readonly #nc: NatsConnection;
+  readonly #lease: WorkerLease;
+  readonly #options: ClusterWorkerOptions;
+  readonly #inbox: Subscription;
+  #served: Served | null = null;
+  readonly #watchdog: ReturnType<typeof setInterval>;
+  /** Steps are computed one at a time, in the order they arrive. */
+  #queue: Promise<void> = Promise.resolve();
+  #stopped = false;
+
+  private constructor(
+    nc: NatsConnection,
+    lease: WorkerLease,
+    options: ClusterWorkerOptions,
+  ) {
+    this.#nc = nc;
+    this.#lease = lease;
+    this.#options = options;
+    this.#inbox = nc.subscribe(`${subject("worker", lease.id)}.*`, {
+      callback: (error, msg) => {
+        if (error) return;
+        this.#queue = this.#queue.then(() => this.#handle(msg.subject, msg.data, msg))
+          .catch((e) => this.#log(`error: ${String((e as Error)?.message ?? e)}`));
+      },
+    });
+    this.#watchdog = setInterval(() => this.#checkCoordinator(), 250);
+  }
+
+  /** Connects, takes a lease and starts serving. */
+  static async start(options: ClusterWorkerOptions): Promise<ClusterWorker> {
+    const nc = await connectCluster(options.url, {
+      name: options.name,
+      ...(options.caFile ? { caFile: options.caFile } : {}),
+    });
+    try {
+      const backends = ["js", "wasm", ...(findBlasLibrary() !== null ? ["blas"] : [])];
+      const lease = await WorkerLease.start(nc, {
+        name: options.name,
+        runtime: options.runtime,
+        threads: options.threads,
+        backends,
+      });
+      const worker = new ClusterWorker(nc, lease, options);
+      worker.#log(`joined the cluster as ${lease.id} with ${options.threads} thread(s)`);
+      return worker;
+    } catch (e) {
+      await nc.close();
+      throw e;
+    }
+  }
+
+  /** This process's id in the cluster. */
+  get id(): string {
+    return this.#lease.id;
+  }
+
+  /** Leaves the cluster: gives up any run, deletes the lease, closes the connection. */
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    clearInterval(this.#watchdog);
+    this.#inbox.unsubscribe();
+    await this.#queue.catch(() => {});
+    await this.#release("the worker is stopping");
+    await this.#lease.stop().catch(() => {});
+    await this.#nc.drain().catch(() => {});
+  }
+
+  async #handle(
+    _subject: string,
+    data: Uint8Array,
+    msg: { respond(data: Uint8Array): boolean },
+  ): Promise<void> {
+    if (this.#stopped) return;
+    const decoded = decodeEnvelope(data, {
+      ...(this.#served ? { paramCount: paramCountOf(this.#served.spec) } : {}),
+    });
+    if (!decoded.ok) {
+      this.#log(`dropped a message (${decoded.kind ?? "?"}: ${decoded.reason}, ${decoded.detail})`);
+      return;
+    }
+    const e = decoded.envelope;
+    switch (e.kind) {
+      case "join":
+        return msg.respond(this.#reply(e.run, "joined", await this.#join(e)))
+          ? undefined
+          : undefined;
+      case "step": {
+        const served = this.#served;
+        if (!served || e.run !== served.run || e.from !== served.coordinator) {
+          this.#log(`dropped a step of run ${e.run}, which this worker does not serve`);
+          return;
+        }
+        served.lastHeard = performance.now();
+        const result = await this.#step(served, e);
+        msg.respond(result);
+        return;
+      }
+      case "leave":
+        if (this.#served && e.run === this.#served.run) await this.#release("the run ended");
+        return;
+      default:
+        this.#log(`dropped a ${e.kind} message sent to this worker`);
+    }
+  }
+
+  async #join(e: Envelope<"join">): Promise<{ accepted: boolean; note: string }> {
+    const { spec, timeoutMs } = e.body;
+    if (this.#served && this.#served.run !== e.run) {
+      return { accepted: false, note: `busy with run ${this.#served.run}` };
+    }
+    if (this.#served) return { accepted: true, note: "" };
+    if (spec.backend === "blas" && findBlasLibrary() === null) {
+      return { accepted: false, note: "no OpenBLAS on this host for the blas backend" };
+    }
+    let pieces: DatasetPieces;
+    try {
+      pieces = await DatasetPieces.open(this.#nc, spec.dataFingerprint, spec.chunkRows);
+    } catch (error) {
+      return { accepted: false, note: String((error as Error).message).split("\n")[0] };
+    }
+    const alive = this.#nc.subscribe(subject("run", e.run, "alive"), {
+      callback: () => {
+        if (this.#served?.run === e.run) this.#served.lastHeard = performance.now();
+      },
+    });
+    this.#served = {
+      run: e.run,
+      coordinator: e.from,
+      spec,
+      computer: new BlockComputer(spec, this.#options.threads),
+      rows: new PieceRows(pieces),
+      timeoutMs,
+      lastHeard: performance.now(),
+      alive,
+    };
+    await this.#lease.serve(e.run).catch(() => {});
+    this.#log(`serving run ${e.run} (${spec.backend}, ${spec.dtype})`);
+    return { accepted: true, note: "" };
+  }
+
+  async #step(served: Served, e: Envelope<"step">): Promise<Uint8Array> {
+    const req = e.body;
+    const t0 = performance.now();
+    const order = req.rows === null
+      ? null
+      : new Int32Array(req.rows.buffer, req.rows.byteOffset, req.rows.length);
+    const batch = order === null
+      ? { begin: req.begin, end: req.end }
+      : { begin: 0, end: req.end - req.begin };
+    const got = await served.computer.compute(req.params, batch, req.blocks, order, served.rows);
+    const size = req.params.length;
+    const sums = req.dtype === "f32"
+      ? new Float32Array(size * got.sums.length)
+      : new Float64Array(size * got.sums.length);
+    got.sums.forEach((sum, i) => sums.set(sum, i * size));
+    const dataMs = served.rows.takeDataMs();
+    return encodeEnvelope({
+      v: ENVELOPE_VERSION,
+      kind: "result",
+      run: served.run,
+      step: e.step!,
+      from: this.id,
+      body: {
+        dtype: req.dtype,
+        blocks: req.blocks,
+        chunks: Math.ceil((req.end - req.begin) / req.chunkRows),
+        sums,
+        stats: got.chunkStats,
+        computeMs: Math.max(0, performance.now() - t0 - dataMs),
+        dataMs,
+      },
+    });
+  }
+
+  #reply(run: string, kind: "joined", body: { accepted: boolean; note: string }): Uint8Array {
+    return encodeEnvelope({ v: ENVELOPE_VERSION, kind, run, from: this.id, body });
+  }
+
+  #checkCoordinator(): void {
+    const s = this.#served;
+    if (s && performance.now() - s.lastHeard > s.timeoutMs) {
+      this.#queue = this.#queue.then(() =>
+        this.#release(`nothing heard from coordinator ${s.coordinator} for ${s.timeoutMs} ms`)
+      );
+    }
+  }
+
+  async #release(why: string): Promise<void> {
+    const s = this.#served;
+    if (!s) return;
+    this.#served = null;
+    s.alive.unsubscribe();
+    await s.computer.close();
+    if (!this.#stopped) await this.#lease.serve("").catch(() => {});
+    this.#log(`left run ${s.run}: ${why}`);
+  }
+
+  #log(line: string): void {
+    this.#options.onLog?.(line);
+  }
+}
+
+function paramCountOf(spec: RunSpec): number {
+  return spec.hidden * spec.features + 2 * spec.hidden + 1;
+}
