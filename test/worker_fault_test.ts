@@ -32,7 +32,9 @@ describe("a failing worker", () => {
     assert.ok(step >= 5, `failed at step ${step}`);
     const epochs = r.stdout.trim().split("\n").map((l) => JSON.parse(l));
     assert.equal(epochs.length, step - 1, `epochs before step ${step} finished, not that one`);
-    assert.ok(r.ms < 10_000, `took ${r.ms} ms`);
+    // Under 1 s on a quiet machine, 4 s on a loaded one; a lost failure would wait for the 60 s
+    // step watchdog.
+    assert.ok(r.ms < 20_000, `took ${r.ms} ms`);
   });
 
   it("stops the CLI run, naming the worker, when a worker's thread ends without an error", async () => {
