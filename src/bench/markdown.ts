@@ -1,5 +1,5 @@
 import type { BenchReport, StrongRow } from "./report.ts";
-import { ATTEMPTS, BUSY_SHARE } from "./run_plan.ts";
+import { BUSY_SHARE } from "./run_plan.ts";
 import { INTERVAL_LEVEL } from "./speedup_interval.ts";
 import type { Spread } from "./spread.ts";
 
@@ -42,10 +42,13 @@ export function benchMarkdown(r: BenchReport): string {
     `speedup is its ${INTERVAL_LEVEL * 100} % bootstrap interval: the rounds resampled with ` +
     "replacement, the same rounds for both worker counts, which ran side by side in each. " +
     "*others' CPU* is the " +
-    "share of the machine's CPU time that other processes took during the timed epochs; a " +
-    `configuration measured while they took more than ${BUSY_SHARE * 100} % is measured again ` +
-    `when the machine is idle, up to ${ATTEMPTS} times in all, and the quietest is kept: where ` +
-    "the share is still not near 0 %, the row measured a busy machine.",
+    "share of the machine's CPU time that other processes took during the timed epochs; " +
+    (r.measurements.attempts > 1
+      ? `a configuration measured while they took more than ${BUSY_SHARE * 100} % is measured ` +
+        `again when the machine is idle, up to ${r.measurements.attempts} times in all, and the ` +
+        "quietest is kept: where the share is still not near 0 %, the row measured a busy machine."
+      : "each configuration was measured once: where the share is not near 0 %, the row " +
+        "measured a busy machine."),
     "",
     table(
       [

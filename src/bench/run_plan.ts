@@ -1,11 +1,12 @@
 import { WorkerError } from "../errors.ts";
 import { waitForIdle } from "./cpu_share.ts";
-import type { Job, Measurement, MicroMeasurement, TrainMeasurement } from "./jobs.ts";
+import type { MicroMeasurement, TrainMeasurement } from "./jobs.ts";
+import { measureQuietest } from "./measure_quietest.ts";
 import { poolRounds } from "./pool_rounds.ts";
 import { numpyEpoch, type NumpyTiming } from "./numpy_reference.ts";
 import type { PlanItem } from "./plan.ts";
 import type { Progress } from "./progress.ts";
-import { type ChildRuntime, runChild } from "./run_child.ts";
+import { runChild } from "./run_child.ts";
 import { spread } from "./spread.ts";
 import type { Workload } from "./workloads.ts";
 
@@ -28,11 +29,22 @@ export interface Measurements {
   readonly numpy: { readonly workload: Workload; readonly timing: NumpyTiming }[];
   /** Why the NumPy reference is missing, when it is. */
   readonly numpyMissing?: string;
+  /** How many times at most a training configuration was measured on a busy machine. */
+  readonly attempts: number;
+}
+
+/** How `runPlan` treats a busy machine. */
+export interface RunPlanOptions {
+  /**
+   * Measurements of one training configuration at most, waiting for the machine to go idle
+   * before each retake; 1 measures each configuration once and never waits. Default `ATTEMPTS`.
+   */
+  readonly attempts?: number;
 }
 
 /** Above this share of the CPUs taken by other processes, a training measurement is retaken. */
 export const BUSY_SHARE = 0.1;
-/** Measurements of one configuration at most, on a busy machine. */
+/** Measurements of one configuration at most, on a busy machine, by default. */
 export const ATTEMPTS = 3;
 /** How long to wait for the machine to go idle before measuring a configuration again. */
 const IDLE_WAIT_MS = 20_000;
@@ -41,7 +53,7 @@ const IDLE_WAIT_MS = 20_000;
  * Takes the planned measurements one at a time (never two at once: they would share the cores),
  * then pools each configuration's rounds.
  * A training configuration during which other processes took more than `BUSY_SHARE` of the CPUs
- * is measured again once the machine is idle (or after `IDLE_WAIT_MS`), up to `ATTEMPTS` times
+ * is measured again once the machine is idle (or after `IDLE_WAIT_MS`), up to `attempts` times
  * in all, and the quietest measurement is kept.
  *
  * @example
@@ -52,8 +64,10 @@ const IDLE_WAIT_MS = 20_000;
 export async function runPlan(
   items: readonly PlanItem[],
   progress: Progress,
+  options: RunPlanOptions = {},
 ): Promise<Measurements> {
-  const out: Measurements = { strong: [], weak: [], micro: [], numpy: [] };
+  const attempts = options.attempts ?? ATTEMPTS;
+  const out: Measurements = { strong: [], weak: [], micro: [], numpy: [], attempts };
   let numpyMissing: string | undefined;
   try {
     for (const item of items) {
@@ -73,7 +87,24 @@ export async function runPlan(
         progress.end(`median ${formatMs(spread(timing.epochMs).median)}`);
         continue;
       }
-      const measurement = await quietest(item.runtime, item.job, item.label, progress);
+      const { runtime, job, label } = item;
+      const measurement = await measureQuietest(
+        () =>
+          runChild(runtime, job).catch((e: Error) => {
+            throw new WorkerError(`${label}: ${e.message}`);
+          }),
+        {
+          attempts,
+          busyShare: BUSY_SHARE,
+          beforeRetake: async (busy) => {
+            progress.begin(
+              `${label}: others took ${Math.round(busy * 100)} % of the CPUs; waiting`,
+            );
+            await waitForIdle(BUSY_SHARE, IDLE_WAIT_MS);
+            progress.begin(`${label}, again`);
+          },
+        },
+      );
       if (item.group === "micro" && measurement.kind === "micro") {
         out.micro.push(measurement);
         progress.end(`${measurement.results.length} benchmarks`);
@@ -91,29 +122,6 @@ export async function runPlan(
   }
   const pooled = { ...out, strong: poolRounds(out.strong), weak: poolRounds(out.weak) };
   return numpyMissing ? { ...pooled, numpyMissing } : pooled;
-}
-
-async function quietest(
-  runtime: ChildRuntime,
-  job: Job,
-  label: string,
-  progress: Progress,
-): Promise<Measurement> {
-  const once = () =>
-    runChild(runtime, job).catch((e: Error) => {
-      throw new WorkerError(`${label}: ${e.message}`);
-    });
-  let best = await once();
-  for (let attempt = 2; attempt <= ATTEMPTS; attempt++) {
-    const busy = best.kind === "train" ? best.otherCpuShare ?? 0 : 0;
-    if (busy <= BUSY_SHARE) break;
-    progress.begin(`${label}: others took ${Math.round(busy * 100)} % of the CPUs; waiting`);
-    await waitForIdle(BUSY_SHARE, IDLE_WAIT_MS);
-    progress.begin(`${label}, again`);
-    const next = await once();
-    if (next.kind === "train" && (next.otherCpuShare ?? 0) < busy) best = next;
-  }
-  return best;
 }
 
 function formatMs(ms: number): string {

@@ -9,7 +9,7 @@ import { type BenchSettings, planBench } from "../bench/plan.ts";
 import { createProgress } from "../bench/progress.ts";
 import { buildReport } from "../bench/report.ts";
 import type { ChildRuntime } from "../bench/run_child.ts";
-import { runPlan } from "../bench/run_plan.ts";
+import { ATTEMPTS, BUSY_SHARE, runPlan } from "../bench/run_plan.ts";
 import { preset, PRESET_NAMES, type PresetName, type Workload } from "../bench/workloads.ts";
 import { GENERATOR_KINDS } from "../data/generators.ts";
 import type { Dtype } from "../dtype.ts";
@@ -143,6 +143,18 @@ export const BENCH_FLAGS: readonly FlagSpec[] = [
     defaultText: CUSTOM.dtype,
   },
   {
+    name: "attempts",
+    value: "A",
+    type: "integer",
+    min: 1,
+    help:
+      `measure a scaling configuration up to A times while other processes take over ${
+        BUSY_SHARE * 100
+      } % of the CPUs, waiting for the machine to go idle before each retake, and keep the ` +
+      "quietest; 1 measures once and never waits",
+    default: ATTEMPTS,
+  },
+  {
     name: "out",
     value: "DIR",
     type: "string",
@@ -177,7 +189,9 @@ export async function benchCommand(args: readonly string[]): Promise<number> {
   mkdirSync(out, { recursive: true });
   const machine = describeMachine();
   const items = planBench(settings);
-  const measured = await runPlan(items, createProgress(items.length));
+  const measured = await runPlan(items, createProgress(items.length), {
+    attempts: f.attempts as number,
+  });
   const report = buildReport(measured, machine, [usage, ...args].join(" "));
   const markdown = benchMarkdown(report);
   writeFileSync(join(out, "bench.json"), JSON.stringify(report, null, 2) + "\n");
