@@ -1,19 +1,11 @@
-import {
-  closeSync,
-  fsyncSync,
-  openSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  writeSync,
-} from "node:fs";
-import process from "node:process";
+import { readFileSync } from "node:fs";
 import { Packr } from "msgpackr";
 import type { Standardization } from "../data/standardize.ts";
 import type { Dtype } from "../dtype.ts";
 import { DataError, UsageError } from "../errors.ts";
 import { Fnv1a64 } from "../hash.ts";
 import { paramCount } from "../model/params.ts";
+import { writeFileAtomic } from "../runtime/atomic_write.ts";
 
 /** What a run was configured with: the flags a resumed run must repeat, and some it may change. */
 export interface RunConfig {
@@ -66,9 +58,9 @@ const VERSION = 1;
 const packr = new Packr({ useRecords: false, moreTypes: true });
 
 /**
- * Writes a checkpoint atomically: a temporary file beside `path` is written, flushed to disk and
- * renamed over `path`, so a crash at any moment leaves either the previous checkpoint or the new
- * one, never a mix. An unwritable path is a usage error naming `--checkpoint`.
+ * Writes a checkpoint atomically (see `writeFileAtomic`), so a crash at any moment leaves either
+ * the previous checkpoint or the new one, never a mix, and the next write removes the temporary
+ * files of killed writers. An unwritable path is a usage error naming `--checkpoint`.
  *
  * The file is a MessagePack map `{format, version, checksum, body}` whose `body` is the
  * MessagePack of the checkpoint and `checksum` its 64-bit FNV-1a, so that damage anywhere is
@@ -82,24 +74,10 @@ const packr = new Packr({ useRecords: false, moreTypes: true });
 export function writeCheckpoint(path: string, checkpoint: Checkpoint): void {
   const body = packr.pack({ ...checkpoint, shuffleState: [...checkpoint.shuffleState] });
   const bytes = packr.pack({ format: FORMAT, version: VERSION, checksum: checksum(body), body });
-  const temporary = `${path}.${process.pid}.tmp`;
-  let fd: number | undefined;
-  let created = false;
   try {
-    fd = openSync(temporary, "w");
-    created = true;
-    for (let done = 0; done < bytes.length;) done += writeSync(fd, bytes, done);
-    // Without the flush, a power loss after the rename could leave the new name on empty data.
-    fsyncSync(fd);
-    closeSync(fd);
-    fd = undefined;
-    renameSync(temporary, path);
+    writeFileAtomic(path, bytes);
   } catch (e) {
-    if (fd !== undefined) closeSync(fd);
-    if (created) rmSync(temporary, { force: true });
-    throw new UsageError(
-      `--checkpoint: cannot write ${path}: ${(e as Error).message.split("\n")[0]}`,
-    );
+    throw new UsageError(`--checkpoint: ${(e as Error).message}`);
   }
 }
 

@@ -1,6 +1,6 @@
-import { readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
-import process from "node:process";
+import { readFileSync } from "node:fs";
 import { DataError, UsageError } from "../errors.ts";
+import { writeFileAtomic } from "../runtime/atomic_write.ts";
 import { paramCount } from "./params.ts";
 import { type Model, modelViews } from "./model.ts";
 
@@ -126,8 +126,8 @@ function finiteArray(
 }
 
 /**
- * Writes a model file atomically: to a temporary file beside it, then renamed over it, so a
- * crash never leaves a half-written model. An unwritable path is a usage error naming `flag`.
+ * Writes a model file atomically (see `writeFileAtomic`), so a crash never leaves a half-written
+ * model. An unwritable path is a usage error naming `flag` and the path.
  *
  * @example
  * ```ts
@@ -140,12 +140,9 @@ export function writeModelFile(
   flag: string,
   metadata?: Record<string, unknown>,
 ): void {
-  const temporary = `${path}.${process.pid}.tmp`;
   try {
-    writeFileSync(temporary, modelToJson(model, metadata));
-    renameSync(temporary, path);
+    writeFileAtomic(path, modelToJson(model, metadata));
   } catch (e) {
-    rmSync(temporary, { force: true });
-    throw new UsageError(`${flag}: cannot write ${path}: ${(e as Error).message.split("\n")[0]}`);
+    throw new UsageError(`${flag}: ${(e as Error).message}`);
   }
 }
