@@ -179,6 +179,7 @@ export async function train(data: Dataset, options: TrainOptions): Promise<Train
       workers,
       backend: backend.name,
       learningRate: lr,
+      ...(options.signal ? { signal: options.signal } : {}),
     });
 
   const phaseTotals = () =>
