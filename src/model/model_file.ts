@@ -63,11 +63,19 @@ export function modelFromJson(text: string, source: string): Model {
   const f = file as Record<string, unknown>;
   const hidden = positiveInteger(f.hidden) ?? fail(`"hidden" must be a positive integer`);
   const features = positiveInteger(f.features) ?? fail(`"features" must be a positive integer`);
+  if (!Array.isArray(f.W1) || f.W1.length !== hidden) {
+    fail(`"W1" must have ${hidden} rows (hidden), got ${describeLength(f.W1)}`);
+  }
+  // The arrays' lengths bound the shape by the file's size before anything of that shape exists.
+  (f.W1 as unknown[]).forEach((row, j) => {
+    if (!Array.isArray(row) || row.length !== features) {
+      fail(
+        `"W1[${j}]" must be an array of ${features} numbers (features), got ${describeLength(row)}`,
+      );
+    }
+  });
   const params = new Float64Array(paramCount(features, hidden));
   const p = modelViews({ features, hidden, params });
-  if (!Array.isArray(f.W1) || f.W1.length !== hidden) {
-    fail(`"W1" must have ${hidden} rows (hidden)`);
-  }
   (f.W1 as unknown[]).forEach((row, j) => {
     p.w1.set(finiteArray(row, features, `W1[${j}]`, fail), j * features);
   });
@@ -104,7 +112,11 @@ export function readModelFile(path: string, flag: string): Model {
 }
 
 function positiveInteger(v: unknown): number | undefined {
-  return typeof v === "number" && Number.isInteger(v) && v > 0 ? v : undefined;
+  return typeof v === "number" && Number.isSafeInteger(v) && v > 0 ? v : undefined;
+}
+
+function describeLength(v: unknown): string {
+  return Array.isArray(v) ? `${v.length}` : v === undefined ? "none" : typeof v;
 }
 
 function finiteArray(
@@ -118,8 +130,11 @@ function finiteArray(
   }
   const values = v as unknown[];
   values.forEach((x, i) => {
-    if (typeof x !== "number" || !Number.isFinite(x)) {
+    if (typeof x !== "number") {
       fail(`"${name}"[${i}] must be a finite number, got ${JSON.stringify(x)}`);
+    } else if (!Number.isFinite(x)) {
+      // JSON has no infinities: a literal past float64's range, like 1e999, reads as one.
+      fail(`"${name}"[${i}] is not a finite number (beyond the range of float64)`);
     }
   });
   return values as number[];

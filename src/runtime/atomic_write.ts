@@ -71,7 +71,9 @@ function removeStaleTemporaries(path: string): void {
   for (const entry of entries) {
     if (!entry.startsWith(`${name}.`) || !entry.endsWith(".tmp")) continue;
     const pid = entry.slice(name.length + 1, -4);
-    if (!/^[1-9]\d{0,9}$/.test(pid) || Number(pid) === process.pid || isAlive(Number(pid))) continue;
+    if (!/^[1-9]\d{0,9}$/.test(pid) || Number(pid) === process.pid || isAlive(Number(pid))) {
+      continue;
+    }
     rmSync(join(directory, entry), { force: true });
   }
 }

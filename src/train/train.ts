@@ -12,12 +12,8 @@ import { type Batch, GradientShard } from "./gradient_shard.ts";
 import { LocalEngine } from "./local_engine.ts";
 import { batchRanges, chunkCount } from "./shards.ts";
 import type { StepEngine } from "./step_engine.ts";
-import {
-  allocateWorkspace,
-  planWorkspace,
-  type WorkspaceViews,
-  workspaceViews,
-} from "./workspace.ts";
+import { planRunMemory } from "./memory_plan.ts";
+import { allocateWorkspace, type WorkspaceViews, workspaceViews } from "./workspace.ts";
 
 /** How to train; every field but `epochs` has a default. */
 export interface TrainOptions {
@@ -120,28 +116,31 @@ export async function train(data: Dataset, options: TrainOptions): Promise<Train
   const lr = options.learningRate ?? 0.5;
   const m = data.samples;
   const batchSize = Math.min(options.batchSize ?? m, m);
+  if (options.init && options.init.features !== data.features) {
+    throw new DataError(
+      `the initial model has ${options.init.features} features, the data set has ${data.features}`,
+    );
+  }
+  checkBothClasses(data);
+  const n = data.features;
+  const h = options.init?.hidden ?? options.hidden ?? 16;
+  // Before anything of the run's size is allocated.
+  const layout = planRunMemory({
+    dtype,
+    samples: m,
+    features: n,
+    hidden: h,
+    validationSamples: options.validation?.samples ?? 0,
+    batchSize,
+    workers,
+    standardize: options.standardize !== "none",
+  });
   const stats = options.standardize === "none" ? undefined : fitStandardization(data);
   const trainRows = stats ? applyStandardization(data, stats) : data;
   const validation = options.validation && stats
     ? applyStandardization(options.validation, stats)
     : options.validation ?? null;
-  const start = options.init ?? initModel(data.features, options.hidden ?? 16, seed);
-  if (start.features !== data.features) {
-    throw new DataError(
-      `the initial model has ${start.features} features, the data set has ${data.features}`,
-    );
-  }
-  const { features: n, hidden: h } = start;
-
-  const layout = planWorkspace({
-    dtype,
-    samples: m,
-    features: n,
-    hidden: h,
-    validationSamples: validation?.samples ?? 0,
-    batchSize,
-    threads: workers,
-  });
+  const start = options.init ?? initModel(n, h, seed);
   const memory = allocateWorkspace(layout);
   const ws = workspaceViews(memory, layout);
   ws.x.set(trainRows.x);
@@ -287,6 +286,18 @@ function checkRepresentable(
         ? `feature ${name} cannot be standardized: its values are too large to sum in float64`
         : `feature ${name} of ${rows} row ${Math.floor(i / raw.features) + 1} is ${raw.x[i]}, ` +
           `beyond the range of ${dtype} (use --dtype f64 or --standardize zscore)`,
+    );
+  }
+}
+
+/** A single class would train a constant; the data set is refused instead, as a CSV of one is. */
+function checkBothClasses(data: Dataset): void {
+  let ones = 0;
+  for (let i = 0; i < data.samples; i++) ones += data.y[i] === 1 ? 1 : 0;
+  if (ones === 0 || ones === data.samples) {
+    throw new DataError(
+      `the ${data.samples} training rows are all of class ${ones === 0 ? 0 : 1}; ` +
+        `training needs both classes, 0 and 1`,
     );
   }
 }
