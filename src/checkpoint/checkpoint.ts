@@ -82,6 +82,18 @@ export function writeCheckpoint(path: string, checkpoint: Checkpoint): void {
 }
 
 /**
+ * Whether the first bytes of a file show a checkpoint: the envelope's format string comes first.
+ *
+ * @example
+ * ```ts
+ * looksLikeCheckpoint(readFileSync("run.ckpt").subarray(0, 64)); // true
+ * ```
+ */
+export function looksLikeCheckpoint(head: Uint8Array): boolean {
+  return new TextDecoder().decode(head).includes(FORMAT);
+}
+
+/**
  * Reads and validates a checkpoint that `writeCheckpoint` wrote. A missing file is a usage error;
  * a truncated, damaged or foreign one a one-line `DataError` naming `--resume` and the file.
  *

@@ -94,6 +94,19 @@ export function modelFromJson(text: string, source: string): Model {
 }
 
 /**
+ * Whether the first bytes of a file show a model file: a JSON object whose first key is
+ * `"hidden"` or `"features"`, as `modelToJson` writes it.
+ *
+ * @example
+ * ```ts
+ * looksLikeModelFile(new TextEncoder().encode('{"hidden":8,')); // true
+ * ```
+ */
+export function looksLikeModelFile(head: Uint8Array): boolean {
+  return /^\s*\{\s*"(hidden|features)"\s*:/.test(new TextDecoder().decode(head));
+}
+
+/**
  * Reads a model file. A missing file is a usage error naming `flag`; a malformed one a `DataError`.
  *
  * @example
