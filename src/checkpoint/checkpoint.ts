@@ -45,6 +45,18 @@ export interface Checkpoint {
   readonly standardization: Standardization | null;
   /** `datasetFingerprint` of the training rows. */
   readonly dataFingerprint: string;
+  /** What computed the parameters; absent in checkpoints of earlier versions of the program. */
+  readonly writer?: CheckpointWriter;
+}
+
+/**
+ * The program that computed a checkpoint's parameters: the runtime (`deno 2.9.6`, `bun 1.4.5`)
+ * and the kernel backend. Runtimes may round some functions differently, so a run resumed on
+ * another one is a valid continuation but not bit-identical to an uninterrupted run.
+ */
+export interface CheckpointWriter {
+  readonly runtime: string;
+  readonly backend: string;
 }
 
 const FORMAT = "shardnet-checkpoint";
@@ -186,7 +198,13 @@ function validate(v: unknown, corrupt: (why: string) => never): Checkpoint {
     : isRecord(s)
     ? { mean: floats(s.mean, features, "mean"), std: floats(s.std, features, "std") }
     : corrupt(`bad "standardization"`);
+  const w = v.writer;
+  const writer = w === undefined ? undefined : isRecord(w) && typeof w.runtime === "string" &&
+      typeof w.backend === "string"
+    ? { runtime: w.runtime, backend: w.backend }
+    : corrupt(`bad "writer"`);
   return {
+    ...(writer ? { writer } : {}),
     epoch: count(v.epoch, "epoch"),
     steps: count(v.steps, "steps"),
     params: floats(v.params, paramCount(features, hidden), "params"),

@@ -101,9 +101,7 @@ export function predictCommand(args: readonly string[]): Promise<number> {
   }
   if (scores) {
     writeStderr(
-      `${probabilities.length} rows: loss ${
-        formatLoss(scores.loss)
-      }, accuracy ${scores.accuracy}\n`,
+      `${probabilities.length} rows: loss ${exact(scores.loss)}, accuracy ${scores.accuracy}\n`,
     );
   }
   return Promise.resolve(0);

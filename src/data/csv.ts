@@ -339,6 +339,11 @@ function labelColumn(
       `--label: column ${label} is out of range; ${describeColumns(names, columns)}`,
     );
   }
+  if (/^-\d+$/.test(label)) {
+    throw new UsageError(
+      `--label: column indexes count from 0, got ${label}; ${describeColumns(names, columns)}`,
+    );
+  }
   throw new UsageError(`--label: no column "${label}"; ${describeColumns(names, columns)}`);
 }
 
