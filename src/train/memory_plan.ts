@@ -106,7 +106,7 @@ function workspaceParts(layout: WorkspaceLayout): MemoryPart[] {
       what: "the data",
       shape: `${samples + validationSamples} rows × ${n} features × ${width} bytes`,
       bytes: bytes(layout.x, layout.y, layout.xVal, layout.yVal) + layout.order.length * 4,
-      reduce: `use fewer rows or features of data${f32}`,
+      reduce: `use less data: fewer rows or features ({samples}, {features} of a generator)${f32}`,
     },
     {
       what: "the parameters",
