@@ -389,4 +389,8 @@ export function trainingFromFlags(f: FlagValues): TrainingSetup {
 
 const SUMMARY =
   "Trains a one-hidden-layer ReLU network with a sigmoid output by gradient descent on " +
-  "binary cross-entropy, data-parallel across worker threads.";
+  "binary cross-entropy, data-parallel across worker threads. A flag that would be ignored or " +
+  "that contradicts another input (--label with a generator, --samples or --features with a " +
+  "CSV, --hidden other than the --init model's, --init with --resume) is a usage error, status " +
+  "2; outputs are checked before any work, and an existing file this trainer did not write is " +
+  "replaced only with --force.";
