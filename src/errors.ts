@@ -23,3 +23,25 @@ export class WorkerError extends Error {
 export class DivergenceError extends DataError {
   override name = "DivergenceError";
 }
+
+/**
+ * A run that needs more memory than the machine or the 4 GiB shared-memory limit allows, found
+ * from its shape before anything is allocated: exit status 2, since the remedy is always a smaller
+ * option or less data. The message names options as the library does (`hidden`, `batchSize`);
+ * a command shows them as its flags with `render`.
+ */
+export class MemoryLimitError extends UsageError {
+  override name = "MemoryLimitError";
+  readonly #template: string;
+
+  /** `template` writes each option as `{name}`. */
+  constructor(template: string) {
+    super(template.replace(/\{(\w+)\}/g, "$1"));
+    this.#template = template;
+  }
+
+  /** The message with each option shown as `option(name)`, e.g. a flag. */
+  render(option: (name: string) => string): string {
+    return this.#template.replace(/\{(\w+)\}/g, (_, name: string) => option(name));
+  }
+}

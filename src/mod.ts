@@ -16,7 +16,13 @@
 export type { Dataset } from "./data/dataset.ts";
 export { parseCsv, readCsv } from "./data/csv.ts";
 export { generate, GENERATOR_KINDS, type GeneratorKind } from "./data/generators.ts";
-export { type DataSource, loadDataset } from "./data/load.ts";
+export {
+  type DataSource,
+  GENERATOR_PREFIX,
+  loadDataset,
+  resolveDataSource,
+  type ResolvedSource,
+} from "./data/load.ts";
 export { splitValidation } from "./data/split.ts";
 export {
   applyStandardization,

@@ -163,7 +163,7 @@ describe("parseCsv", () => {
     assertFails("label\n0\n1\n", DataError, ["t.csv:", "no feature columns"]);
   });
 
-  it("round-trips any matrix of finite doubles, however it is quoted and laid out", () => {
+  it("round-trips any matrix of finite doubles, however it is quoted, laid out and ended", () => {
     const cell = fc.record({
       value: fc.double({ noNaN: true, noDefaultInfinity: true }),
       quoted: fc.boolean(),
@@ -179,13 +179,18 @@ describe("parseCsv", () => {
         labelColumn: fc.integer({ min: 0, max: columns - 1 }),
         names: fc.array(fc.string(), { minLength: columns, maxLength: columns }),
         header: fc.boolean(),
-        crlf: fc.boolean(),
+        eol: fc.constantFrom("\n", "\r\n", "\r"),
         bom: fc.boolean(),
         finalNewline: fc.boolean(),
+        // Blank or whitespace-only lines after the data, each with any line end.
+        trailing: fc.array(
+          fc.tuple(fc.constantFrom("", " ", "\t", " \t "), fc.constantFrom("\n", "\r\n", "\r")),
+          { maxLength: 12 },
+        ),
       })
     );
     fc.assert(fc.property(table, (t) => {
-      const eol = t.crlf ? "\r\n" : "\n";
+      const eol = t.eol;
       const names = t.names.map((name) => `c${name}`);
       const labels = t.rows.map((_, i) => i < 2 ? i : Number(t.labels[i]));
       const lines = t.rows.map((row, i) => {
@@ -198,7 +203,9 @@ describe("parseCsv", () => {
         return cells.join(",");
       });
       if (t.header) lines.unshift(names.map(quoteName).join(","));
-      const text = (t.bom ? "\uFEFF" : "") + lines.join(eol) + (t.finalNewline ? eol : "");
+      const tail = t.trailing.map(([blank, end]) => blank + end).join("");
+      const text = (t.bom ? "\uFEFF" : "") + lines.join(eol) +
+        (t.finalNewline || tail !== "" ? eol : "") + tail;
 
       const data = parse(text, String(t.labelColumn));
       assert.equal(data.samples, t.rows.length);

@@ -29,8 +29,9 @@ describe("generate", () => {
         assert.notDeepEqual(generate(kind, 50, 4, 1).x, generate(kind, 50, 4, 2).x);
       });
 
-      it("makes a single sample", () => {
-        assert.equal(generate(kind, 1, 2, 0).samples, 1);
+      it("makes two samples, one of each class", () => {
+        const data = generate(kind, 2, 2, 0);
+        assert.deepEqual([...data.y].sort(), [0, 1]);
       });
     });
   }
@@ -58,16 +59,16 @@ describe("generate", () => {
     }
   });
 
-  it("rejects too few samples or features, naming the flag", () => {
-    for (const samples of [0, -1, 1.5, NaN]) {
+  it("rejects too few samples (one class) or features, naming the option", () => {
+    for (const samples of [1, 0, -1, 1.5, NaN]) {
       assert.throws(() => generate("xor", samples, 2, 0), (e: unknown) => {
-        assert.ok(e instanceof UsageError && e.message.includes("`--samples`"));
+        assert.ok(e instanceof UsageError && e.message.startsWith("samples: expected"));
         return true;
       });
     }
     for (const features of [1, 0, 2.5]) {
       assert.throws(() => generate("blobs", 10, features, 0), (e: unknown) => {
-        assert.ok(e instanceof UsageError && e.message.includes("`--features`"));
+        assert.ok(e instanceof UsageError && e.message.startsWith("features: expected"));
         return true;
       });
     }

@@ -1,19 +1,11 @@
-import {
-  closeSync,
-  fsyncSync,
-  openSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  writeSync,
-} from "node:fs";
-import process from "node:process";
+import { readFileSync } from "node:fs";
 import { Packr } from "msgpackr";
 import type { Standardization } from "../data/standardize.ts";
 import type { Dtype } from "../dtype.ts";
 import { DataError, UsageError } from "../errors.ts";
 import { Fnv1a64 } from "../hash.ts";
 import { paramCount } from "../model/params.ts";
+import { writeFileAtomic } from "../runtime/atomic_write.ts";
 
 /** What a run was configured with: the flags a resumed run must repeat, and some it may change. */
 export interface RunConfig {
@@ -53,6 +45,18 @@ export interface Checkpoint {
   readonly standardization: Standardization | null;
   /** `datasetFingerprint` of the training rows. */
   readonly dataFingerprint: string;
+  /** What computed the parameters; absent in checkpoints of earlier versions of the program. */
+  readonly writer?: CheckpointWriter;
+}
+
+/**
+ * The program that computed a checkpoint's parameters: the runtime (`deno 2.9.6`, `bun 1.4.5`)
+ * and the kernel backend. Runtimes may round some functions differently, so a run resumed on
+ * another one is a valid continuation but not bit-identical to an uninterrupted run.
+ */
+export interface CheckpointWriter {
+  readonly runtime: string;
+  readonly backend: string;
 }
 
 const FORMAT = "shardnet-checkpoint";
@@ -66,9 +70,9 @@ const VERSION = 1;
 const packr = new Packr({ useRecords: false, moreTypes: true });
 
 /**
- * Writes a checkpoint atomically: a temporary file beside `path` is written, flushed to disk and
- * renamed over `path`, so a crash at any moment leaves either the previous checkpoint or the new
- * one, never a mix. An unwritable path is a usage error naming `--checkpoint`.
+ * Writes a checkpoint atomically (see `writeFileAtomic`), so a crash at any moment leaves either
+ * the previous checkpoint or the new one, never a mix, and the next write removes the temporary
+ * files of killed writers. An unwritable path is a usage error naming `--checkpoint`.
  *
  * The file is a MessagePack map `{format, version, checksum, body}` whose `body` is the
  * MessagePack of the checkpoint and `checksum` its 64-bit FNV-1a, so that damage anywhere is
@@ -82,25 +86,23 @@ const packr = new Packr({ useRecords: false, moreTypes: true });
 export function writeCheckpoint(path: string, checkpoint: Checkpoint): void {
   const body = packr.pack({ ...checkpoint, shuffleState: [...checkpoint.shuffleState] });
   const bytes = packr.pack({ format: FORMAT, version: VERSION, checksum: checksum(body), body });
-  const temporary = `${path}.${process.pid}.tmp`;
-  let fd: number | undefined;
-  let created = false;
   try {
-    fd = openSync(temporary, "w");
-    created = true;
-    for (let done = 0; done < bytes.length;) done += writeSync(fd, bytes, done);
-    // Without the flush, a power loss after the rename could leave the new name on empty data.
-    fsyncSync(fd);
-    closeSync(fd);
-    fd = undefined;
-    renameSync(temporary, path);
+    writeFileAtomic(path, bytes);
   } catch (e) {
-    if (fd !== undefined) closeSync(fd);
-    if (created) rmSync(temporary, { force: true });
-    throw new UsageError(
-      `--checkpoint: cannot write ${path}: ${(e as Error).message.split("\n")[0]}`,
-    );
+    throw new UsageError(`--checkpoint: ${(e as Error).message}`);
   }
+}
+
+/**
+ * Whether the first bytes of a file show a checkpoint: the envelope's format string comes first.
+ *
+ * @example
+ * ```ts
+ * looksLikeCheckpoint(readFileSync("run.ckpt").subarray(0, 64)); // true
+ * ```
+ */
+export function looksLikeCheckpoint(head: Uint8Array): boolean {
+  return new TextDecoder().decode(head).includes(FORMAT);
 }
 
 /**
@@ -196,7 +198,13 @@ function validate(v: unknown, corrupt: (why: string) => never): Checkpoint {
     : isRecord(s)
     ? { mean: floats(s.mean, features, "mean"), std: floats(s.std, features, "std") }
     : corrupt(`bad "standardization"`);
+  const w = v.writer;
+  const writer = w === undefined ? undefined : isRecord(w) && typeof w.runtime === "string" &&
+      typeof w.backend === "string"
+    ? { runtime: w.runtime, backend: w.backend }
+    : corrupt(`bad "writer"`);
   return {
+    ...(writer ? { writer } : {}),
     epoch: count(v.epoch, "epoch"),
     steps: count(v.steps, "steps"),
     params: floats(v.params, paramCount(features, hidden), "params"),

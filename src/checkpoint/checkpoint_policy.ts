@@ -1,5 +1,6 @@
 import type { Standardization } from "../data/standardize.ts";
 import type { EpochReport, TrainState } from "../train/train.ts";
+import { runtimeName } from "../runtime/process.ts";
 import { type Checkpoint, type RunConfig, writeCheckpoint } from "./checkpoint.ts";
 
 /** Without `--checkpoint-every`, an epoch that ends this long after the last save is saved. */
@@ -62,6 +63,7 @@ export class CheckpointPolicy {
       config: o.config,
       standardization: o.standardization,
       dataFingerprint: o.dataFingerprint,
+      writer: { runtime: runtimeName(), backend: o.config.backend },
     };
     this.#written = false;
     const due = o.every !== undefined

@@ -1,5 +1,6 @@
 import { DataError, UsageError } from "../errors.ts";
 import type { TrainState } from "../train/train.ts";
+import { runtimeName } from "../runtime/process.ts";
 import type { Checkpoint, RunConfig } from "./checkpoint.ts";
 
 /** The flags that change the computation and must be the same on resume, in the order checked. */
@@ -18,7 +19,8 @@ const FIXED: readonly [flag: string, key: keyof RunConfig][] = [
  * and batch size, and fewer epochs done than `current.epochs`. What may change: `--epochs` (the
  * total), `--workers` (it never changes the bits), logging and output. A different backend is
  * allowed, since a machine may lack the original one, but noted: it changes the rounding, so the
- * result is a valid continuation but not bit-identical to an uninterrupted run.
+ * result is a valid continuation but not bit-identical to an uninterrupted run. So is another
+ * `runtime` than the checkpoint's writer (default: this process's).
  *
  * @example
  * ```ts
@@ -30,6 +32,7 @@ export function resumeState(
   current: RunConfig,
   fingerprint: string,
   path: string,
+  runtime = runtimeName(),
 ): { state: TrainState; notes: string[] } {
   const was = checkpoint.config;
   const differs = (what: string, then: unknown, now: unknown): never => {
@@ -60,8 +63,20 @@ export function resumeState(
     `${path} was trained with the ${was.backend} backend, this run uses ${current.backend}: ` +
     `training continues, but not bit-identical to an uninterrupted run`,
   ];
+  const then = checkpoint.writer?.runtime;
+  if (then !== undefined && runtimeKind(then) !== runtimeKind(runtime)) {
+    notes.push(
+      `${path} was written on ${then}, this run is on ${runtime}: training continues, but the ` +
+        `result may differ from an uninterrupted run on either runtime`,
+    );
+  }
   const { epoch, params, shuffleState } = checkpoint;
   return { state: { epoch, params, shuffleState }, notes };
+}
+
+/** `deno` of `deno 2.9.6`: versions of one runtime are not told apart. */
+function runtimeKind(runtime: string): string {
+  return runtime.split(" ")[0];
 }
 
 function describeData(config: RunConfig, fingerprint: string): string {

@@ -1,5 +1,3 @@
-import { statSync } from "node:fs";
-import { dirname } from "node:path";
 import type { RunConfig } from "../checkpoint/checkpoint.ts";
 import { readCheckpoint } from "../checkpoint/checkpoint.ts";
 import { CheckpointPolicy } from "../checkpoint/checkpoint_policy.ts";
@@ -44,7 +42,6 @@ export function checkpointsFromFlags(
     throw new UsageError(`--checkpoint-every: only with --checkpoint FILE`);
   }
   if (path === undefined && resumePath === undefined) return { notes: [] };
-  if (path !== undefined) checkWritable(path);
   const resumed = resumePath !== undefined ? readCheckpoint(resumePath) : undefined;
   const m = rows.samples;
   const batchSize = Math.min(options.batchSize ?? m, m);
@@ -76,15 +73,4 @@ export function checkpointsFromFlags(
     ...(resumed ? { resumedFrom: resumed } : {}),
   });
   return { ...(state ? { resume: state } : {}), ...(policy ? { policy } : {}), notes };
-}
-
-/** Fails before training, not after the first epochs, when the checkpoint cannot be written. */
-function checkWritable(path: string): void {
-  const directory = dirname(path);
-  if (!statSync(directory, { throwIfNoEntry: false })?.isDirectory()) {
-    throw new UsageError(`--checkpoint: no such directory: ${directory}`);
-  }
-  if (statSync(path, { throwIfNoEntry: false })?.isDirectory()) {
-    throw new UsageError(`--checkpoint: ${path} is a directory`);
-  }
 }

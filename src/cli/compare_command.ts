@@ -6,7 +6,14 @@ import { helpText, parseFlags } from "./flags.ts";
 import { TRAIN_FLAGS, trainingFromFlags } from "./train_command.ts";
 
 /** Train flags that write files, log or resume: they have no meaning for a comparison. */
-const NOT_COMPARED = new Set(["out", "log-format", "checkpoint", "checkpoint-every", "resume"]);
+const NOT_COMPARED = new Set([
+  "out",
+  "log-format",
+  "checkpoint",
+  "checkpoint-every",
+  "resume",
+  "force",
+]);
 
 /** The compare command's flags: the train flags that describe a training run. */
 export const COMPARE_FLAGS = TRAIN_FLAGS.filter((spec) => !NOT_COMPARED.has(spec.name));
@@ -37,8 +44,8 @@ export async function compareCommand(args: readonly string[]): Promise<number> {
   if (workers < 1) {
     throw new UsageError(`--workers: expected an integer ≥ 1 for the sharded run, got ${workers}`);
   }
-  const { rows, options } = trainingFromFlags(f);
-  const notes = new Set<string>();
+  const { rows, options, notes: dataNotes } = trainingFromFlags(f);
+  const notes = new Set<string>(dataNotes);
   const run = (w: number): Promise<TrainResult> => {
     writeStderr(`compare: training with --workers ${w} …\n`);
     return train(rows, { ...options, workers: w, onNote: (note) => notes.add(note) });
@@ -48,7 +55,8 @@ export async function compareCommand(args: readonly string[]): Promise<number> {
   for (const note of notes) writeStderr(`note: ${note}\n`);
   const diff = diffRuns(single, sharded);
   const batch = options.batchSize !== undefined ? `batches of ${options.batchSize}` : "full batch";
-  const setup = `${f.data}, ${rows.samples} rows × ${rows.features} features, ${f.hidden} hidden ` +
+  const setup =
+    `${f.data}, ${rows.samples} rows × ${rows.features} features, ${options.hidden} hidden ` +
     `units, ${f.dtype}, ${batch}, ${f.epochs} epochs, ${single.backend} backend`;
   writeStdout(comparisonText(setup, single, sharded, diff));
   return diff.bitIdentical ? 0 : 1;

@@ -11,6 +11,20 @@ export interface EpochLog {
   done(result: TrainResult, epochs: number): void;
 }
 
+/**
+ * A loss for people: six decimals, or exponent form once it is large (a loss that grows without
+ * becoming infinite would otherwise print twenty digits).
+ *
+ * @example
+ * ```ts
+ * formatLoss(0.5); // "0.500000"
+ * formatLoss(1.437e19); // "1.437000e+19"
+ * ```
+ */
+export function formatLoss(loss: number): string {
+  return Math.abs(loss) >= 1e6 ? loss.toExponential(6) : loss.toFixed(6);
+}
+
 /** About this many epoch lines in text mode; the last epoch is always printed. */
 const TEXT_LINES = 20;
 const BAR_WIDTH = 30;
@@ -75,11 +89,11 @@ function textLog(epochs: number): EpochLog {
       if (r.epoch % every === 0 || r.epoch === epochs || r.epoch === 1) {
         clearBar();
         const val = r.valLoss !== undefined
-          ? `  val loss ${r.valLoss.toFixed(6)}  val acc ${r.valAccuracy!.toFixed(4)}`
+          ? `  val loss ${formatLoss(r.valLoss)}  val acc ${r.valAccuracy!.toFixed(4)}`
           : "";
         const width = String(epochs).length;
         writeStdout(
-          `epoch ${String(r.epoch).padStart(width)}/${epochs}  loss ${r.loss.toFixed(6)}  ` +
+          `epoch ${String(r.epoch).padStart(width)}/${epochs}  loss ${formatLoss(r.loss)}  ` +
             `acc ${r.accuracy.toFixed(4)}${val}  ${r.ms.toFixed(1)} ms\n`,
         );
       }
@@ -87,7 +101,7 @@ function textLog(epochs: number): EpochLog {
         const filled = Math.round((r.epoch / epochs) * BAR_WIDTH);
         writeStderr(
           `\r[${"#".repeat(filled)}${".".repeat(BAR_WIDTH - filled)}] ${r.epoch}/${epochs}  ` +
-            `loss ${r.loss.toFixed(4)}`,
+            `loss ${Math.abs(r.loss) >= 1e6 ? r.loss.toExponential(3) : r.loss.toFixed(4)}`,
         );
       }
     },
@@ -100,7 +114,9 @@ function textLog(epochs: number): EpochLog {
           `${result.workers} worker${
             result.workers === 1 ? "" : "s"
           }, ${result.backend} backend; ` +
-          `final loss ${last?.loss.toFixed(6)}, accuracy ${last?.accuracy.toFixed(4)}\n`,
+          `final loss ${last ? formatLoss(last.loss) : undefined}, accuracy ${
+            last?.accuracy.toFixed(4)
+          }\n`,
       );
     },
   };

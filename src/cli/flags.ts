@@ -20,6 +20,8 @@ export interface FlagSpec {
   readonly above?: number;
   /** Exclusive upper bound of a number. */
   readonly below?: number;
+  /** Inclusive upper bound of a number. */
+  readonly max?: number;
   readonly default?: string | number;
   /** How the default reads in `--help`, when the value alone would not explain it. */
   readonly defaultText?: string;
@@ -58,11 +60,28 @@ export function parseFlags(args: readonly string[], specs: readonly FlagSpec[]):
   }
   const raw = parsed.values as Record<string, string | boolean | undefined>;
   const values: FlagValues = { help: raw.help === true };
+  const given = new Set<string>();
   for (const spec of specs) {
-    const given = raw[spec.name];
-    values[spec.name] = given === undefined ? spec.default : convert(spec, given);
+    const value = raw[spec.name];
+    if (value !== undefined) given.add(spec.name);
+    values[spec.name] = value === undefined ? spec.default : convert(spec, value);
   }
+  GIVEN.set(values, given);
   return values;
+}
+
+const GIVEN = new WeakMap<FlagValues, ReadonlySet<string>>();
+
+/**
+ * Whether flag `name` was on the command line, as opposed to taking its default.
+ *
+ * @example
+ * ```ts
+ * flagGiven(parseFlags(["--epochs", "5"], specs), "epochs"); // true
+ * ```
+ */
+export function flagGiven(values: FlagValues, name: string): boolean {
+  return GIVEN.get(values)?.has(name) ?? false;
 }
 
 function convert(spec: FlagSpec, given: string | boolean): string | number | boolean {
@@ -85,7 +104,8 @@ function convert(spec: FlagSpec, given: string | boolean): string | number | boo
   }
   const inRange = (spec.min === undefined || number >= spec.min) &&
     (spec.above === undefined || number > spec.above) &&
-    (spec.below === undefined || number < spec.below);
+    (spec.below === undefined || number < spec.below) &&
+    (spec.max === undefined || number <= spec.max);
   if (!inRange) throw new UsageError(`--${spec.name}: expected ${accepted(spec)}, got ${text}`);
   return number;
 }
@@ -96,19 +116,18 @@ function accepted(spec: FlagSpec): string {
     spec.min !== undefined ? `≥ ${spec.min}` : "",
     spec.above !== undefined ? `> ${spec.above}` : "",
     spec.below !== undefined ? `< ${spec.below}` : "",
+    spec.max !== undefined ? `≤ ${spec.max}` : "",
   ].filter((b) => b !== "");
   const noun = spec.type === "integer" ? "an integer" : "a number";
   return bounds.length ? `${noun} ${bounds.join(" and ")}` : noun;
 }
 
 /**
- * `--workers -1` means the value -1, but `parseArgs` would read `-1` as a flag; joining the pair
- * as `--workers=-1` lets the range check name the real problem.
+ * `--workers -1` or `--label -1` means the value -1, but `parseArgs` would read `-1` as a flag;
+ * joining the pair as `--workers=-1` lets the value's check name the real problem.
  */
 function attachNegativeNumbers(args: readonly string[], specs: readonly FlagSpec[]): string[] {
-  const numeric = new Set(
-    specs.filter((s) => s.type === "integer" || s.type === "number").map((s) => `--${s.name}`),
-  );
+  const numeric = new Set(specs.filter((s) => s.type !== "switch").map((s) => `--${s.name}`));
   const joined: string[] = [];
   for (let i = 0; i < args.length; i++) {
     if (numeric.has(args[i]) && /^-[\d.]/.test(args[i + 1] ?? "")) {
@@ -125,6 +144,11 @@ function describeParseError(message: string): string {
   if (unknown) return `${unknown[1]}: unknown flag (see --help)`;
   const missing = /Option '(?:-\w, )?(--[\w-]+) <value>' argument missing/.exec(message);
   if (missing) return `${missing[1]}: a value is required`;
+  const ambiguous = /Option '(?:-\w, )?(--[\w-]+)' argument is ambiguous/.exec(message);
+  if (ambiguous) {
+    return `${ambiguous[1]}: a value is required (a value that begins with "-" is written ` +
+      `${ambiguous[1]}=VALUE)`;
+  }
   const positional = /Unexpected argument '([^']*)'/.exec(message);
   if (positional) {
     return `unexpected argument "${positional[1]}": every value follows its flag (see --help)`;

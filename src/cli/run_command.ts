@@ -1,4 +1,4 @@
-import { DataError, UsageError, WorkerError } from "../errors.ts";
+import { DataError, MemoryLimitError, UsageError, WorkerError } from "../errors.ts";
 import { exit, writeStderr } from "../runtime/process.ts";
 
 /**
@@ -12,6 +12,10 @@ export async function runCommand(name: string, body: () => Promise<number | void
     const code = await body();
     exit(code ?? 0);
   } catch (e) {
+    if (e instanceof MemoryLimitError) {
+      writeStderr(`${name}: ${e.render(flagOf)}\n`);
+      exit(2);
+    }
     if (e instanceof UsageError) {
       writeStderr(`${name}: ${e.message}\n`);
       exit(2);
@@ -23,4 +27,9 @@ export async function runCommand(name: string, body: () => Promise<number | void
     writeStderr(`${name}: internal error: ${e instanceof Error ? e.stack ?? e.message : e}\n`);
     exit(70);
   }
+}
+
+/** The flag of a library option: `batchSize` is `--batch-size`. */
+function flagOf(option: string): string {
+  return `--${option.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 }

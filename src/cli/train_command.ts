@@ -1,17 +1,26 @@
-import { loadDataset } from "../data/load.ts";
+import { GENERATOR_PREFIX, loadDataset, resolveDataSource } from "../data/load.ts";
 import { splitValidation } from "../data/split.ts";
 import { GENERATOR_KINDS } from "../data/generators.ts";
+import { looksLikeCheckpoint } from "../checkpoint/checkpoint.ts";
 import { type CheckpointPolicy, SAVE_INTERVAL_MS } from "../checkpoint/checkpoint_policy.ts";
 import { DivergenceError, UsageError, WorkerError } from "../errors.ts";
 import { BACKEND_CHOICES, type BackendChoice } from "../kernels/select.ts";
-import { readModelFile, writeModelFile } from "../model/model_file.ts";
+import { looksLikeModelFile, readModelFile, writeModelFile } from "../model/model_file.ts";
+import { planRunMemory } from "../core/memory_plan.ts";
 import { logicalCpus, onTerminationSignal } from "../runtime/process.ts";
 import { train, type TrainOptions } from "../train/train.ts";
 import type { Dataset } from "../data/dataset.ts";
 import { checkpointsFromFlags } from "./checkpoint_flags.ts";
 import { createEpochLog, type EpochLog, type LogFormat } from "./epoch_log.ts";
-import { type FlagSpec, type FlagValues, helpText, parseFlags } from "./flags.ts";
+import { flagGiven, type FlagSpec, type FlagValues, helpText, parseFlags } from "./flags.ts";
+import { checkOutputs, type Input } from "./output_paths.ts";
 import type { Dtype } from "../dtype.ts";
+
+/**
+ * Worker threads at most: each is a runtime instance of its own (about 14 MiB on Deno), and a
+ * batch has at most a few hundred chunks to share out in practice.
+ */
+export const MAX_WORKERS = 256;
 
 /** The train command's flags: the contract that scripts and checks outside the project rely on. */
 export const TRAIN_FLAGS: readonly FlagSpec[] = [
@@ -19,19 +28,42 @@ export const TRAIN_FLAGS: readonly FlagSpec[] = [
     name: "data",
     value: "SRC",
     type: "string",
-    help: `a CSV file, or a generator: ${GENERATOR_KINDS.join(", ")}`,
-    default: "xor",
+    help: `a CSV file, or a generator: ${
+      GENERATOR_KINDS.map((kind) => GENERATOR_PREFIX + kind).join(", ")
+    }; a bare generator name (xor) is the generator unless a file has that name`,
+    default: `${GENERATOR_PREFIX}xor`,
   },
-  { name: "samples", value: "M", type: "integer", min: 1, help: "generator rows", default: 8192 },
-  { name: "features", value: "N", type: "integer", min: 2, help: "generator features", default: 8 },
+  {
+    name: "samples",
+    value: "M",
+    type: "integer",
+    min: 2,
+    help: "rows of a generated data set (generators only)",
+    default: 8192,
+  },
+  {
+    name: "features",
+    value: "N",
+    type: "integer",
+    min: 2,
+    help: "features of a generated data set (generators only)",
+    default: 8,
+  },
   {
     name: "label",
     value: "COL",
     type: "string",
-    help: "CSV label column, by header name or 0-based index",
+    help: "label column of a CSV, by header name or 0-based index (CSV only)",
     defaultText: "last column",
   },
-  { name: "hidden", value: "H", type: "integer", min: 1, help: "hidden units", default: 32 },
+  {
+    name: "hidden",
+    value: "H",
+    type: "integer",
+    min: 1,
+    help: "hidden units (with --init: the model's, so leave it out or give the same)",
+    default: 32,
+  },
   { name: "epochs", value: "E", type: "integer", min: 1, help: "epochs in total", default: 300 },
   { name: "lr", value: "A", type: "number", above: 0, help: "learning rate", default: 0.5 },
   {
@@ -39,7 +71,8 @@ export const TRAIN_FLAGS: readonly FlagSpec[] = [
     value: "S",
     type: "integer",
     min: 0,
-    help: "seed for initialisation, shuffles, splits and generators",
+    max: Number.MAX_SAFE_INTEGER,
+    help: "seed for initialisation, shuffles, splits and generators: an integer from 0 to 2^53 − 1",
     default: 1,
   },
   {
@@ -79,7 +112,7 @@ export const TRAIN_FLAGS: readonly FlagSpec[] = [
     name: "init",
     value: "FILE",
     type: "string",
-    help: "start from this model file",
+    help: "start from this model file (not with --resume)",
     defaultText: "He-style random init from --seed",
   },
   { name: "out", value: "FILE", type: "string", help: "write the trained model here" },
@@ -110,7 +143,9 @@ export const TRAIN_FLAGS: readonly FlagSpec[] = [
     value: "N",
     type: "integer",
     min: 0,
-    help: "0: train in the main thread; N ≥ 1: data-parallel on N worker threads",
+    max: MAX_WORKERS,
+    help: `0: train in the main thread; N from 1 to ${MAX_WORKERS}: data-parallel on N worker ` +
+      "threads (more workers than a batch has chunks only share the reduction)",
     default: logicalCpus(),
     defaultText: `logical CPUs (${logicalCpus()})`,
   },
@@ -130,6 +165,11 @@ export const TRAIN_FLAGS: readonly FlagSpec[] = [
     help: "text: progress for people; json: one object per line on stdout",
     default: "text",
   },
+  {
+    name: "force",
+    type: "switch",
+    help: "replace an existing --out or --checkpoint file that this trainer did not write",
+  },
 ];
 
 /**
@@ -148,11 +188,12 @@ export async function trainCommand(args: readonly string[]): Promise<number> {
     );
     return 0;
   }
-  const { rows, options } = trainingFromFlags(f);
+  checkTrainOutputs(f);
+  const { rows, options, notes: dataNotes } = trainingFromFlags(f);
   const { resume, policy, notes } = checkpointsFromFlags(f, rows, options);
   const epochs = options.epochs;
   const log = createEpochLog(f["log-format"] as LogFormat, epochs);
-  for (const note of notes) log.note(note);
+  for (const note of [...dataNotes, ...notes]) log.note(note);
   const interrupt = new AbortController();
   let signalled = 0;
   onTerminationSignal((code) => {
@@ -213,10 +254,30 @@ function saveAfterStop(policy: CheckpointPolicy, path: string, log: EpochLog): s
   }
 }
 
+/**
+ * Refuses, before any work, an output path that cannot be written or would replace what is not
+ * ours: see `checkOutputs`. `--checkpoint` may be the `--resume` file: a run continues in it.
+ */
+function checkTrainOutputs(f: FlagValues): void {
+  const inputs: Input[] = [];
+  const source = resolveDataSource(f.data as string);
+  if (source.kind === "file") inputs.push({ flag: "--data", path: source.path });
+  for (const flag of ["init", "resume"]) {
+    if (f[flag] !== undefined) inputs.push({ flag: `--${flag}`, path: f[flag] as string });
+  }
+  const outputs = [
+    { flag: "--out", path: f.out, kind: "model file", ours: looksLikeModelFile },
+    { flag: "--checkpoint", path: f.checkpoint, kind: "checkpoint", ours: looksLikeCheckpoint },
+  ].filter((o): o is typeof o & { path: string } => o.path !== undefined);
+  checkOutputs(outputs, inputs, f.force === true, [["--checkpoint", "--resume"]]);
+}
+
 /** The training rows and options that train flags describe (everything but logging and output). */
 export interface TrainingSetup {
   readonly rows: Dataset;
   readonly options: TrainOptions;
+  /** Lines the user should see before training starts. */
+  readonly notes: readonly string[];
 }
 
 /**
@@ -230,6 +291,62 @@ export interface TrainingSetup {
  */
 export function trainingFromFlags(f: FlagValues): TrainingSetup {
   const seed = f.seed as number;
+  const notes: string[] = [];
+  const source = resolveDataSource(f.data as string);
+  // A flag that would be ignored, or that contradicts another input, is a usage error.
+  if (source.kind === "file") {
+    if (source.shadows) {
+      notes.push(
+        `--data ${source.path}: reading the file; the generator of that name is ` +
+          `--data ${GENERATOR_PREFIX}${source.shadows}`,
+      );
+    }
+    for (const flag of ["samples", "features"]) {
+      if (flagGiven(f, flag)) {
+        throw new UsageError(
+          `--${flag}: only with a generator; ${source.path} is a CSV file, all of whose rows ` +
+            `and columns are used`,
+        );
+      }
+    }
+  } else if (flagGiven(f, "label")) {
+    throw new UsageError(
+      `--label: only with a CSV file; ${f.data} is a generator, which makes its own labels`,
+    );
+  }
+  if (f.init !== undefined && f.resume !== undefined) {
+    throw new UsageError(
+      `--init: not with --resume, which continues from the checkpoint's parameters`,
+    );
+  }
+  const init = f.init !== undefined ? readModelFile(f.init as string, "--init") : undefined;
+  if (init && flagGiven(f, "hidden") && f.hidden !== init.hidden) {
+    throw new UsageError(
+      `--hidden ${f.hidden}: the --init model ${f.init} has ${init.hidden} hidden units; ` +
+        `leave --hidden out or give ${init.hidden}`,
+    );
+  }
+  const hidden = init?.hidden ?? f.hidden as number;
+  const batchSize = f["batch-size"] as number | undefined;
+  const valSplit = f["val-split"] as number;
+  const workers = f.workers as number;
+  const dtype = f.dtype as Dtype;
+  const standardize = f.standardize as "zscore" | "none";
+  if (source.kind === "generator") {
+    // Before the rows are generated: their shape is known from the flags.
+    const samples = f.samples as number;
+    const held = Math.round(valSplit * samples);
+    planRunMemory({
+      dtype,
+      samples: samples - held,
+      features: f.features as number,
+      hidden,
+      validationSamples: held,
+      batchSize: Math.min(batchSize ?? samples, samples - held),
+      workers,
+      standardize: standardize === "zscore",
+    });
+  }
   const all = loadDataset({
     source: f.data as string,
     samples: f.samples as number,
@@ -237,26 +354,33 @@ export function trainingFromFlags(f: FlagValues): TrainingSetup {
     seed,
     ...(f.label !== undefined ? { label: f.label as string } : {}),
   });
-  const { train: rows, validation } = splitValidation(all, f["val-split"] as number, seed);
-  const batchSize = f["batch-size"] as number | undefined;
+  const { train: rows, validation } = splitValidation(all, valSplit, seed);
+  const ones = rows.y.reduce((sum, label) => sum + label, 0);
+  if (valSplit > 0 && (ones === 0 || ones === rows.samples)) {
+    throw new UsageError(
+      `--val-split ${valSplit} leaves ${rows.samples} training row${
+        rows.samples === 1 ? "" : "s"
+      }, all of class ${ones === 0 ? 0 : 1}; training needs both classes, 0 and 1`,
+    );
+  }
   if (batchSize !== undefined && batchSize > rows.samples) {
     throw new UsageError(
       `--batch-size: expected an integer from 1 to the ${rows.samples} training rows, got ${batchSize}`,
     );
   }
-  const init = f.init !== undefined ? readModelFile(f.init as string, "--init") : undefined;
   return {
     rows,
+    notes,
     options: {
-      hidden: f.hidden as number,
+      hidden,
       epochs: f.epochs as number,
       learningRate: f.lr as number,
       seed,
       ...(batchSize !== undefined ? { batchSize } : {}),
-      dtype: f.dtype as Dtype,
-      workers: f.workers as number,
+      dtype,
+      workers,
       backend: f.backend as BackendChoice,
-      standardize: f.standardize as "zscore" | "none",
+      standardize,
       validation,
       ...(init ? { init } : {}),
     },
@@ -265,4 +389,8 @@ export function trainingFromFlags(f: FlagValues): TrainingSetup {
 
 const SUMMARY =
   "Trains a one-hidden-layer ReLU network with a sigmoid output by gradient descent on " +
-  "binary cross-entropy, data-parallel across worker threads.";
+  "binary cross-entropy, data-parallel across worker threads. A flag that would be ignored or " +
+  "that contradicts another input (--label with a generator, --samples or --features with a " +
+  "CSV, --hidden other than the --init model's, --init with --resume) is a usage error, status " +
+  "2; outputs are checked before any work, and an existing file this trainer did not write is " +
+  "replaced only with --force.";

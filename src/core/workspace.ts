@@ -1,6 +1,6 @@
 import { type Dtype, type Floats, floatView } from "../dtype.ts";
-import { DataError } from "../errors.ts";
 import { paramCount, type ParamViews, paramViews } from "../model/params.ts";
+import { checkSharedMemory } from "./memory_plan.ts";
 import { chunkCount, chunkRowsFor } from "./shards.ts";
 
 /**
@@ -67,8 +67,6 @@ interface ScratchLayout {
 /** Regions start on 64-byte boundaries: a cache line, and more than any SIMD width needs. */
 const ALIGN = 64;
 const PAGE = 65536;
-/** A shared WebAssembly.Memory of 32-bit addresses holds at most 4 GiB. */
-const MAX_PAGES = 65536;
 
 /**
  * What each computing thread's time is spent on, accumulated over the run so that a benchmark
@@ -89,7 +87,8 @@ const STEP_VALUES = 1;
 export const CONTROL_WORDS = 16;
 
 /**
- * Plans the layout of a workspace of the given shape.
+ * Plans the layout of a workspace of the given shape; a `MemoryLimitError` naming the largest
+ * part when it exceeds the 4 GiB that one shared memory holds.
  *
  * @example
  * ```ts
@@ -132,15 +131,7 @@ export function planWorkspace(shape: WorkspaceShape): WorkspaceLayout {
     });
   }
   const bytes = Math.ceil(end / PAGE) * PAGE;
-  if (bytes / PAGE > MAX_PAGES) {
-    throw new DataError(
-      `the data set needs ${
-        (bytes / 2 ** 30).toFixed(1)
-      } GiB of shared memory; the limit is 4 GiB ` +
-        `(use --dtype f32 or fewer samples)`,
-    );
-  }
-  return {
+  const layout: WorkspaceLayout = {
     shape,
     chunkRows,
     maxChunks,
@@ -160,6 +151,8 @@ export function planWorkspace(shape: WorkspaceShape): WorkspaceLayout {
     partials,
     scratch,
   };
+  checkSharedMemory(layout);
+  return layout;
 }
 
 /** Allocates the shared memory for a layout. */

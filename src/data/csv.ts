@@ -96,7 +96,7 @@ export function csvColumns(text: string, source = "<csv>"): number {
 /**
  * Parses CSV text of numbers into a data set. The first row is a header when any of its cells is
  * not a number, else columns are named `x0`, `x1`, …. Cells may be quoted (`""` escapes a quote),
- * lines end in LF or CRLF, and a BOM and blank lines at the end are ignored. `label` names the
+ * lines end in LF, CRLF or CR, and a BOM and blank lines at the end are ignored. `label` names the
  * label column by header name or 0-based index (default: the last column); its values must be 0
  * or 1, with both present. Errors name `source:line:column`, the column counted in cells from 1.
  *
@@ -181,34 +181,30 @@ class CsvCursor {
             from = i;
             continue;
           }
-          if (c === LF) this.line++;
+          if (c === LF || (c === CR && t.charCodeAt(i + 1) !== LF)) this.line++;
           else if (c === 0) this.#nul(column);
           i++;
         }
         cells.push(cell + t.slice(from, i));
         i++;
-        if (t.charCodeAt(i) === CR && (i + 1 === n || t.charCodeAt(i + 1) === LF)) i++;
       } else {
         const start = i;
         while (i < n) {
           const c = t.charCodeAt(i);
-          if (c === COMMA || c === LF) break;
+          if (c === COMMA || c === LF || c === CR) break;
           if (c === 0) this.#nul(column);
           i++;
         }
-        const end = i > start && t.charCodeAt(i - 1) === CR && (i === n || t.charCodeAt(i) === LF)
-          ? i - 1
-          : i;
-        cells.push(t.slice(start, end));
+        cells.push(t.slice(start, i));
       }
       if (i >= n) {
         this.#pos = n;
         return true;
       }
       const c = t.charCodeAt(i);
-      if (c === LF) {
+      if (c === LF || c === CR) {
         this.line++;
-        this.#pos = i + 1;
+        this.#pos = c === CR && t.charCodeAt(i + 1) === LF ? i + 2 : i + 1;
         return true;
       }
       if (c !== COMMA) {
@@ -262,7 +258,7 @@ class Layout {
       ? Array.from({ length: features }, (_, k) => `x${k}`)
       : names.filter((_, c) => c !== this.#labelColumn);
     this.#features = features;
-    const rows = countLines(text) - (this.#header ? 1 : 0);
+    const rows = rowBound(text, first.length, this.#header);
     this.#x = new Float64Array(rows * features);
     this.#y = new Float64Array(rows);
     if (!this.#header) this.addRow(first, line);
@@ -304,7 +300,7 @@ class Layout {
       );
     }
     const features = this.#features;
-    // Blank trailing lines were counted when the arrays were sized.
+    // The arrays were sized by an upper bound on the rows.
     const fits = this.#y.length === rows;
     return {
       x: fits ? this.#x : this.#x.slice(0, rows * features),
@@ -343,6 +339,11 @@ function labelColumn(
       `--label: column ${label} is out of range; ${describeColumns(names, columns)}`,
     );
   }
+  if (/^-\d+$/.test(label)) {
+    throw new UsageError(
+      `--label: column indexes count from 0, got ${label}; ${describeColumns(names, columns)}`,
+    );
+  }
   throw new UsageError(`--label: no column "${label}"; ${describeColumns(names, columns)}`);
 }
 
@@ -373,17 +374,24 @@ function parseNumber(cell: string, source: string, line: number, column: number)
   throw new DataError(`${source}:${line}:${column}: ${why}`);
 }
 
-/** A cell for a one-line message: escaped, and shortened when long. */
+/** A cell for a one-line message: as it is in the file, escaped, and shortened when long. */
 function quote(cell: string): string {
-  const trimmed = cell.trim();
-  return JSON.stringify(trimmed.length > 40 ? `${trimmed.slice(0, 40)}…` : trimmed);
+  return JSON.stringify(cell.length > 40 ? `${cell.slice(0, 40)}…` : cell);
 }
 
-/** Lines in the text, an upper bound on its records, so that the rows are allocated once. */
-function countLines(text: string): number {
-  let lines = text.endsWith("\n") ? 0 : 1;
-  for (let i = text.indexOf("\n"); i >= 0; i = text.indexOf("\n", i + 1)) lines++;
-  return lines;
+/**
+ * An upper bound on the data rows of `columns` cells in the text, so that the rows are allocated
+ * once: the lines (any line end) but the header, and no more rows than their shortest text fits
+ * (a character per cell, the commas and a line end), so that blank lines cost nothing and the
+ * float64 rows never take more than 4 bytes per character of text.
+ */
+function rowBound(text: string, columns: number, header: boolean): number {
+  let lines = 1;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === LF || (c === CR && text.charCodeAt(i + 1) !== LF)) lines++;
+  }
+  return Math.min(lines - (header ? 1 : 0), Math.floor((text.length + 1) / (2 * columns)));
 }
 
 function defaultMaxBytes(): number {

@@ -1,5 +1,6 @@
 import { UsageError } from "../errors.ts";
 import { Rng } from "../rng.ts";
+import { checkMemory, hostMemoryLimit } from "../runtime/memory_limit.ts";
 import type { Dataset } from "./dataset.ts";
 
 /** The synthetic data sets that {@link generate} makes. */
@@ -9,8 +10,9 @@ export const GENERATOR_KINDS = ["xor", "circles", "spirals", "blobs"] as const;
 export type GeneratorKind = typeof GENERATOR_KINDS[number];
 
 /**
- * A synthetic two-class data set, the same for the same arguments. Half the samples (rounded
- * down) are class 0, in shuffled order; each kind is learnable to 90% accuracy by one hidden layer
+ * A synthetic two-class data set, the same for the same arguments; at least 2 samples, so that
+ * both classes are present, and no more than the machine's memory holds (a `MemoryLimitError`
+ * before allocating). Half the samples (rounded down) are class 0, in shuffled order; each kind is learnable to 90% accuracy by one hidden layer
  * of 16–64 ReLU units. Features beyond those a kind defines are uniform noise in [-1, 1].
  * - `xor`: features uniform in [-1, 1], label 1 where x0·x1 > 0.
  * - `circles`: x0, x1 on a ring of radius 0.5 (label 1) or 1 (label 0), with noise.
@@ -30,12 +32,22 @@ export function generate(
   features: number,
   seed: number,
 ): Dataset {
-  if (!Number.isInteger(samples) || samples < 1) {
-    throw new UsageError(`\`--samples\` must be a whole number ≥ 1, got ${samples}`);
+  if (!Number.isInteger(samples) || samples < 2) {
+    throw new UsageError(`samples: expected an integer ≥ 2 (both classes), got ${samples}`);
   }
   if (!Number.isInteger(features) || features < 2) {
-    throw new UsageError(`\`--features\` must be a whole number ≥ 2, got ${features}`);
+    throw new UsageError(`features: expected an integer ≥ 2, got ${features}`);
   }
+  checkMemory(
+    [{
+      what: "the generated data",
+      shape: `${samples} samples × ${features} features × 8 bytes`,
+      bytes: samples * (features + 1) * 8 + samples * 4,
+      reduce: "use fewer {samples} or {features}",
+    }],
+    hostMemoryLimit(),
+    "this machine allows (three quarters of its memory)",
+  );
   const rng = new Rng(seed, "data");
   const labels = new Int32Array(samples);
   for (let i = 0; i < samples; i++) labels[i] = i % 2;

@@ -1,8 +1,10 @@
+import { statSync } from "node:fs";
+import { UsageError } from "../errors.ts";
 import { readCsv } from "./csv.ts";
 import type { Dataset } from "./dataset.ts";
 import { generate, GENERATOR_KINDS, type GeneratorKind } from "./generators.ts";
 
-/** Where rows come from: a built-in generator's name, or the path of a CSV file. */
+/** Where rows come from: a built-in generator, or the path of a CSV file; see `resolveDataSource`. */
 export interface DataSource {
   readonly source: string;
   /** Generators only. */
@@ -13,17 +15,62 @@ export interface DataSource {
   readonly label?: string;
 }
 
+/** What a source string names: a generator, or a CSV file. */
+export type ResolvedSource =
+  | { readonly kind: "generator"; readonly generator: GeneratorKind }
+  /** `shadows`: the generator of the same name, which the file takes the place of. */
+  | { readonly kind: "file"; readonly path: string; readonly shadows?: GeneratorKind };
+
+/** The explicit form of a generator, which no file can shadow: `gen:xor`. */
+export const GENERATOR_PREFIX = "gen:";
+
 /**
- * Loads a data set from a generator name (`xor`, `circles`, `spirals`, `blobs`) or a CSV path.
+ * What a source string names. `gen:NAME` is always the generator NAME; otherwise an existing path
+ * is always the file, even when it is also a generator's name (then `shadows` names the
+ * generator); a generator's name that is no file is the generator; anything else is a file path.
  *
  * @example
  * ```ts
- * const data = loadDataset({ source: "xor", samples: 1000, features: 4, seed: 1 });
+ * resolveDataSource("gen:circles"); // { kind: "generator", generator: "circles" }
+ * resolveDataSource("data/breast_cancer.csv"); // { kind: "file", path: "data/breast_cancer.csv" }
+ * ```
+ */
+export function resolveDataSource(source: string): ResolvedSource {
+  if (source.startsWith(GENERATOR_PREFIX)) {
+    const name = source.slice(GENERATOR_PREFIX.length);
+    if (!isGenerator(name)) {
+      throw new UsageError(
+        `no generator "${name}"; the generators are ${GENERATOR_KINDS.join(", ")}`,
+      );
+    }
+    return { kind: "generator", generator: name };
+  }
+  const exists = statSync(source, { throwIfNoEntry: false }) !== undefined;
+  if (isGenerator(source)) {
+    return exists
+      ? { kind: "file", path: source, shadows: source }
+      : { kind: "generator", generator: source };
+  }
+  return { kind: "file", path: source };
+}
+
+function isGenerator(name: string): name is GeneratorKind {
+  return (GENERATOR_KINDS as readonly string[]).includes(name);
+}
+
+/**
+ * Loads a data set from a generator (`xor`, `circles`, `spirals`, `blobs`, or `gen:NAME`) or a
+ * CSV path, as `resolveDataSource` tells them apart.
+ *
+ * @example
+ * ```ts
+ * const data = loadDataset({ source: "gen:xor", samples: 1000, features: 4, seed: 1 });
  * ```
  */
 export function loadDataset(from: DataSource): Dataset {
-  if ((GENERATOR_KINDS as readonly string[]).includes(from.source)) {
-    return generate(from.source as GeneratorKind, from.samples, from.features, from.seed);
+  const resolved = resolveDataSource(from.source);
+  if (resolved.kind === "generator") {
+    return generate(resolved.generator, from.samples, from.features, from.seed);
   }
-  return readCsv(from.source, from.label === undefined ? {} : { label: from.label });
+  return readCsv(resolved.path, from.label === undefined ? {} : { label: from.label });
 }

@@ -21,6 +21,8 @@ export interface EngineContext {
   readonly backend: BackendName;
   /** Called with one line for each event a person watching the run should know of. */
   readonly onLog?: (line: string) => void;
+  /** Aborts the engine's start-up. */
+  readonly signal?: AbortSignal;
 }
 
 /** The computing threads that share the coordinator's workspace under `choice`. */
@@ -48,6 +50,7 @@ export function createEngine(
         workspace: context.workspace,
         workers: choice.workers,
         backend: context.backend,
+        ...(context.signal ? { signal: context.signal } : {}),
       });
     case "cluster":
       return ClusterEngine.start(choice.cluster, context);

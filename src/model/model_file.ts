@@ -1,6 +1,6 @@
-import { readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
-import process from "node:process";
+import { readFileSync } from "node:fs";
 import { DataError, UsageError } from "../errors.ts";
+import { writeFileAtomic } from "../runtime/atomic_write.ts";
 import { paramCount } from "./params.ts";
 import { type Model, modelViews } from "./model.ts";
 
@@ -63,11 +63,19 @@ export function modelFromJson(text: string, source: string): Model {
   const f = file as Record<string, unknown>;
   const hidden = positiveInteger(f.hidden) ?? fail(`"hidden" must be a positive integer`);
   const features = positiveInteger(f.features) ?? fail(`"features" must be a positive integer`);
+  if (!Array.isArray(f.W1) || f.W1.length !== hidden) {
+    fail(`"W1" must have ${hidden} rows (hidden), got ${describeLength(f.W1)}`);
+  }
+  // The arrays' lengths bound the shape by the file's size before anything of that shape exists.
+  (f.W1 as unknown[]).forEach((row, j) => {
+    if (!Array.isArray(row) || row.length !== features) {
+      fail(
+        `"W1[${j}]" must be an array of ${features} numbers (features), got ${describeLength(row)}`,
+      );
+    }
+  });
   const params = new Float64Array(paramCount(features, hidden));
   const p = modelViews({ features, hidden, params });
-  if (!Array.isArray(f.W1) || f.W1.length !== hidden) {
-    fail(`"W1" must have ${hidden} rows (hidden)`);
-  }
   (f.W1 as unknown[]).forEach((row, j) => {
     p.w1.set(finiteArray(row, features, `W1[${j}]`, fail), j * features);
   });
@@ -83,6 +91,19 @@ export function modelFromJson(text: string, source: string): Model {
   const std = Float64Array.from(finiteArray(s!.std, features, "standardize.std", fail));
   if (std.some((v) => v < 0)) fail(`"standardize.std" values must not be negative`);
   return { features, hidden, params, standardization: { mean, std } };
+}
+
+/**
+ * Whether the first bytes of a file show a model file: a JSON object whose first key is
+ * `"hidden"` or `"features"`, as `modelToJson` writes it.
+ *
+ * @example
+ * ```ts
+ * looksLikeModelFile(new TextEncoder().encode('{"hidden":8,')); // true
+ * ```
+ */
+export function looksLikeModelFile(head: Uint8Array): boolean {
+  return /^\s*\{\s*"(hidden|features)"\s*:/.test(new TextDecoder().decode(head));
 }
 
 /**
@@ -104,7 +125,11 @@ export function readModelFile(path: string, flag: string): Model {
 }
 
 function positiveInteger(v: unknown): number | undefined {
-  return typeof v === "number" && Number.isInteger(v) && v > 0 ? v : undefined;
+  return typeof v === "number" && Number.isSafeInteger(v) && v > 0 ? v : undefined;
+}
+
+function describeLength(v: unknown): string {
+  return Array.isArray(v) ? `${v.length}` : v === undefined ? "none" : typeof v;
 }
 
 function finiteArray(
@@ -118,16 +143,19 @@ function finiteArray(
   }
   const values = v as unknown[];
   values.forEach((x, i) => {
-    if (typeof x !== "number" || !Number.isFinite(x)) {
+    if (typeof x !== "number") {
       fail(`"${name}"[${i}] must be a finite number, got ${JSON.stringify(x)}`);
+    } else if (!Number.isFinite(x)) {
+      // JSON has no infinities: a literal past float64's range, like 1e999, reads as one.
+      fail(`"${name}"[${i}] is not a finite number (beyond the range of float64)`);
     }
   });
   return values as number[];
 }
 
 /**
- * Writes a model file atomically: to a temporary file beside it, then renamed over it, so a
- * crash never leaves a half-written model. An unwritable path is a usage error naming `flag`.
+ * Writes a model file atomically (see `writeFileAtomic`), so a crash never leaves a half-written
+ * model. An unwritable path is a usage error naming `flag` and the path.
  *
  * @example
  * ```ts
@@ -140,12 +168,9 @@ export function writeModelFile(
   flag: string,
   metadata?: Record<string, unknown>,
 ): void {
-  const temporary = `${path}.${process.pid}.tmp`;
   try {
-    writeFileSync(temporary, modelToJson(model, metadata));
-    renameSync(temporary, path);
+    writeFileAtomic(path, modelToJson(model, metadata));
   } catch (e) {
-    rmSync(temporary, { force: true });
-    throw new UsageError(`${flag}: cannot write ${path}: ${(e as Error).message.split("\n")[0]}`);
+    throw new UsageError(`${flag}: ${(e as Error).message}`);
   }
 }

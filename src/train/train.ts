@@ -10,13 +10,9 @@ import { forwardRows } from "../model/forward.ts";
 import { batchRanges, chunkCount } from "../core/shards.ts";
 import type { EngineKind, TransportReport } from "../core/step_engine.ts";
 import type { ClusterOptions } from "../engines/cluster/cluster_engine.ts";
-import {
-  allocateWorkspace,
-  planWorkspace,
-  type WorkspaceViews,
-  workspaceViews,
-} from "../core/workspace.ts";
+import { allocateWorkspace, type WorkspaceViews, workspaceViews } from "../core/workspace.ts";
 import { createEngine, type EngineChoice, scratchSlots } from "../engines/factory.ts";
+import { planRunMemory } from "../core/memory_plan.ts";
 
 /** How to train; every field but `epochs` has a default. */
 export interface TrainOptions {
@@ -138,28 +134,31 @@ export async function train(data: Dataset, options: TrainOptions): Promise<Train
   const lr = options.learningRate ?? 0.5;
   const m = data.samples;
   const batchSize = Math.min(options.batchSize ?? m, m);
+  if (options.init && options.init.features !== data.features) {
+    throw new DataError(
+      `the initial model has ${options.init.features} features, the data set has ${data.features}`,
+    );
+  }
+  checkBothClasses(data);
+  const n = data.features;
+  const h = options.init?.hidden ?? options.hidden ?? 16;
+  // Before anything of the run's size is allocated.
+  const layout = planRunMemory({
+    dtype,
+    samples: m,
+    features: n,
+    hidden: h,
+    validationSamples: options.validation?.samples ?? 0,
+    batchSize,
+    workers: scratchSlots(choice),
+    standardize: options.standardize !== "none",
+  });
   const stats = options.standardize === "none" ? undefined : fitStandardization(data);
   const trainRows = stats ? applyStandardization(data, stats) : data;
   const validation = options.validation && stats
     ? applyStandardization(options.validation, stats)
     : options.validation ?? null;
-  const start = options.init ?? initModel(data.features, options.hidden ?? 16, seed);
-  if (start.features !== data.features) {
-    throw new DataError(
-      `the initial model has ${start.features} features, the data set has ${data.features}`,
-    );
-  }
-  const { features: n, hidden: h } = start;
-
-  const layout = planWorkspace({
-    dtype,
-    samples: m,
-    features: n,
-    hidden: h,
-    validationSamples: validation?.samples ?? 0,
-    batchSize,
-    threads: scratchSlots(choice),
-  });
+  const start = options.init ?? initModel(n, h, seed);
   const memory = allocateWorkspace(layout);
   const ws = workspaceViews(memory, layout);
   ws.x.set(trainRows.x);
@@ -194,6 +193,7 @@ export async function train(data: Dataset, options: TrainOptions): Promise<Train
     kernels,
     backend: backend.name,
     ...(options.onNote ? { onLog: options.onNote } : {}),
+    ...(options.signal ? { signal: options.signal } : {}),
   });
 
   const phaseTotals = () => engine.phaseMs();
@@ -307,6 +307,18 @@ function checkRepresentable(
         ? `feature ${name} cannot be standardized: its values are too large to sum in float64`
         : `feature ${name} of ${rows} row ${Math.floor(i / raw.features) + 1} is ${raw.x[i]}, ` +
           `beyond the range of ${dtype} (use --dtype f64 or --standardize zscore)`,
+    );
+  }
+}
+
+/** A single class would train a constant; the data set is refused instead, as a CSV of one is. */
+function checkBothClasses(data: Dataset): void {
+  let ones = 0;
+  for (let i = 0; i < data.samples; i++) ones += data.y[i] === 1 ? 1 : 0;
+  if (ones === 0 || ones === data.samples) {
+    throw new DataError(
+      `the ${data.samples} training rows are all of class ${ones === 0 ? 0 : 1}; ` +
+        `training needs both classes, 0 and 1`,
     );
   }
 }

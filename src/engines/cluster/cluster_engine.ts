@@ -158,13 +158,15 @@ export class ClusterEngine implements StepEngine {
         dataFingerprint: datasetFingerprint(data),
       };
       const run = randomRunId();
-      let engine: ClusterEngine | undefined;
+      // Events may arrive before the engine exists; those are the workers `#gather` finds.
+      const started: { engine?: ClusterEngine } = {};
       membership = await Membership.watch(nc, {
         onEvent: (event) => {
-          if (engine) engine.#onMembership(event.type, event.member);
+          if (started.engine) started.engine.#onMembership(event.type, event.member);
         },
       });
-      engine = new ClusterEngine(nc, run, spec, context, membership, settings);
+      const engine = new ClusterEngine(nc, run, spec, context, membership, settings);
+      started.engine = engine;
       try {
         await engine.#gather(settings.minWorkers, settings.waitMs);
       } catch (e) {

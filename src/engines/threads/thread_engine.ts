@@ -17,6 +17,8 @@ export interface ThreadEngineOptions {
   readonly workspace: WorkspaceViews;
   readonly workers: number;
   readonly backend: BackendName;
+  /** Aborts the start-up: the workers started so far are terminated and `start` rejects. */
+  readonly signal?: AbortSignal;
 }
 
 /** How long `close` waits for workers to leave their loops before terminating them anyway. */
@@ -31,6 +33,13 @@ const WAIT_SLICE_MS = 500;
  */
 const STALL_MS = 60_000;
 const STALL_STEPS = 20;
+/**
+ * Workers loading at once. Hundreds starting together share the cores so that none finishes
+ * loading within the stall time; a few at a time, each is configured soon after it starts, so
+ * the start-up watchdog (no worker configured for `STALL_MS`) holds for any worker count, and a
+ * signal is acted on between spawns.
+ */
+const START_CONCURRENCY = 8;
 
 const WORKER_URL = new URL("./gradient_worker.ts", import.meta.url);
 
@@ -97,57 +106,70 @@ export class ThreadEngine implements StepEngine {
    * ```
    */
   static async start(options: ThreadEngineOptions): Promise<ThreadEngine> {
-    const { workspace, workers } = options;
+    const { workspace, workers, signal } = options;
     const threads: Worker[] = [];
     const runs: Promise<void>[] = [];
     const engine = new ThreadEngine(workers, threads, runs, workspace);
     const fault = faultFromEnvironment();
-    const wasmModule = options.backend === "js" ? null : await compileWasmKernels();
+    const remotes: Comlink.Remote<GradientWorkerApi>[] = [];
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let onAbort = () => {};
     try {
-      for (let index = 0; index < workers; index++) {
-        const thread = new Worker(WORKER_URL.href, { type: "module" });
-        thread.addEventListener("error", (event) => {
-          event.preventDefault();
-          engine.#fail(index, (event as ErrorEvent).message || "the worker thread died");
-        });
-        // Bun tells when a worker's thread ends; Deno does not (the step watchdog covers it).
-        thread.addEventListener("close", () => {
-          if (engine.#closed) return;
-          engine.#gone.add(index);
-          engine.#fail(index, "its thread exited without an error");
-        });
-        threads.push(thread);
-      }
-      const remotes = threads.map((t) => Comlink.wrap<GradientWorkerApi>(t));
-      const pending = new Set(remotes.keys());
-      const configured = Promise.all(remotes.map((remote, index) => {
-        const config: WorkerConfig = {
-          memory: workspace.memory,
-          layout: workspace.layout,
-          index,
-          workers,
-          backend: options.backend,
-          wasmModule,
-          ...(fault ? { fault } : {}),
-        };
-        return remote.configure(config).then(() => pending.delete(index), (e: unknown) => {
-          engine.#fail(index, e instanceof Error ? e.message : String(e));
-        });
-      }));
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const stalled = new Promise<never>((_, reject) => {
+      signal?.throwIfAborted();
+      const wasmModule = options.backend === "js" ? null : await compileWasmKernels();
+      const pending = new Set(Array.from({ length: workers }, (_, index) => index));
+      let rejectStalled: (e: Error) => void = () => {};
+      const stalled = new Promise<never>((_, reject) => rejectStalled = reject);
+      const watch = () => {
+        clearTimeout(timer);
         timer = setTimeout(() => {
           const index = pending.values().next().value ?? 0;
-          reject(
-            new WorkerError(`worker ${index}: not configured after ${seconds(engine.#stallMs)}`),
+          rejectStalled(
+            new WorkerError(
+              `worker ${index}: not configured after ${seconds(engine.#stallMs)} ` +
+                `(${workers - pending.size} of ${workers} workers were)`,
+            ),
           );
         }, engine.#stallMs);
+      };
+      const aborted = new Promise<never>((_, reject) => {
+        onAbort = () => reject(signal!.reason);
+        signal?.addEventListener("abort", onAbort, { once: true });
       });
-      try {
-        await Promise.race([configured, engine.#failed, stalled]);
-      } finally {
-        clearTimeout(timer);
-      }
+      let next = 0;
+      const lane = async (): Promise<void> => {
+        while (next < workers) {
+          const index = next++;
+          // A macrotask between spawns lets a signal's handler run.
+          await new Promise((resolve) => setTimeout(resolve, 0));
+          if (signal?.aborted || engine.#failure) return;
+          const remote = engine.#spawn(index);
+          remotes[index] = remote;
+          const config: WorkerConfig = {
+            memory: workspace.memory,
+            layout: workspace.layout,
+            index,
+            workers,
+            backend: options.backend,
+            wasmModule,
+            ...(fault ? { fault } : {}),
+          };
+          try {
+            await remote.configure(config);
+            pending.delete(index);
+            watch();
+          } catch (e) {
+            engine.#fail(index, e instanceof Error ? e.message : String(e));
+            return;
+          }
+        }
+      };
+      watch();
+      const lanes = Array.from({ length: Math.min(workers, START_CONCURRENCY) }, lane);
+      await Promise.race([Promise.all(lanes), engine.#failed, stalled, aborted]);
+      // A lane also ends early on a failure or a signal; those take precedence.
+      engine.#throwIfFailed();
+      signal?.throwIfAborted();
       remotes.forEach((remote, index) => {
         const run = remote.run().catch((e: unknown) => {
           engine.#fail(index, e instanceof Error ? e.message : String(e));
@@ -157,8 +179,28 @@ export class ThreadEngine implements StepEngine {
     } catch (e) {
       await engine.close();
       throw e;
+    } finally {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
     }
     return engine;
+  }
+
+  /** Starts worker thread `index` and watches it for errors and for its end. */
+  #spawn(index: number): Comlink.Remote<GradientWorkerApi> {
+    const thread = new Worker(WORKER_URL.href, { type: "module" });
+    thread.addEventListener("error", (event) => {
+      event.preventDefault();
+      this.#fail(index, (event as ErrorEvent).message || "the worker thread died");
+    });
+    // Bun tells when a worker's thread ends; Deno does not (the step watchdog covers it).
+    thread.addEventListener("close", () => {
+      if (this.#closed) return;
+      this.#gone.add(index);
+      this.#fail(index, "its thread exited without an error");
+    });
+    this.#threads[index] = thread;
+    return Comlink.wrap<GradientWorkerApi>(thread);
   }
 
   async step(input: StepInput): Promise<StepOutput> {
@@ -230,7 +272,7 @@ export class ThreadEngine implements StepEngine {
       new Promise((resolve) => timer = setTimeout(resolve, STOP_GRACE_MS)),
     ]);
     clearTimeout(timer);
-    for (const thread of this.#threads) thread.terminate();
+    for (const thread of this.#threads) thread?.terminate();
   }
 
   #fail(index: number, message: string): void {
