@@ -68,7 +68,15 @@ function jsonLog(): EpochLog {
           ms: result.ms,
           loss: last?.loss ?? null,
           accuracy: last?.accuracy ?? null,
+          engine: result.engine,
           workers: result.workers,
+          ...(result.transport
+            ? {
+              processes: result.transport.processes,
+              bytes_per_step: result.transport.bytesPerStep,
+              sync_ms: result.transport.syncMs,
+            }
+            : {}),
           samples_per_s: result.samplesPerSecond,
         }) + "\n",
       );
@@ -111,13 +119,22 @@ function textLog(epochs: number): EpochLog {
       writeStdout(
         `done: ${epochs} epochs in ${(result.ms / 1000).toFixed(2)} s, ` +
           `${Math.round(result.samplesPerSecond).toLocaleString("en-US")} samples/s, ` +
-          `${result.workers} worker${
-            result.workers === 1 ? "" : "s"
-          }, ${result.backend} backend; ` +
+          `${computedBy(result)}, ${result.backend} backend; ` +
           `final loss ${last ? formatLoss(last.loss) : undefined}, accuracy ${
             last?.accuracy.toFixed(4)
           }\n`,
       );
     },
   };
+}
+
+/** Who computed the steps, for the done line. */
+function computedBy(result: TrainResult): string {
+  const t = result.transport;
+  if (t) {
+    return `${t.processes} worker process${t.processes === 1 ? "" : "es"} ` +
+      `(${Math.round(t.bytesPerStep).toLocaleString("en-US")} bytes and ` +
+      `${t.syncMs.toFixed(2)} ms of synchronization per step)`;
+  }
+  return `${result.workers} worker${result.workers === 1 ? "" : "s"}`;
 }

@@ -4,6 +4,7 @@ import { GENERATOR_KINDS } from "../data/generators.ts";
 import { looksLikeCheckpoint } from "../checkpoint/checkpoint.ts";
 import { type CheckpointPolicy, SAVE_INTERVAL_MS } from "../checkpoint/checkpoint_policy.ts";
 import { DivergenceError, UsageError, WorkerError } from "../errors.ts";
+import type { ClusterOptions } from "../engines/cluster/cluster_engine.ts";
 import { BACKEND_CHOICES, type BackendChoice } from "../kernels/select.ts";
 import { looksLikeModelFile, readModelFile, writeModelFile } from "../model/model_file.ts";
 import { planRunMemory } from "../core/memory_plan.ts";
@@ -148,6 +149,44 @@ export const TRAIN_FLAGS: readonly FlagSpec[] = [
       "threads (more workers than a batch has chunks only share the reduction)",
     default: logicalCpus(),
     defaultText: `logical CPUs (${logicalCpus()})`,
+  },
+  {
+    name: "cluster",
+    value: "URL",
+    type: "string",
+    help: "train on the worker processes of this NATS cluster (see deno task worker) instead " +
+      "of threads: nats://host:port, comma-separated; nats://user:pass@… or nats://token@…",
+  },
+  {
+    name: "min-workers",
+    value: "K",
+    type: "integer",
+    min: 1,
+    help: "with --cluster: worker processes to wait for before the first step",
+    default: 1,
+  },
+  {
+    name: "cluster-wait",
+    value: "SEC",
+    type: "number",
+    above: 0,
+    help: "with --cluster: how long to wait for them, and for a new one when none is left",
+    default: 60,
+  },
+  {
+    name: "cluster-timeout",
+    value: "SEC",
+    type: "number",
+    above: 0,
+    help: "with --cluster: a worker silent this long in a step loses its work to the others",
+    default: 5,
+  },
+  {
+    name: "cluster-ca",
+    value: "FILE",
+    type: "string",
+    help: "with --cluster: a PEM file of the certificate authority of the servers' TLS " +
+      "certificates",
   },
   {
     name: "backend",
@@ -329,7 +368,8 @@ export function trainingFromFlags(f: FlagValues): TrainingSetup {
   const hidden = init?.hidden ?? f.hidden as number;
   const batchSize = f["batch-size"] as number | undefined;
   const valSplit = f["val-split"] as number;
-  const workers = f.workers as number;
+  const cluster = clusterFromFlags(f);
+  const workers = cluster ? 0 : f.workers as number;
   const dtype = f.dtype as Dtype;
   const standardize = f.standardize as "zscore" | "none";
   if (source.kind === "generator") {
@@ -379,11 +419,35 @@ export function trainingFromFlags(f: FlagValues): TrainingSetup {
       ...(batchSize !== undefined ? { batchSize } : {}),
       dtype,
       workers,
+      ...(cluster ? { cluster } : {}),
       backend: f.backend as BackendChoice,
       standardize,
       validation,
       ...(init ? { init } : {}),
     },
+  };
+}
+
+/** The cluster settings, or undefined without `--cluster`; cluster flags need it. */
+function clusterFromFlags(f: FlagValues): ClusterOptions | undefined {
+  const only = ["min-workers", "cluster-wait", "cluster-timeout", "cluster-ca"];
+  if (f.cluster === undefined) {
+    const stray = only.find((flag) => flagGiven(f, flag));
+    if (stray) throw new UsageError(`--${stray}: only with --cluster`);
+    return undefined;
+  }
+  if (flagGiven(f, "workers")) {
+    throw new UsageError(
+      "--workers: not with --cluster, whose workers are the processes started by " +
+        "`deno task worker` (their threads: its --threads)",
+    );
+  }
+  return {
+    url: f.cluster as string,
+    minWorkers: f["min-workers"] as number,
+    waitMs: 1000 * (f["cluster-wait"] as number),
+    timeoutMs: 1000 * (f["cluster-timeout"] as number),
+    ...(f["cluster-ca"] !== undefined ? { caFile: f["cluster-ca"] as string } : {}),
   };
 }
 

@@ -351,19 +351,24 @@ export class ClusterEngine implements StepEngine {
     const deadline = performance.now() + waitMs;
     while (this.#serving.size < count) {
       const left = deadline - performance.now();
-      const idle = await this.#membership.waitFor(
-        count - this.#serving.size,
-        Math.max(1, left),
-        (m) => m.run === "" && !this.#serving.has(m.id) && !this.#declined.has(m.id),
-      ).catch((e) => {
+      if (left <= 0) {
+        const present = this.#membership.members().length;
         throw new ClusterError(
-          this.#serving.size === 0
-            ? String((e as Error).message)
-            : `waited ${(waitMs / 1000).toFixed(0)} s for ${count} worker processes; ` +
-              `${this.#serving.size} joined`,
+          `waited ${+(waitMs / 1000).toFixed(1)} s for ${count} worker process` +
+            `${count === 1 ? "" : "es"}; ${this.#serving.size} joined the run` +
+            (present > this.#serving.size ? ` (${present} present in the cluster)` : ""),
         );
-      });
-      await Promise.all(idle.map((m) => this.#join(m)));
+      }
+      const idle = this.#membership.members().filter((m) =>
+        m.run === "" && !this.#serving.has(m.id) && !this.#declined.has(m.id)
+      );
+      // Ask every idle worker; then wait for an answer or a change in who is there.
+      const asked = idle.map((m) => this.#join(m));
+      await Promise.race([
+        ...(asked.length > 0 ? [Promise.all(asked)] : []),
+        this.#membership.waitFor(idle.length + 1, left, (m) => m.run === "").catch(() => {}),
+        new Promise((resolve) => setTimeout(resolve, Math.min(left, 250))),
+      ]);
     }
   }
 

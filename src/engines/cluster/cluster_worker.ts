@@ -51,7 +51,9 @@ interface Served {
  */
 export class ClusterWorker {
   readonly #nc: NatsConnection;
-  readonly #lease: WorkerLease;
+  /** This process's id in the cluster. */
+  readonly id: string;
+  #lease: WorkerLease | null = null;
   readonly #options: ClusterWorkerOptions;
   readonly #inbox: Subscription;
   #served: Served | null = null;
@@ -60,15 +62,12 @@ export class ClusterWorker {
   #queue: Promise<void> = Promise.resolve();
   #stopped = false;
 
-  private constructor(
-    nc: NatsConnection,
-    lease: WorkerLease,
-    options: ClusterWorkerOptions,
-  ) {
+  /** Listens under `id` at once: the lease, which tells coordinators of us, comes after. */
+  private constructor(nc: NatsConnection, id: string, options: ClusterWorkerOptions) {
     this.#nc = nc;
-    this.#lease = lease;
+    this.id = id;
     this.#options = options;
-    this.#inbox = nc.subscribe(`${subject("worker", lease.id)}.*`, {
+    this.#inbox = nc.subscribe(`${subject("worker", id)}.*`, {
       callback: (error, msg) => {
         if (error) return;
         this.#queue = this.#queue.then(() => this.#handle(msg.subject, msg.data, msg))
@@ -84,26 +83,21 @@ export class ClusterWorker {
       name: options.name,
       ...(options.caFile ? { caFile: options.caFile } : {}),
     });
+    const worker = new ClusterWorker(nc, randomWorkerId(), options);
     try {
       const backends = ["js", "wasm", ...(findBlasLibrary() !== null ? ["blas"] : [])];
-      const lease = await WorkerLease.start(nc, {
+      worker.#lease = await WorkerLease.start(nc, {
         name: options.name,
         runtime: options.runtime,
         threads: options.threads,
         backends,
-      });
-      const worker = new ClusterWorker(nc, lease, options);
-      worker.#log(`joined the cluster as ${lease.id} with ${options.threads} thread(s)`);
+      }, { id: worker.id });
+      worker.#log(`joined the cluster as ${worker.id} with ${options.threads} thread(s)`);
       return worker;
     } catch (e) {
-      await nc.close();
+      await worker.stop();
       throw e;
     }
-  }
-
-  /** This process's id in the cluster. */
-  get id(): string {
-    return this.#lease.id;
   }
 
   /** Leaves the cluster: gives up any run, deletes the lease, closes the connection. */
@@ -114,7 +108,7 @@ export class ClusterWorker {
     this.#inbox.unsubscribe();
     await this.#queue.catch(() => {});
     await this.#release("the worker is stopping");
-    await this.#lease.stop().catch(() => {});
+    await this.#lease?.stop().catch(() => {});
     await this.#nc.drain().catch(() => {});
   }
 
@@ -186,7 +180,7 @@ export class ClusterWorker {
       lastHeard: performance.now(),
       alive,
     };
-    await this.#lease.serve(e.run).catch(() => {});
+    await this.#lease?.serve(e.run).catch(() => {});
     this.#log(`serving run ${e.run} (${spec.backend}, ${spec.dtype})`);
     return { accepted: true, note: "" };
   }
@@ -244,7 +238,7 @@ export class ClusterWorker {
     this.#served = null;
     s.alive.unsubscribe();
     await s.computer.close();
-    if (!this.#stopped) await this.#lease.serve("").catch(() => {});
+    if (!this.#stopped) await this.#lease?.serve("").catch(() => {});
     this.#log(`left run ${s.run}: ${why}`);
   }
 
@@ -255,4 +249,9 @@ export class ClusterWorker {
 
 function paramCountOf(spec: RunSpec): number {
   return spec.hidden * spec.features + 2 * spec.hidden + 1;
+}
+
+function randomWorkerId(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(6));
+  return "w" + [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
 }

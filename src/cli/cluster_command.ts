@@ -1,0 +1,183 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { UsageError } from "../errors.ts";
+import { findNatsServer, startNatsServer } from "../engines/cluster/nats_server.ts";
+import process from "node:process";
+import { writeStderr } from "../runtime/process.ts";
+import {
+  currentRuntime,
+  findRuntime,
+  RUNTIME_KINDS,
+  runtimeCommandLine,
+  type RuntimeKind,
+} from "../runtime/runtimes.ts";
+import { type FlagSpec, helpText, parseFlags } from "./flags.ts";
+import { TRAIN_FLAGS, trainCommand } from "./train_command.ts";
+
+/** The cluster command's own flags; every other flag is the train command's. */
+export const CLUSTER_FLAGS: readonly FlagSpec[] = [
+  {
+    name: "processes",
+    value: "N",
+    type: "integer",
+    min: 1,
+    max: 64,
+    help: "worker processes to start on this machine",
+  },
+  {
+    name: "threads",
+    value: "T",
+    type: "integer",
+    min: 1,
+    help: "worker threads in each worker process",
+    default: 1,
+  },
+  {
+    name: "runtimes",
+    value: "LIST",
+    type: "string",
+    help: "runtimes of the worker processes, taken in turn (deno, bun)",
+    defaultText: "this command's runtime",
+  },
+  {
+    name: "nats-server",
+    value: "PATH",
+    type: "string",
+    help: "the nats-server executable (any NATS ≥ 2.9 with JetStream)",
+    defaultText: "nats-server on PATH or in /usr/sbin",
+  },
+];
+
+/** Train flags that the cluster command sets itself. */
+const OWN_TRAIN_FLAGS = ["cluster", "min-workers", "workers"];
+
+/** The largest message the local server accepts: block sums of a large model in float64. */
+const MAX_PAYLOAD = 64 * 2 ** 20;
+/** How long worker processes get to leave before they are killed. */
+const STOP_GRACE_MS = 5_000;
+
+const WORKER_SCRIPT = fileURLToPath(new URL("../../scripts/worker.ts", import.meta.url));
+const PROJECT_ROOT = fileURLToPath(new URL("../..", import.meta.url));
+
+const SUMMARY =
+  "A whole training cluster on this machine, for trying the cluster engine: starts nats-server " +
+  "with JetStream on a free loopback port and a temporary store, starts N worker processes, " +
+  "trains with every other flag as `train --cluster` does, and stops them all on success, error " +
+  "or signal.";
+
+/**
+ * `cluster`: one training run on a private local cluster.
+ *
+ * @example
+ * ```ts
+ * await clusterCommand(["--processes", "2", "--data", "data/breast_cancer.csv", "--epochs", "50"]);
+ * ```
+ */
+export async function clusterCommand(args: readonly string[]): Promise<number> {
+  const { own, rest } = splitArgs(args);
+  const f = parseFlags(own, CLUSTER_FLAGS);
+  if (f.help || rest.includes("--help") || rest.includes("-h")) {
+    console.log(
+      helpText(
+        "deno task cluster --processes N [flags] [train flags]   " +
+          "(or: bun run cluster --processes N …)",
+        SUMMARY,
+        [...CLUSTER_FLAGS, ...TRAIN_FLAGS.filter((s) => !OWN_TRAIN_FLAGS.includes(s.name))],
+      ),
+    );
+    return 0;
+  }
+  if (f.processes === undefined) throw new UsageError("--processes: how many worker processes?");
+  for (const flag of OWN_TRAIN_FLAGS) {
+    if (rest.some((a) => a === `--${flag}` || a.startsWith(`--${flag}=`))) {
+      throw new UsageError(`--${flag}: set by the cluster command itself (see --processes)`);
+    }
+  }
+  const processes = f.processes as number;
+  const threads = f.threads as number;
+  const runtimes = runtimeList(f.runtimes as string | undefined);
+  const binary = findNatsServer(f["nats-server"] as string | undefined);
+  const server = await startNatsServer({ binary, maxPayload: MAX_PAYLOAD });
+  const workers: ChildProcess[] = [];
+  try {
+    for (let i = 0; i < processes; i++) {
+      const kind = runtimes[i % runtimes.length];
+      const runtime = findRuntime(kind, PROJECT_ROOT);
+      if (runtime === null) throw new UsageError(`--runtimes: ${kind} is not installed`);
+      const [command, ...argv] = runtimeCommandLine(kind, runtime, WORKER_SCRIPT, [
+        "--cluster",
+        server.url,
+        "--threads",
+        String(threads),
+        "--name",
+        `local-${i}-${kind}`,
+      ]);
+      // Standard input is a pipe that ends when this process does, however it ends: the worker
+      // leaves then (SHARDNET_EXIT_WITH_STDIN), so no worker outlives its cluster.
+      workers.push(spawn(command, argv, {
+        stdio: ["pipe", "inherit", "inherit"],
+        env: { ...process.env, SHARDNET_EXIT_WITH_STDIN: "1" },
+      }));
+    }
+    return await trainCommand([
+      ...rest,
+      "--cluster",
+      server.url,
+      "--min-workers",
+      String(processes),
+    ]);
+  } finally {
+    await stopAll(workers);
+    await server.stop();
+  }
+}
+
+/** Separates the cluster command's own flags (with their values) from the train flags. */
+function splitArgs(args: readonly string[]): { own: string[]; rest: string[] } {
+  const names = new Set(CLUSTER_FLAGS.map((s) => `--${s.name}`));
+  const own: string[] = [];
+  const rest: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const name = args[i].split("=")[0];
+    if (!names.has(name)) {
+      rest.push(args[i]);
+      continue;
+    }
+    own.push(args[i]);
+    if (!args[i].includes("=") && i + 1 < args.length) own.push(args[++i]);
+  }
+  return { own, rest };
+}
+
+function runtimeList(text: string | undefined): RuntimeKind[] {
+  if (text === undefined) return [currentRuntime()];
+  const list = text.split(",").map((s) => s.trim());
+  for (const kind of list) {
+    if (!RUNTIME_KINDS.includes(kind as RuntimeKind)) {
+      throw new UsageError(`--runtimes: expected deno and/or bun, comma-separated, got "${kind}"`);
+    }
+  }
+  return list as RuntimeKind[];
+}
+
+/** Asks every worker process to leave, then kills those still there after the grace period. */
+async function stopAll(workers: readonly ChildProcess[]): Promise<void> {
+  const running = workers.filter((w) => w.exitCode === null && w.signalCode === null);
+  const exited = running.map((w) =>
+    new Promise<void>((resolve) => w.once("exit", () => resolve()))
+  );
+  for (const w of running) w.kill("SIGTERM");
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([
+    Promise.all(exited),
+    new Promise((resolve) => timer = setTimeout(resolve, STOP_GRACE_MS)),
+  ]);
+  clearTimeout(timer);
+  for (const w of running) {
+    if (w.exitCode === null && w.signalCode === null) {
+      writeStderr(`note: worker process ${w.pid} did not leave in time; killed\n`);
+      w.kill("SIGKILL");
+    }
+  }
+  await Promise.all(exited.map((e) => Promise.race([e, new Promise((r) => setTimeout(r, 1000))])));
+}
