@@ -18,6 +18,7 @@ function result(losses: number[], params: number[], workers: number): TrainResul
     ms: losses.length,
     workers,
     backend: "js",
+    kernelVariant: null,
     samplesPerSecond: 1,
     steps: losses.length,
     phaseMs: [[0, 0, 0]],

@@ -42,6 +42,7 @@ const api = {
       config.backend,
       config.layout.shape.dtype,
       config.memory,
+      config.kernelVariant,
       config.wasmModule,
     );
     const shard = new GradientShard(kernels, ws, config.index, config.learningRate);

@@ -4,6 +4,7 @@ import {
   type BackendName,
   loadKernels,
   resolveBackend,
+  resolveKernelVariant,
 } from "../kernels/select.ts";
 import { ThreadEngine } from "../parallel/thread_engine.ts";
 import { Rng } from "../rng.ts";
@@ -151,6 +152,7 @@ async function roundTripBenchmarks(
       layout,
       workers,
       backend,
+      kernelVariant: resolveKernelVariant(backend, "auto"),
       learningRate: TINY_LR,
     });
     try {

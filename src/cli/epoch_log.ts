@@ -1,3 +1,4 @@
+import { kernelsLabel } from "../kernels/select.ts";
 import type { EpochReport, TrainResult } from "../train/train.ts";
 import { stderrIsTerminal, writeStderr, writeStdout } from "../runtime/process.ts";
 
@@ -55,6 +56,8 @@ function jsonLog(): EpochLog {
           loss: last?.loss ?? null,
           accuracy: last?.accuracy ?? null,
           workers: result.workers,
+          backend: result.backend,
+          kernel_variant: result.kernelVariant,
           samples_per_s: result.samplesPerSecond,
         }) + "\n",
       );
@@ -97,9 +100,9 @@ function textLog(epochs: number): EpochLog {
       writeStdout(
         `done: ${epochs} epochs in ${(result.ms / 1000).toFixed(2)} s, ` +
           `${Math.round(result.samplesPerSecond).toLocaleString("en-US")} samples/s, ` +
-          `${result.workers} worker${
-            result.workers === 1 ? "" : "s"
-          }, ${result.backend} backend; ` +
+          `${result.workers} worker${result.workers === 1 ? "" : "s"}, ${
+            kernelsLabel(result.backend, result.kernelVariant)
+          } backend; ` +
           `final loss ${last?.loss.toFixed(6)}, accuracy ${last?.accuracy.toFixed(4)}\n`,
       );
     },

@@ -3,7 +3,12 @@ import { splitValidation } from "../data/split.ts";
 import { GENERATOR_KINDS } from "../data/generators.ts";
 import { type CheckpointPolicy, SAVE_INTERVAL_MS } from "../checkpoint/checkpoint_policy.ts";
 import { DivergenceError, UsageError, WorkerError } from "../errors.ts";
-import { BACKEND_CHOICES, type BackendChoice } from "../kernels/select.ts";
+import {
+  BACKEND_CHOICES,
+  type BackendChoice,
+  KERNEL_VARIANT_CHOICES,
+  type KernelVariantChoice,
+} from "../kernels/select.ts";
 import { readModelFile, writeModelFile } from "../model/model_file.ts";
 import { logicalCpus, onTerminationSignal } from "../runtime/process.ts";
 import { train, type TrainOptions } from "../train/train.ts";
@@ -120,6 +125,16 @@ export const TRAIN_FLAGS: readonly FlagSpec[] = [
     type: "string",
     choices: BACKEND_CHOICES,
     help: "kernel implementation",
+    default: "auto",
+  },
+  {
+    name: "kernel-variant",
+    value: "V",
+    type: "string",
+    choices: KERNEL_VARIANT_CHOICES,
+    help: "wasm build of the wasm and blas backends: relaxed (fused multiply-add where the " +
+      "runtime fuses: fastest on Deno, bits differ between Deno and Bun), plain (the same bits " +
+      "on every runtime); auto: relaxed for wasm, plain for blas",
     default: "auto",
   },
   {
@@ -256,6 +271,7 @@ export function trainingFromFlags(f: FlagValues): TrainingSetup {
       dtype: f.dtype as Dtype,
       workers: f.workers as number,
       backend: f.backend as BackendChoice,
+      kernelVariant: f["kernel-variant"] as KernelVariantChoice,
       standardize: f.standardize as "zscore" | "none",
       validation,
       ...(init ? { init } : {}),

@@ -5,7 +5,7 @@ import type { Batch } from "../train/gradient_shard.ts";
 import type { StepEngine } from "../train/step_engine.ts";
 import type { WorkspaceLayout } from "../train/workspace.ts";
 import type { GradientWorkerApi } from "../../workers/gradient_worker.ts";
-import { compileWasmKernels } from "../kernels/wasm.ts";
+import { compileWasmKernels, type WasmVariant } from "../kernels/wasm.ts";
 import { chunkCount, reduceSlices } from "../train/shards.ts";
 import { Control, markFailed, publishStep, publishStop, reached } from "./control.ts";
 import type { WorkerConfig, WorkerFault } from "./worker_config.ts";
@@ -17,6 +17,8 @@ export interface ThreadEngineOptions {
   readonly layout: WorkspaceLayout;
   readonly workers: number;
   readonly backend: BackendName;
+  /** The wasm build every worker runs; null for the js backend. */
+  readonly kernelVariant: WasmVariant | null;
   readonly learningRate: number;
 }
 
@@ -84,7 +86,7 @@ export class ThreadEngine implements StepEngine {
    *
    * @example
    * ```ts
-   * const engine = await ThreadEngine.start({ memory, layout, workers: 2, backend: "js", learningRate: 0.5 });
+   * const engine = await ThreadEngine.start({ memory, layout, workers: 2, backend: "js", kernelVariant: null, learningRate: 0.5 });
    * try { await engine.step({ begin: 0, end: 569, shuffled: false }); } finally { await engine.close(); }
    * ```
    */
@@ -95,7 +97,8 @@ export class ThreadEngine implements StepEngine {
     const runs: Promise<void>[] = [];
     const engine = new ThreadEngine(workers, threads, runs, control, layout);
     const fault = faultFromEnvironment();
-    const wasmModule = options.backend === "js" ? null : await compileWasmKernels();
+    const { kernelVariant } = options;
+    const wasmModule = kernelVariant === null ? null : await compileWasmKernels(kernelVariant);
     try {
       for (let index = 0; index < workers; index++) {
         const thread = new Worker(WORKER_URL.href, { type: "module" });
@@ -120,6 +123,7 @@ export class ThreadEngine implements StepEngine {
           index,
           workers,
           backend: options.backend,
+          kernelVariant,
           wasmModule,
           learningRate: options.learningRate,
           ...(fault ? { fault } : {}),

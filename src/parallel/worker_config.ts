@@ -1,4 +1,5 @@
 import type { BackendName } from "../kernels/select.ts";
+import type { WasmVariant } from "../kernels/wasm.ts";
 import type { WorkspaceLayout } from "../train/workspace.ts";
 
 /** What a worker thread is told once, before its first step. */
@@ -9,7 +10,9 @@ export interface WorkerConfig {
   readonly index: number;
   readonly workers: number;
   readonly backend: BackendName;
-  /** The compiled wasm kernels, shared rather than compiled again; null for the js backend. */
+  /** The wasm build the coordinator resolved; null for the js backend. */
+  readonly kernelVariant: WasmVariant | null;
+  /** The compiled `kernelVariant`, shared rather than compiled again; null for the js backend. */
   readonly wasmModule: WebAssembly.Module | null;
   readonly learningRate: number;
   /** A test hook: see `WorkerFault`. */

@@ -3,7 +3,14 @@ import { applyStandardization, fitStandardization } from "../data/standardize.ts
 import type { Dtype, Floats } from "../dtype.ts";
 import { DataError, DivergenceError } from "../errors.ts";
 import type { Kernels } from "../kernels/kernels.ts";
-import { type BackendChoice, loadKernels, resolveBackend } from "../kernels/select.ts";
+import {
+  type BackendChoice,
+  type KernelVariantChoice,
+  loadKernels,
+  resolveBackend,
+  resolveKernelVariant,
+} from "../kernels/select.ts";
+import type { WasmVariant } from "../kernels/wasm.ts";
 import { initModel, type Model } from "../model/model.ts";
 import { Rng } from "../rng.ts";
 import { ThreadEngine } from "../parallel/thread_engine.ts";
@@ -36,6 +43,11 @@ export interface TrainOptions {
   readonly workers?: number;
   /** Kernel backend (default auto). */
   readonly backend?: BackendChoice;
+  /**
+   * The wasm build of the wasm and blas backends (default auto: see `resolveKernelVariant`);
+   * `plain` computes the same bits on Deno and Bun, `relaxed` is faster on Deno.
+   */
+  readonly kernelVariant?: KernelVariantChoice;
   /** z-score the features with the training rows' statistics (default "zscore"). */
   readonly standardize?: "zscore" | "none";
   /** Rows to report validation loss and accuracy on after each epoch. */
@@ -92,6 +104,8 @@ export interface TrainResult {
   readonly ms: number;
   readonly workers: number;
   readonly backend: string;
+  /** The wasm build that ran, after `auto` was resolved; null for the js backend. */
+  readonly kernelVariant: WasmVariant | null;
   readonly samplesPerSecond: number;
   /** Steps taken in this call. */
   readonly steps: number;
@@ -105,7 +119,7 @@ export interface TrainResult {
 /**
  * Trains the network with plain gradient descent on binary cross-entropy.
  * With `workers` ≥ 1 every batch is sharded across worker threads; the result is bit-identical
- * to `workers: 0` for the same data, options and backend.
+ * to `workers: 0` for the same data, options, backend and kernel variant.
  *
  * @example
  * ```ts
@@ -162,7 +176,8 @@ export async function train(data: Dataset, options: TrainOptions): Promise<Train
 
   const backend = resolveBackend(options.backend ?? "auto");
   if (backend.note) options.onNote?.(backend.note);
-  const kernels = await loadKernels(backend.name, dtype, memory);
+  const kernelVariant = resolveKernelVariant(backend.name, options.kernelVariant ?? "auto");
+  const kernels = await loadKernels(backend.name, dtype, memory, kernelVariant);
   const chunks = chunkCount(batchSize, layout.chunkRows);
   if (workers > chunks) {
     options.onNote?.(
@@ -178,6 +193,7 @@ export async function train(data: Dataset, options: TrainOptions): Promise<Train
       layout,
       workers,
       backend: backend.name,
+      kernelVariant,
       learningRate: lr,
     });
 
@@ -261,6 +277,7 @@ export async function train(data: Dataset, options: TrainOptions): Promise<Train
     ms: trainingMs,
     workers,
     backend: backend.name,
+    kernelVariant,
     samplesPerSecond: (m * history.length) / (trainingMs / 1000),
     steps,
     phaseMs: phaseTotals(),
