@@ -31,7 +31,14 @@ export {
 } from "./data/standardize.ts";
 export type { Dtype } from "./dtype.ts";
 export { DataError, UsageError, WorkerError } from "./errors.ts";
-export { BACKEND_CHOICES, type BackendChoice } from "./kernels/select.ts";
+export { kernelIdentity } from "./kernels/kernel_identity.ts";
+export {
+  BACKEND_CHOICES,
+  type BackendChoice,
+  KERNEL_VARIANT_CHOICES,
+  type KernelVariantChoice,
+} from "./kernels/select.ts";
+export type { WasmVariant } from "./kernels/wasm.ts";
 export { initModel, type Model, modelViews } from "./model/model.ts";
 export { modelFromJson, modelToJson, readModelFile, writeModelFile } from "./model/model_file.ts";
 export { evaluate, type Evaluation, predict, type Rows } from "./model/predict.ts";

@@ -61,6 +61,8 @@ describe("train command", () => {
       "loss",
       "accuracy",
       "workers",
+      "backend",
+      "kernel_variant",
       "samples_per_s",
     ]);
     assert.equal(done.epochs, 4);

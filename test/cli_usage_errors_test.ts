@@ -34,6 +34,10 @@ const USAGE_ERRORS: [string[], RegExp][] = [
   [[...BC, "--resume", "no/such.ckpt"], /--resume: cannot read checkpoint file: no\/such\.ckpt$/],
   [["--dtype", "f16"], /--dtype: expected one of f32, f64, got "f16"/],
   [["--log-format", "xml"], /--log-format: expected one of text, json/],
+  [
+    ["--kernel-variant", "fma"],
+    /--kernel-variant: expected one of auto, relaxed, plain, got "fma"/,
+  ],
   [["--data", "no/such.csv"], /--data: no such file: no\/such\.csv/],
   [[...BC, "--init", "no/such.json"], /--init: cannot read model file: no\/such\.json/],
   [[...BC, "--label", "nope"], /--label: no column "nope"/],

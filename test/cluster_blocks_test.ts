@@ -39,7 +39,10 @@ async function coordinator(c: Case) {
   ws.x.set(data.x);
   ws.y.set(data.y);
   ws.params.all.set(initModel(6, 9, 5).params);
-  return { ws, kernels: await loadKernels(c.backend, c.dtype, memory) };
+  return {
+    ws,
+    kernels: await loadKernels(c.backend, c.dtype, memory, c.backend === "js" ? null : "relaxed"),
+  };
 }
 
 /** Trains 3 epochs with the local engine, or with simulated worker processes; returns the bits. */
@@ -57,6 +60,7 @@ async function run(c: Case, cluster: boolean): Promise<string> {
     batchSize: c.batchSize,
     chunkRows: ws.layout.chunkRows,
     backend: c.backend,
+    kernelVariant: c.backend === "js" ? null : "relaxed" as const,
     dataFingerprint: "test",
   };
   const workers = c.members.map((m) => new BlockComputer(spec, m.threads));

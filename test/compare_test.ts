@@ -19,6 +19,7 @@ function result(losses: number[], params: number[], workers: number): TrainResul
     engine: workers === 0 ? "local" : "threads",
     workers,
     backend: "js",
+    kernelVariant: null,
     samplesPerSecond: 1,
     steps: losses.length,
     phaseMs: [[0, 0, 0]],
@@ -50,7 +51,7 @@ describe("compare command", () => {
     assert.equal(lines[0], "single-thread (--workers 0) vs sharded (--workers 2)");
     assert.match(
       lines[1],
-      /^data\/breast_cancer\.csv, 569 rows × 30 features, 4 hidden units, f64, full batch, 60 epochs, \w+ backend$/,
+      /^data\/breast_cancer\.csv, 569 rows × 30 features, 4 hidden units, f64, full batch, 60 epochs, (js|wasm \(relaxed\)|blas \(plain\)) backend$/,
     );
     assert.equal(lines[2], "");
     assert.match(lines[3], /^epoch +loss, workers 0 +loss, workers 2 +difference$/);

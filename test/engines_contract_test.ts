@@ -5,7 +5,9 @@ import { engineContract } from "./engine_contract.ts";
 describe("StepEngine contract: local", () => {
   engineContract(
     (workspace, kernels) =>
-      Promise.resolve(createEngine({ kind: "local" }, { workspace, kernels, backend: "js" })),
+      Promise.resolve(
+        createEngine({ kind: "local" }, { workspace, kernels, backend: "js", kernelVariant: null }),
+      ),
     0,
   );
 });
@@ -15,7 +17,12 @@ for (const workers of [1, 2, 3]) {
     engineContract(
       (workspace, kernels) =>
         Promise.resolve(
-          createEngine({ kind: "threads", workers }, { workspace, kernels, backend: "js" }),
+          createEngine({ kind: "threads", workers }, {
+            workspace,
+            kernels,
+            backend: "js",
+            kernelVariant: null,
+          }),
         ),
       workers,
     );

@@ -1,6 +1,11 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { scriptCommandLine } from "../src/runtime/runtimes.ts";
+import {
+  currentRuntime,
+  findRuntime,
+  runtimeCommandLine,
+  type RuntimeKind,
+} from "../src/runtime/runtimes.ts";
 
 /** What a finished command printed and how it exited. */
 export interface CliResult {
@@ -23,6 +28,25 @@ export function runCli(
   return startCli(name, args, env, timeoutMs).done;
 }
 
+/**
+ * Runs `scripts/<name>.ts` with `args` on `runtime`, this one or the other (from the project's
+ * node_modules/.bin), so that a test can compare what the two compute.
+ */
+export function runCliOn(
+  runtime: RuntimeKind,
+  name: "train" | "predict" | "compare" | "bench",
+  args: readonly string[],
+  env: Record<string, string> = {},
+  timeoutMs = 120_000,
+): Promise<CliResult> {
+  return startCli(name, args, env, timeoutMs, runtime).done;
+}
+
+/** The runtime that is not running the tests. */
+export function otherRuntime(): RuntimeKind {
+  return currentRuntime() === "deno" ? "bun" : "deno";
+}
+
 /** A command still running: its output so far, and what it will have printed when it ends. */
 export interface RunningCli {
   readonly child: ChildProcess;
@@ -37,8 +61,9 @@ export function startCli(
   args: readonly string[],
   env: Record<string, string> = {},
   timeoutMs = 120_000,
+  runtime: RuntimeKind = currentRuntime(),
 ): RunningCli {
-  const [command, ...rest] = scriptCommandLine(`scripts/${name}.ts`, args);
+  const [command, ...rest] = commandLine(runtime, `scripts/${name}.ts`, args);
   const started = performance.now();
   const child = spawn(command, rest, {
     cwd: ROOT,
@@ -58,4 +83,15 @@ export function startCli(
     });
   });
   return { child, stdout: () => stdout, done };
+}
+
+/** The command line that runs `script` on `runtime`, which must be installed. */
+export function commandLine(
+  runtime: RuntimeKind,
+  script: string,
+  args: readonly string[],
+): string[] {
+  const binary = findRuntime(runtime, ROOT);
+  if (binary === null) throw new Error(`${runtime} is not installed (npm ci installs it)`);
+  return runtimeCommandLine(runtime, binary, script, args);
 }

@@ -4,6 +4,7 @@ import {
   type BackendName,
   loadKernels,
   resolveBackend,
+  resolveKernelVariant,
 } from "../kernels/select.ts";
 import { ThreadEngine } from "../engines/threads/thread_engine.ts";
 import { Rng } from "../rng.ts";
@@ -153,7 +154,12 @@ async function roundTripBenchmarks(
       threads: workers,
     });
     const workspace = workspaceViews(allocateWorkspace(layout), layout);
-    const engine = await ThreadEngine.start({ workspace, workers, backend });
+    const engine = await ThreadEngine.start({
+      workspace,
+      workers,
+      backend,
+      kernelVariant: resolveKernelVariant(backend, "auto"),
+    });
     try {
       const bench = new Bench({ time: taskMs, warmupTime: taskMs / 3, iterations: 10 });
       // tinybench calls a task once unawaited to see whether it is async; chaining the steps

@@ -24,7 +24,7 @@ export interface RunConfig {
   readonly valSplit: number;
   /** Epochs in total, as that run was asked for; a resumed run may ask for more. */
   readonly epochs: number;
-  /** The kernel backend that ran, after `auto` was resolved. */
+  /** The kernels that ran, as `kernelsLabel` names them: the backend and its wasm build. */
   readonly backend: string;
 }
 

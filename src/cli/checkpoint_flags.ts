@@ -7,7 +7,13 @@ import { datasetFingerprint } from "../data/fingerprint.ts";
 import { fitStandardization } from "../data/standardize.ts";
 import type { Dtype } from "../dtype.ts";
 import { UsageError } from "../errors.ts";
-import { type BackendChoice, resolveBackend } from "../kernels/select.ts";
+import {
+  type BackendChoice,
+  kernelsLabel,
+  type KernelVariantChoice,
+  resolveBackend,
+  resolveKernelVariant,
+} from "../kernels/select.ts";
 import type { TrainOptions, TrainState } from "../train/train.ts";
 import type { FlagValues } from "./flags.ts";
 
@@ -45,6 +51,8 @@ export function checkpointsFromFlags(
   const resumed = resumePath !== undefined ? readCheckpoint(resumePath) : undefined;
   const m = rows.samples;
   const batchSize = Math.min(options.batchSize ?? m, m);
+  const backend = resolveBackend(f.backend as BackendChoice).name;
+  const variant = resolveKernelVariant(backend, f["kernel-variant"] as KernelVariantChoice);
   const config: RunConfig = {
     data: f.data as string,
     samples: m,
@@ -57,7 +65,7 @@ export function checkpointsFromFlags(
     standardize: f.standardize as "zscore" | "none",
     valSplit: f["val-split"] as number,
     epochs: f.epochs as number,
-    backend: resolveBackend(f.backend as BackendChoice).name,
+    backend: kernelsLabel(backend, variant),
   };
   const dataFingerprint = datasetFingerprint(rows);
   const { state, notes } = resumed

@@ -1,5 +1,6 @@
 import { diffRuns, parameterName, type RunDiff } from "../bench/run_diff.ts";
 import { UsageError } from "../errors.ts";
+import { kernelsLabel } from "../kernels/select.ts";
 import { writeStderr, writeStdout } from "../runtime/process.ts";
 import { train, type TrainResult } from "../train/train.ts";
 import { helpText, parseFlags } from "./flags.ts";
@@ -57,7 +58,8 @@ export async function compareCommand(args: readonly string[]): Promise<number> {
   const batch = options.batchSize !== undefined ? `batches of ${options.batchSize}` : "full batch";
   const setup =
     `${f.data}, ${rows.samples} rows × ${rows.features} features, ${options.hidden} hidden ` +
-    `units, ${f.dtype}, ${batch}, ${f.epochs} epochs, ${single.backend} backend`;
+    `units, ${f.dtype}, ${batch}, ${f.epochs} epochs, ` +
+    `${kernelsLabel(single.backend, single.kernelVariant)} backend`;
   writeStdout(comparisonText(setup, single, sharded, diff));
   return diff.bitIdentical ? 0 : 1;
 }

@@ -1,3 +1,4 @@
+import { kernelsLabel } from "../kernels/select.ts";
 import type { EpochReport, TrainResult } from "../train/train.ts";
 import { stderrIsTerminal, writeStderr, writeStdout } from "../runtime/process.ts";
 
@@ -77,6 +78,8 @@ function jsonLog(): EpochLog {
               sync_ms: result.transport.syncMs,
             }
             : {}),
+          backend: result.backend,
+          kernel_variant: result.kernelVariant,
           samples_per_s: result.samplesPerSecond,
         }) + "\n",
       );
@@ -119,7 +122,7 @@ function textLog(epochs: number): EpochLog {
       writeStdout(
         `done: ${epochs} epochs in ${(result.ms / 1000).toFixed(2)} s, ` +
           `${Math.round(result.samplesPerSecond).toLocaleString("en-US")} samples/s, ` +
-          `${computedBy(result)}, ${result.backend} backend; ` +
+          `${computedBy(result)}, ${kernelsLabel(result.backend, result.kernelVariant)} backend; ` +
           `final loss ${last ? formatLoss(last.loss) : undefined}, accuracy ${
             last?.accuracy.toFixed(4)
           }\n`,

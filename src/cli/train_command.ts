@@ -5,7 +5,12 @@ import { looksLikeCheckpoint } from "../checkpoint/checkpoint.ts";
 import { type CheckpointPolicy, SAVE_INTERVAL_MS } from "../checkpoint/checkpoint_policy.ts";
 import { DivergenceError, UsageError, WorkerError } from "../errors.ts";
 import type { ClusterOptions } from "../engines/cluster/cluster_engine.ts";
-import { BACKEND_CHOICES, type BackendChoice } from "../kernels/select.ts";
+import {
+  BACKEND_CHOICES,
+  type BackendChoice,
+  KERNEL_VARIANT_CHOICES,
+  type KernelVariantChoice,
+} from "../kernels/select.ts";
 import { looksLikeModelFile, readModelFile, writeModelFile } from "../model/model_file.ts";
 import { planRunMemory } from "../core/memory_plan.ts";
 import { logicalCpus, onTerminationSignal } from "../runtime/process.ts";
@@ -194,6 +199,16 @@ export const TRAIN_FLAGS: readonly FlagSpec[] = [
     type: "string",
     choices: BACKEND_CHOICES,
     help: "kernel implementation",
+    default: "auto",
+  },
+  {
+    name: "kernel-variant",
+    value: "V",
+    type: "string",
+    choices: KERNEL_VARIANT_CHOICES,
+    help: "wasm build of the wasm and blas backends: relaxed (fused multiply-add where the " +
+      "runtime fuses: fastest on Deno, bits differ between Deno and Bun), plain (the same bits " +
+      "on every runtime); auto: relaxed for wasm, plain for blas",
     default: "auto",
   },
   {
@@ -421,6 +436,7 @@ export function trainingFromFlags(f: FlagValues): TrainingSetup {
       workers,
       ...(cluster ? { cluster } : {}),
       backend: f.backend as BackendChoice,
+      kernelVariant: f["kernel-variant"] as KernelVariantChoice,
       standardize,
       validation,
       ...(init ? { init } : {}),

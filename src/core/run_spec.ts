@@ -1,5 +1,6 @@
 import type { Dtype } from "../dtype.ts";
 import type { BackendName } from "../kernels/select.ts";
+import type { WasmVariant } from "../kernels/wasm.ts";
 
 /**
  * What decides a run's arithmetic, as plain data that can cross to another thread, process or
@@ -17,6 +18,8 @@ export interface RunSpec {
   /** Rows per chunk: how every batch is cut, whoever computes it. */
   readonly chunkRows: number;
   readonly backend: BackendName;
+  /** The wasm build of the wasm and blas backends; null for js. */
+  readonly kernelVariant: WasmVariant | null;
   /** `datasetFingerprint` of the training rows as stored for the run (standardized, in dtype). */
   readonly dataFingerprint: string;
 }

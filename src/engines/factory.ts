@@ -2,6 +2,7 @@ import type { StepEngine } from "../core/step_engine.ts";
 import type { WorkspaceViews } from "../core/workspace.ts";
 import type { Kernels } from "../kernels/kernels.ts";
 import type { BackendName } from "../kernels/select.ts";
+import type { WasmVariant } from "../kernels/wasm.ts";
 import { ClusterEngine, type ClusterOptions } from "./cluster/cluster_engine.ts";
 import { LocalEngine } from "./local/local_engine.ts";
 import { ThreadEngine } from "./threads/thread_engine.ts";
@@ -19,6 +20,8 @@ export interface EngineContext {
   /** The coordinator's kernels, bound to the workspace. */
   readonly kernels: Kernels;
   readonly backend: BackendName;
+  /** The wasm build the kernels run (null for the js backend): every computing thread runs it. */
+  readonly kernelVariant: WasmVariant | null;
   /** Called with one line for each event a person watching the run should know of. */
   readonly onLog?: (line: string) => void;
   /** Aborts the engine's start-up. */
@@ -50,6 +53,7 @@ export function createEngine(
         workspace: context.workspace,
         workers: choice.workers,
         backend: context.backend,
+        kernelVariant: context.kernelVariant,
         ...(context.signal ? { signal: context.signal } : {}),
       });
     case "cluster":

@@ -10,14 +10,15 @@
  * ~25 ns per call.
  *
  * Kernel source: src/kernels/wasm/gen.ts; binaries: src/kernels/wasm/kernels_bin.ts
- * (rebuild with scripts/build_wasm.ts). The relaxed-SIMD variant is used where the runtime validates
- * it (Deno and Bun both do); the plain variant otherwise.
+ * (rebuild with scripts/build_wasm.ts). Two builds of the same kernels: `relaxed` uses relaxed-SIMD
+ * `relaxed_madd`, which an engine may fuse into one rounding or not (V8 fuses, JavaScriptCore does
+ * not), so its bits depend on the runtime; `plain` multiplies then adds, the same bits everywhere.
  */
 import type { Dtype, Floats } from "../dtype.ts";
 import type { Kernels } from "./kernels.ts";
 import { PLAIN_WASM_BASE64, RELAXED_WASM_BASE64 } from "./wasm/kernels_bin.ts";
 
-/** Which of the two builds this runtime runs. */
+/** One of the two builds: `relaxed` (fused multiply-add where the engine fuses) or `plain`. */
 export type WasmVariant = "relaxed" | "plain";
 
 interface Exports {
@@ -41,39 +42,46 @@ function decode(b64: string): Uint8Array<ArrayBuffer> {
   return out;
 }
 
-let chosen: { variant: WasmVariant; bytes: Uint8Array<ArrayBuffer> } | undefined;
+const decoded: Partial<Record<WasmVariant, Uint8Array<ArrayBuffer>>> = {};
 
-/** The build this runtime validates, decoded once. */
-function pick(): { variant: WasmVariant; bytes: Uint8Array<ArrayBuffer> } {
-  if (!chosen) {
-    const relaxed = decode(RELAXED_WASM_BASE64);
-    chosen = WebAssembly.validate(relaxed)
-      ? { variant: "relaxed", bytes: relaxed }
-      : { variant: "plain", bytes: decode(PLAIN_WASM_BASE64) };
-  }
-  return chosen;
+/** The bytes of `variant`, decoded once per thread. */
+function bytesOf(variant: WasmVariant): Uint8Array<ArrayBuffer> {
+  return decoded[variant] ??= decode(
+    variant === "relaxed" ? RELAXED_WASM_BASE64 : PLAIN_WASM_BASE64,
+  );
 }
 
-/** "relaxed" where the runtime accepts relaxed SIMD, else "plain". */
+let relaxedValid: boolean | undefined;
+
+/** Whether this runtime validates relaxed SIMD (Deno and Bun both do). */
+export function relaxedSimdSupported(): boolean {
+  return relaxedValid ??= WebAssembly.validate(bytesOf("relaxed"));
+}
+
+/** "relaxed" where the runtime accepts relaxed SIMD, else "plain": the fastest build here. */
 export function wasmKernelsVariant(): WasmVariant {
-  return pick().variant;
+  return relaxedSimdSupported() ? "relaxed" : "plain";
 }
 
-let compiled: Promise<WebAssembly.Module> | undefined;
+const compiled: Partial<Record<WasmVariant, Promise<WebAssembly.Module>>> = {};
 
 /**
- * The compiled kernels module, compiled once per thread. A worker may receive it by postMessage
- * (where the runtime can clone modules) or call this itself; either way it then instantiates it on
- * the shared memory with `instantiateWasmKernels`.
+ * The compiled kernels module of `variant` (default: the fastest this runtime runs), compiled
+ * once per thread. A worker may receive it by postMessage (where the runtime can clone modules)
+ * or call this itself; either way it then instantiates it on the shared memory with
+ * `instantiateWasmKernels`.
  */
-export function compileWasmKernels(): Promise<WebAssembly.Module> {
-  compiled ??= WebAssembly.compile(pick().bytes);
-  return compiled;
+export function compileWasmKernels(
+  variant: WasmVariant = wasmKernelsVariant(),
+): Promise<WebAssembly.Module> {
+  return compiled[variant] ??= WebAssembly.compile(bytesOf(variant));
 }
 
 /** Synchronous compile, for a thread that must have kernels before its first await. */
-export function compileWasmKernelsSync(): WebAssembly.Module {
-  return new WebAssembly.Module(pick().bytes);
+export function compileWasmKernelsSync(
+  variant: WasmVariant = wasmKernelsVariant(),
+): WebAssembly.Module {
+  return new WebAssembly.Module(bytesOf(variant));
 }
 
 /** Kernels of precision `dtype` from an instance of `module` on `memory`, a shared memory. */
@@ -95,12 +103,13 @@ export function instantiateWasmKernels(
   return bindKernels(instance.exports as unknown as Exports, memory, dtype);
 }
 
-/** Compiles (once per thread) and instantiates the kernels on `memory`. */
+/** Compiles (once per thread) and instantiates the kernels of `variant` on `memory`. */
 export async function createWasmKernels(
   memory: WebAssembly.Memory,
   dtype: Dtype,
+  variant: WasmVariant = wasmKernelsVariant(),
 ): Promise<Kernels> {
-  return instantiateWasmKernels(await compileWasmKernels(), memory, dtype);
+  return instantiateWasmKernels(await compileWasmKernels(variant), memory, dtype);
 }
 
 function bindKernels(ex: Exports, memory: WebAssembly.Memory, dtype: Dtype): Kernels {

@@ -3,7 +3,14 @@ import { applyStandardization, fitStandardization } from "../data/standardize.ts
 import type { Dtype, Floats } from "../dtype.ts";
 import { DataError, DivergenceError, UsageError } from "../errors.ts";
 import type { Kernels } from "../kernels/kernels.ts";
-import { type BackendChoice, loadKernels, resolveBackend } from "../kernels/select.ts";
+import {
+  type BackendChoice,
+  type KernelVariantChoice,
+  loadKernels,
+  resolveBackend,
+  resolveKernelVariant,
+} from "../kernels/select.ts";
+import type { WasmVariant } from "../kernels/wasm.ts";
 import { initModel, type Model } from "../model/model.ts";
 import { Rng } from "../rng.ts";
 import { forwardRows } from "../model/forward.ts";
@@ -33,6 +40,11 @@ export interface TrainOptions {
   readonly cluster?: ClusterOptions;
   /** Kernel backend (default auto). */
   readonly backend?: BackendChoice;
+  /**
+   * The wasm build of the wasm and blas backends (default auto: see `resolveKernelVariant`);
+   * `plain` computes the same bits on Deno and Bun, `relaxed` is faster on Deno.
+   */
+  readonly kernelVariant?: KernelVariantChoice;
   /** z-score the features with the training rows' statistics (default "zscore"). */
   readonly standardize?: "zscore" | "none";
   /** Rows to report validation loss and accuracy on after each epoch. */
@@ -96,6 +108,8 @@ export interface TrainResult {
   readonly transport?: TransportReport;
   readonly workers: number;
   readonly backend: string;
+  /** The wasm build that ran, after `auto` was resolved; null for the js backend. */
+  readonly kernelVariant: WasmVariant | null;
   readonly samplesPerSecond: number;
   /** Steps taken in this call. */
   readonly steps: number;
@@ -109,7 +123,7 @@ export interface TrainResult {
 /**
  * Trains the network with plain gradient descent on binary cross-entropy.
  * With `workers` ≥ 1 every batch is sharded across worker threads; the result is bit-identical
- * to `workers: 0` for the same data, options and backend.
+ * to `workers: 0` for the same data, options, backend and kernel variant.
  *
  * @example
  * ```ts
@@ -179,7 +193,8 @@ export async function train(data: Dataset, options: TrainOptions): Promise<Train
 
   const backend = resolveBackend(options.backend ?? "auto");
   if (backend.note) options.onNote?.(backend.note);
-  const kernels = await loadKernels(backend.name, dtype, memory);
+  const kernelVariant = resolveKernelVariant(backend.name, options.kernelVariant ?? "auto");
+  const kernels = await loadKernels(backend.name, dtype, memory, kernelVariant);
   const chunks = chunkCount(batchSize, layout.chunkRows);
   if (workers > chunks) {
     options.onNote?.(
@@ -192,6 +207,7 @@ export async function train(data: Dataset, options: TrainOptions): Promise<Train
     workspace: ws,
     kernels,
     backend: backend.name,
+    kernelVariant,
     ...(options.onNote ? { onLog: options.onNote } : {}),
     ...(options.signal ? { signal: options.signal } : {}),
   });
@@ -282,6 +298,7 @@ export async function train(data: Dataset, options: TrainOptions): Promise<Train
     ...(transport ? { transport } : {}),
     workers: computing,
     backend: backend.name,
+    kernelVariant,
     samplesPerSecond: (m * history.length) / (trainingMs / 1000),
     steps,
     phaseMs: phaseTotals(),

@@ -138,11 +138,12 @@ export class BlockComputer {
     });
     const memory = allocateWorkspace(layout);
     const ws = workspaceViews(memory, layout);
-    const kernels = await loadKernels(spec.backend, spec.dtype, memory);
+    const kernels = await loadKernels(spec.backend, spec.dtype, memory, spec.kernelVariant);
     this.#engine = await createEngine({ kind: "threads", workers: this.#threads }, {
       workspace: ws,
       kernels,
       backend: spec.backend,
+      kernelVariant: spec.kernelVariant,
     });
     this.#ws = ws;
     this.#capacity = capacity;

@@ -7,6 +7,7 @@ import type { Dataset } from "../../data/dataset.ts";
 import { datasetFingerprint } from "../../data/fingerprint.ts";
 import type { Kernels } from "../../kernels/kernels.ts";
 import type { BackendName } from "../../kernels/select.ts";
+import type { WasmVariant } from "../../kernels/wasm.ts";
 import { type Block, deal } from "./assignment.ts";
 import { BlockCombiner } from "./block_combiner.ts";
 import { ClusterError } from "./cluster_error.ts";
@@ -35,6 +36,7 @@ export interface ClusterContext {
   readonly workspace: WorkspaceViews;
   readonly kernels: Kernels;
   readonly backend: BackendName;
+  readonly kernelVariant: WasmVariant | null;
   /** Called with one line for each join, leave and reassignment. */
   readonly onLog?: (line: string) => void;
 }
@@ -155,6 +157,7 @@ export class ClusterEngine implements StepEngine {
         batchSize: ws.layout.shape.batchSize,
         chunkRows: ws.layout.chunkRows,
         backend: context.backend,
+        kernelVariant: context.kernelVariant,
         dataFingerprint: datasetFingerprint(data),
       };
       const run = randomRunId();

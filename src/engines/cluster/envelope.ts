@@ -410,8 +410,17 @@ function specBody(b: Fields): RunSpec {
     batchSize: integer(b, "batchSize", 1, samples),
     chunkRows: integer(b, "chunkRows", 1, 1 << 24),
     backend: backend as RunSpec["backend"],
+    kernelVariant: variantOf(b),
     dataFingerprint: text(b, "dataFingerprint", MAX_NAME_LENGTH),
   };
+}
+
+function variantOf(b: Fields): RunSpec["kernelVariant"] {
+  const x = field(b, "kernelVariant");
+  if (x !== null && x !== "relaxed" && x !== "plain") {
+    fail("shape", "kernelVariant is neither relaxed, plain nor null");
+  }
+  return x;
 }
 
 function joinBody(b: Fields): JoinRequest {

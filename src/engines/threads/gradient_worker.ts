@@ -43,6 +43,7 @@ const api = {
       config.backend,
       config.layout.shape.dtype,
       config.memory,
+      config.kernelVariant,
       config.wasmModule,
     );
     const share = new StepShare(kernels, ws, config.index);

@@ -5,7 +5,7 @@ import type { StepEngine, StepInput, StepOutput } from "../../core/step_engine.t
 import { StepIo } from "../../core/step_io.ts";
 import { StepValue, type WorkspaceViews } from "../../core/workspace.ts";
 import type { GradientWorkerApi } from "./gradient_worker.ts";
-import { compileWasmKernels } from "../../kernels/wasm.ts";
+import { compileWasmKernels, type WasmVariant } from "../../kernels/wasm.ts";
 import { chunkCount, reduceSlices } from "../../core/shards.ts";
 import { Control, markFailed, publishStep, publishStop, reached } from "./control.ts";
 import type { WorkerConfig, WorkerFault } from "./worker_config.ts";
@@ -19,6 +19,8 @@ export interface ThreadEngineOptions {
   readonly backend: BackendName;
   /** Aborts the start-up: the workers started so far are terminated and `start` rejects. */
   readonly signal?: AbortSignal;
+  /** The wasm build every worker runs; null for the js backend. */
+  readonly kernelVariant: WasmVariant | null;
 }
 
 /** How long `close` waits for workers to leave their loops before terminating them anyway. */
@@ -96,7 +98,12 @@ export class ThreadEngine implements StepEngine {
    *
    * @example
    * ```ts
-   * const engine = await ThreadEngine.start({ workspace, workers: 2, backend: "js" });
+   * const engine = await ThreadEngine.start({
+   *   workspace,
+   *   workers: 2,
+   *   backend: "js",
+   *   kernelVariant: null,
+   * });
    * const batch = { begin: 0, end: 569, shuffled: false };
    * try {
    *   await engine.step({ batch, order: null, epoch: 1, learningRate: 0.5 });
@@ -116,7 +123,8 @@ export class ThreadEngine implements StepEngine {
     let onAbort = () => {};
     try {
       signal?.throwIfAborted();
-      const wasmModule = options.backend === "js" ? null : await compileWasmKernels();
+      const { kernelVariant } = options;
+      const wasmModule = kernelVariant === null ? null : await compileWasmKernels(kernelVariant);
       const pending = new Set(Array.from({ length: workers }, (_, index) => index));
       let rejectStalled: (e: Error) => void = () => {};
       const stalled = new Promise<never>((_, reject) => rejectStalled = reject);
@@ -151,6 +159,7 @@ export class ThreadEngine implements StepEngine {
             index,
             workers,
             backend: options.backend,
+            kernelVariant,
             wasmModule,
             ...(fault ? { fault } : {}),
           };

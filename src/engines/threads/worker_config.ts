@@ -1,5 +1,6 @@
 import type { BackendName } from "../../kernels/select.ts";
 import type { WorkspaceLayout } from "../../core/workspace.ts";
+import type { WasmVariant } from "../../kernels/wasm.ts";
 
 /** What a worker thread is told once, before its first step. */
 export interface WorkerConfig {
@@ -9,7 +10,9 @@ export interface WorkerConfig {
   readonly index: number;
   readonly workers: number;
   readonly backend: BackendName;
-  /** The compiled wasm kernels, shared rather than compiled again; null for the js backend. */
+  /** The wasm build the coordinator resolved; null for the js backend. */
+  readonly kernelVariant: WasmVariant | null;
+  /** The compiled `kernelVariant`, shared rather than compiled again; null for the js backend. */
   readonly wasmModule: WebAssembly.Module | null;
   /** A test hook: see `WorkerFault`. */
   readonly fault?: WorkerFault;

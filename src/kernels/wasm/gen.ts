@@ -4,8 +4,9 @@
  * The same text serves f32 (f32x4, four lanes) and f64 (f64x2, two lanes): every kernel is written
  * once against the `Dt` description below and emitted twice, with exported names prefixed `f32_` and
  * `f64_`. Register tiles are unrolled here rather than in hand-written WAT, which would repeat each
- * tile body for every tile shape, tail width and precision. `relaxed` selects relaxed-SIMD fused
- * multiply-add; the plain variant is a fallback for runtimes that do not validate relaxed SIMD.
+ * tile body for every tile shape, tail width and precision. `relaxed` selects relaxed-SIMD
+ * multiply-add, fused where the engine fuses it; the plain variant multiplies then adds, the same
+ * bits on every engine (and runs where relaxed SIMD does not validate).
  *
  * Every pointer the functions take is a byte address in the imported shared memory; the JS side
  * (../wasm.ts) checks that each typed array is a view on that memory and folds in its offsets.
