@@ -20,7 +20,7 @@ const ROOT = fileURLToPath(new URL("..", import.meta.url));
 
 /** Runs `scripts/<name>.ts` with `args` on the runtime running the tests, as a user would. */
 export function runCli(
-  name: "train" | "predict" | "evaluate" | "compare" | "bench",
+  name: "train" | "predict" | "evaluate" | "compare" | "bench" | "worker" | "cluster",
   args: readonly string[],
   env: Record<string, string> = {},
   timeoutMs = 120_000,
@@ -34,7 +34,7 @@ export function runCli(
  */
 export function runCliOn(
   runtime: RuntimeKind,
-  name: "train" | "predict" | "compare" | "bench",
+  name: "train" | "predict" | "compare" | "bench" | "worker",
   args: readonly string[],
   env: Record<string, string> = {},
   timeoutMs = 120_000,
@@ -52,12 +52,14 @@ export interface RunningCli {
   readonly child: ChildProcess;
   /** Standard output so far. */
   stdout(): string;
+  /** Standard error so far. */
+  stderr(): string;
   readonly done: Promise<CliResult>;
 }
 
 /** Starts `scripts/<name>.ts` like {@link runCli}, for tests that act while it runs. */
 export function startCli(
-  name: "train" | "predict" | "evaluate" | "compare" | "bench",
+  name: "train" | "predict" | "evaluate" | "compare" | "bench" | "worker" | "cluster",
   args: readonly string[],
   env: Record<string, string> = {},
   timeoutMs = 120_000,
@@ -82,7 +84,7 @@ export function startCli(
       resolve({ code, signal, stdout, stderr, ms: performance.now() - started });
     });
   });
-  return { child, stdout: () => stdout, done };
+  return { child, stdout: () => stdout, stderr: () => stderr, done };
 }
 
 /** The command line that runs `script` on `runtime`, which must be installed. */

@@ -143,12 +143,12 @@ export class ClusterEngine implements StepEngine {
     try {
       const data = publishedRows(ws);
       const published = await publishDataset(nc, data, ws.layout.chunkRows);
-      log(
-        published.uploadedPieces === 0
-          ? `data ${published.manifest.fingerprint} already in the object store`
-          : `published data ${published.manifest.fingerprint}: ${published.uploadedPieces} pieces, ` +
+      if (published.uploadedPieces > 0) {
+        log(
+          `published data ${published.manifest.fingerprint}: ${published.uploadedPieces} pieces, ` +
             `${(published.uploadedBytes / 2 ** 20).toFixed(1)} MiB`,
-      );
+        );
+      }
       const spec: RunSpec = {
         dtype: ws.layout.shape.dtype,
         features,

@@ -1,0 +1,323 @@
+/**
+ * The cluster engine end to end, as people run it: nats-server, worker processes on Deno and Bun
+ * (`scripts/worker.ts`), and the coordinator (`train --cluster`), with processes killed for real.
+ */
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import process from "node:process";
+import { tmpdir } from "node:os";
+import { type NatsServer, startNatsServer } from "../src/engines/cluster/nats_server.ts";
+import { currentRuntime, type RuntimeKind } from "../src/runtime/runtimes.ts";
+import { eventually, natsSkip, processAlive } from "./cluster/nats_fixture.ts";
+import { otherRuntime, runCli, type RunningCli, startCli } from "./run_cli.ts";
+
+const SLOW = { timeout: 240_000, skip: natsSkip };
+const BREAST_CANCER = "data/breast_cancer.csv";
+/** A run long enough to act on while it goes: several seconds on 2 cores. */
+const LONG = ["--data", BREAST_CANCER, "--hidden", "8", "--dtype", "f64", "--epochs", "600"];
+const SHORT = ["--data", BREAST_CANCER, "--hidden", "8", "--dtype", "f64", "--epochs", "15"];
+
+let server: NatsServer | undefined;
+let dir = "";
+const running: RunningCli[] = [];
+
+before(async () => {
+  if (natsSkip) return;
+  server = await startNatsServer({ maxPayload: 64 * 2 ** 20 });
+  dir = mkdtempSync(join(tmpdir(), "shardnet-cluster-test-"));
+});
+
+after(async () => {
+  for (const r of running) {
+    if (r.child.exitCode === null && r.child.signalCode === null) r.child.kill("SIGKILL");
+  }
+  await server?.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+/** Starts a worker process on `runtime` and waits until it has joined the cluster. */
+async function startWorker(runtime: RuntimeKind, name: string): Promise<RunningCli> {
+  const w = startCli(
+    "worker",
+    ["--cluster", server!.url, "--threads", "1", "--name", name],
+    {},
+    600_000,
+    runtime,
+  );
+  running.push(w);
+  const joined = await eventually(() => w.stderr().includes("joined the cluster"), 60_000);
+  assert.ok(joined, `worker ${name} did not join: ${w.stderr()}`);
+  return w;
+}
+
+/** Stops a worker as a person would (SIGTERM) and checks that it left cleanly. */
+async function stopWorker(w: RunningCli): Promise<void> {
+  if (w.child.exitCode !== null || w.child.signalCode !== null) return;
+  // process.kill, not child.kill: Deno's child.kill reports the signal, not the exit status.
+  process.kill(w.child.pid!, "SIGTERM");
+  const r = await w.done;
+  assert.equal(r.code, 143, `worker exit: ${r.code} ${r.signal}\n${r.stderr}`);
+  assert.match(r.stderr, /left the cluster/);
+}
+
+/** The --out of the same run on one thread. */
+async function reference(args: readonly string[], name: string): Promise<string> {
+  const out = join(dir, `${name}-reference.json`);
+  const r = await runCli("train", [...args, "--workers", "0", "--out", out]);
+  assert.equal(r.code, 0, r.stderr);
+  return readFileSync(out, "utf8");
+}
+
+function clusterArgs(min: number, extra: readonly string[] = []): string[] {
+  return ["--cluster", server!.url, "--min-workers", String(min), ...extra];
+}
+
+describe("cluster engine", () => {
+  it(
+    "gives --workers 0's bits with 1, 2 and 3 worker processes of both runtimes",
+    SLOW,
+    async () => {
+      const want = await reference(SHORT, "short");
+      const runtimes: RuntimeKind[] = [currentRuntime(), otherRuntime(), currentRuntime()];
+      const workers: RunningCli[] = [];
+      for (let n = 1; n <= 3; n++) {
+        workers.push(await startWorker(runtimes[n - 1], `w${n}`));
+        const out = join(dir, `short-${n}.json`);
+        const r = await runCli("train", [
+          ...SHORT,
+          ...clusterArgs(n, ["--log-format", "json"]),
+          "--out",
+          out,
+        ]);
+        assert.equal(r.code, 0, r.stderr);
+        const done = JSON.parse(r.stdout.trim().split("\n").at(-1)!);
+        assert.equal(done.engine, "cluster");
+        assert.equal(done.processes, n);
+        assert.ok(done.bytes_per_step > 0 && done.sync_ms >= 0, r.stdout);
+        assert.equal(readFileSync(out, "utf8"), want, `${n} worker processes`);
+      }
+      for (const w of workers) await stopWorker(w);
+    },
+  );
+
+  it(
+    "gives the same bits for mini-batches with a last partial batch, f32, with validation",
+    SLOW,
+    async () => {
+      const args = [
+        "--data",
+        BREAST_CANCER,
+        "--hidden",
+        "6",
+        "--epochs",
+        "6",
+        "--batch-size",
+        "100",
+        "--val-split",
+        "0.2",
+        "--dtype",
+        "f32",
+      ];
+      const want = await reference(args, "mini");
+      const workers = [
+        await startWorker(currentRuntime(), "m1"),
+        await startWorker(otherRuntime(), "m2"),
+      ];
+      const out = join(dir, "mini.json");
+      const r = await runCli("train", [...args, ...clusterArgs(2), "--out", out]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /val loss/);
+      assert.equal(readFileSync(out, "utf8"), want);
+      for (const w of workers) await stopWorker(w);
+    },
+  );
+
+  it("finishes with the same bits when a worker is killed mid-run", SLOW, async () => {
+    const want = await reference(LONG, "long");
+    const a = await startWorker(currentRuntime(), "k1");
+    const b = await startWorker(otherRuntime(), "k2");
+    const out = join(dir, "killed.json");
+    const run = startCli("train", [
+      ...LONG,
+      ...clusterArgs(2, ["--cluster-timeout", "2"]),
+      "--out",
+      out,
+    ]);
+    running.push(run);
+    assert.ok(await eventually(() => /epoch\s+\d+\/600/.test(run.stdout()), 60_000), run.stderr());
+    b.child.kill("SIGKILL");
+    const r = await run.done;
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /lost|left/, "the coordinator says it lost a worker");
+    assert.equal(readFileSync(out, "utf8"), want);
+    await stopWorker(a);
+  });
+
+  it("gives work to a worker that joins mid-run, with the same bits", SLOW, async () => {
+    const want = await reference(LONG, "long-join");
+    const a = await startWorker(currentRuntime(), "j1");
+    const out = join(dir, "joined.json");
+    const run = startCli("train", [
+      ...LONG,
+      ...clusterArgs(1, ["--log-format", "json"]),
+      "--out",
+      out,
+    ]);
+    running.push(run);
+    assert.ok(await eventually(() => run.stdout().includes('"epoch"'), 60_000), run.stderr());
+    const b = await startWorker(otherRuntime(), "j2");
+    const r = await run.done;
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /j2[^\n]*joined/);
+    assert.equal(JSON.parse(r.stdout.trim().split("\n").at(-1)!).processes, 2);
+    assert.equal(readFileSync(out, "utf8"), want);
+    await stopWorker(a);
+    await stopWorker(b);
+  });
+
+  it("stops with one line within --cluster-wait when no worker comes", SLOW, async () => {
+    const r = await runCli("train", [...SHORT, ...clusterArgs(1, ["--cluster-wait", "2"])]);
+    assert.equal(r.code, 1, r.stderr);
+    const errors = r.stderr.trim().split("\n").filter((line) => !line.startsWith("note: "));
+    assert.equal(errors.length, 1, r.stderr);
+    assert.match(errors[0], /^train: waited 2 s for 1 worker process; 0 joined/);
+    assert.ok(r.ms < 30_000, `${r.ms} ms`);
+  });
+
+  it(
+    "saves its checkpoint when the last worker dies, and --resume completes the run",
+    SLOW,
+    async () => {
+      const want = await reference(LONG, "long-resume");
+      const checkpoint = join(dir, "lost.ckpt");
+      const out = join(dir, "resumed.json");
+      const a = await startWorker(currentRuntime(), "r1");
+      const run = startCli("train", [
+        ...LONG,
+        ...clusterArgs(1, ["--cluster-wait", "2", "--cluster-timeout", "2"]),
+        "--checkpoint",
+        checkpoint,
+        "--checkpoint-every",
+        "1",
+      ]);
+      running.push(run);
+      assert.ok(
+        await eventually(() => /epoch\s+\d+\/600/.test(run.stdout()), 60_000),
+        run.stderr(),
+      );
+      a.child.kill("SIGKILL");
+      const stopped = await run.done;
+      assert.equal(stopped.code, 1, stopped.stderr);
+      assert.match(stopped.stderr, /no worker process left/);
+      assert.ok(existsSync(checkpoint));
+      const b = await startWorker(otherRuntime(), "r2");
+      const r = await runCli("train", [
+        ...LONG,
+        ...clusterArgs(1),
+        "--resume",
+        checkpoint,
+        "--checkpoint",
+        checkpoint,
+        "--out",
+        out,
+      ]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(readFileSync(out, "utf8"), want);
+      await stopWorker(b);
+    },
+  );
+
+  it(
+    "keeps its workers when the coordinator is killed: they serve the next run",
+    SLOW,
+    async () => {
+      const want = await reference(SHORT, "short-next");
+      const a = await startWorker(currentRuntime(), "c1");
+      const first = startCli("train", [...LONG, ...clusterArgs(1, ["--cluster-timeout", "1"])]);
+      running.push(first);
+      assert.ok(await eventually(() => /epoch\s+\d+\/600/.test(first.stdout()), 60_000));
+      first.child.kill("SIGKILL");
+      await first.done;
+      assert.ok(
+        await eventually(() => a.stderr().includes("nothing heard from coordinator"), 30_000),
+        a.stderr(),
+      );
+      const out = join(dir, "next.json");
+      const r = await runCli("train", [...SHORT, ...clusterArgs(1), "--out", out]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(readFileSync(out, "utf8"), want);
+      await stopWorker(a);
+    },
+  );
+});
+
+describe("cluster command", () => {
+  /** Processes whose command line mentions `text`. */
+  function processesWith(text: string): number[] {
+    const pids: number[] = [];
+    for (const entry of readdirSync("/proc")) {
+      if (!/^\d+$/.test(entry)) continue;
+      try {
+        const cmd = readFileSync(`/proc/${entry}/cmdline`, "utf8");
+        if (cmd.includes(text) && processAlive(Number(entry))) pids.push(Number(entry));
+      } catch {
+        // ended meanwhile
+      }
+    }
+    return pids;
+  }
+
+  it("trains on a local cluster of both runtimes and leaves no process behind", SLOW, async () => {
+    const want = await reference(SHORT, "command");
+    const out = join(dir, "command.json");
+    const r = await runCli("cluster", [
+      "--processes",
+      "2",
+      "--runtimes",
+      `${currentRuntime()},${otherRuntime()}`,
+      ...SHORT,
+      "--out",
+      out,
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(readFileSync(out, "utf8"), want);
+    const url = /connected to (nats:\/\/[\d.]+:\d+)/.exec(r.stderr)?.[1];
+    assert.ok(url, r.stderr);
+    assert.deepEqual(processesWith(url!), [], "a worker process outlived the command");
+    const port = url!.split(":").at(-1)!;
+    assert.deepEqual(
+      processesWith(`shardnet-nats-`).filter((pid) => {
+        const cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8");
+        return cmd.includes(port);
+      }),
+      [],
+    );
+  });
+
+  it("stops everything on SIGINT with status 130", SLOW, async () => {
+    const run = startCli("cluster", ["--processes", "2", ...LONG]);
+    running.push(run);
+    assert.ok(await eventually(() => /epoch\s+\d+\/600/.test(run.stdout()), 60_000), run.stderr());
+    const url = /connected to (nats:\/\/[\d.]+:\d+)/.exec(run.stderr())?.[1];
+    assert.ok(url, run.stderr());
+    process.kill(run.child.pid!, "SIGINT");
+    const r = await run.done;
+    assert.equal(r.code, 130, r.stderr);
+    assert.ok(await eventually(() => processesWith(url!).length === 0, 10_000));
+  });
+
+  it("says which package to install when nats-server is missing", SLOW, async () => {
+    const r = await runCli("cluster", [
+      "--processes",
+      "1",
+      "--nats-server",
+      join(dir, "no-such-nats-server"),
+      ...SHORT,
+    ]);
+    assert.notEqual(r.code, 0);
+    assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
+    assert.match(r.stderr, /nats-server/);
+  });
+});
