@@ -230,36 +230,70 @@ export interface TrainingSetup {
  */
 export function trainingFromFlags(f: FlagValues): TrainingSetup {
   const seed = f.seed as number;
-  const all = loadDataset({
+  const all = datasetFromFlags(f, seed);
+  const { train: rows, validation } = splitValidation(all, f["val-split"] as number, seed);
+  checkBatchSize(f["batch-size"] as number | undefined, rows.samples, "training rows");
+  return { rows, options: { ...trainOptionsFromFlags(f), validation } };
+}
+
+/**
+ * Loads the rows that the `--data`, `--samples`, `--features` and `--label` flags name; `seed`
+ * seeds a generator.
+ *
+ * @example
+ * ```ts
+ * const all = datasetFromFlags(parseFlags(args, TRAIN_FLAGS), 1);
+ * ```
+ */
+export function datasetFromFlags(f: FlagValues, seed: number): Dataset {
+  return loadDataset({
     source: f.data as string,
     samples: f.samples as number,
     features: f.features as number,
     seed,
     ...(f.label !== undefined ? { label: f.label as string } : {}),
   });
-  const { train: rows, validation } = splitValidation(all, f["val-split"] as number, seed);
-  const batchSize = f["batch-size"] as number | undefined;
-  if (batchSize !== undefined && batchSize > rows.samples) {
+}
+
+/**
+ * Rejects a `--batch-size` larger than the `rows` that one training run gets (`what` names them).
+ *
+ * @example
+ * ```ts
+ * checkBatchSize(64, rows.samples, "training rows");
+ * ```
+ */
+export function checkBatchSize(batchSize: number | undefined, rows: number, what: string): void {
+  if (batchSize !== undefined && batchSize > rows) {
     throw new UsageError(
-      `--batch-size: expected an integer from 1 to the ${rows.samples} training rows, got ${batchSize}`,
+      `--batch-size: expected an integer from 1 to the ${rows} ${what}, got ${batchSize}`,
     );
   }
+}
+
+/**
+ * The `train` options that parsed train flags give, without a validation set; reads the
+ * `--init` model file.
+ *
+ * @example
+ * ```ts
+ * const options = trainOptionsFromFlags(parseFlags(["--epochs", "5"], TRAIN_FLAGS));
+ * ```
+ */
+export function trainOptionsFromFlags(f: FlagValues): TrainOptions {
+  const batchSize = f["batch-size"] as number | undefined;
   const init = f.init !== undefined ? readModelFile(f.init as string, "--init") : undefined;
   return {
-    rows,
-    options: {
-      hidden: f.hidden as number,
-      epochs: f.epochs as number,
-      learningRate: f.lr as number,
-      seed,
-      ...(batchSize !== undefined ? { batchSize } : {}),
-      dtype: f.dtype as Dtype,
-      workers: f.workers as number,
-      backend: f.backend as BackendChoice,
-      standardize: f.standardize as "zscore" | "none",
-      validation,
-      ...(init ? { init } : {}),
-    },
+    hidden: f.hidden as number,
+    epochs: f.epochs as number,
+    learningRate: f.lr as number,
+    seed: f.seed as number,
+    ...(batchSize !== undefined ? { batchSize } : {}),
+    dtype: f.dtype as Dtype,
+    workers: f.workers as number,
+    backend: f.backend as BackendChoice,
+    standardize: f.standardize as "zscore" | "none",
+    ...(init ? { init } : {}),
   };
 }
 
