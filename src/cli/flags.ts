@@ -60,12 +60,21 @@ export function parseFlags(args: readonly string[], specs: readonly FlagSpec[]):
   const values: FlagValues = { help: raw.help === true };
   for (const spec of specs) {
     const given = raw[spec.name];
-    values[spec.name] = given === undefined ? spec.default : convert(spec, given);
+    values[spec.name] = given === undefined ? spec.default : flagValue(spec, given);
   }
   return values;
 }
 
-function convert(spec: FlagSpec, given: string | boolean): string | number | boolean {
+/**
+ * One flag's value from its text, checked against its spec as `parseFlags` checks it (a
+ * `UsageError` naming the flag otherwise); for flags whose value is a list of such values.
+ *
+ * @example
+ * ```ts
+ * flagValue({ name: "lr", type: "number", above: 0, help: "learning rate" }, "0.1"); // 0.1
+ * ```
+ */
+export function flagValue(spec: FlagSpec, given: string | boolean): string | number | boolean {
   if (spec.type === "switch") return true;
   const text = String(given);
   if (spec.type === "string") {
