@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { DataError, UsageError } from "../errors.ts";
 import { writeModelFile } from "../model/model_file.ts";
 import { logicalCpus, onTerminationSignal } from "../runtime/process.ts";
-import { type Evaluation, evaluationSplits, smallerClass } from "../sweep/folds.ts";
+import { evaluationSplits, smallerClass, type SweepEvaluation } from "../sweep/folds.ts";
 import {
   type AxisKey,
   expandGrid,
@@ -135,7 +135,7 @@ export async function sweepCommand(args: readonly string[]): Promise<number> {
   }
   const splitSeed = (f["split-seed"] ?? lists.get("seed")![0]) as number;
   const data = datasetFromFlags(f, splitSeed);
-  const evaluation: Evaluation = f["val-split"] !== undefined
+  const evaluation: SweepEvaluation = f["val-split"] !== undefined
     ? { holdOut: f["val-split"] as number, seed: splitSeed }
     : { folds: (f.folds ?? 5) as number, seed: splitSeed };
   if ("folds" in evaluation && evaluation.folds > smallerClass(data.y)) {
@@ -288,7 +288,7 @@ function prepareOutDir(dir: string): void {
 function describeSetup(
   f: FlagValues,
   rows: number,
-  evaluation: Evaluation,
+  evaluation: SweepEvaluation,
 ): Record<string, unknown> {
   const shared = SWEEP_FLAGS.filter((s) =>
     !SWEEP_AXES.some((a) => a.flag === s.name) &&

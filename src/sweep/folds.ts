@@ -8,7 +8,7 @@ export interface Split {
 }
 
 /** How each configuration of a sweep is evaluated. */
-export type Evaluation =
+export type SweepEvaluation =
   /** `folds`-fold cross-validation: stratified, each row held out once. */
   | { readonly folds: number; readonly seed: number }
   /** One run per configuration, holding out round(fraction · rows) rows as `splitValidation`. */
@@ -22,7 +22,7 @@ export type Evaluation =
  * const splits = evaluationSplits(data.y, { folds: 5, seed: 1 }); // 5 splits
  * ```
  */
-export function evaluationSplits(labels: ArrayLike<number>, evaluation: Evaluation): Split[] {
+export function evaluationSplits(labels: ArrayLike<number>, evaluation: SweepEvaluation): Split[] {
   if ("folds" in evaluation) return stratifiedFolds(labels, evaluation.folds, evaluation.seed);
   return [holdOutRows(labels.length, evaluation.holdOut, evaluation.seed)];
 }

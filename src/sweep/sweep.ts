@@ -1,5 +1,5 @@
 import type { Dataset } from "../data/dataset.ts";
-import { type Evaluation, evaluationSplits, type Split } from "./folds.ts";
+import { evaluationSplits, type Split, type SweepEvaluation } from "./folds.ts";
 import { expandGrid, type SweepAxes, type SweepConfig } from "./grid.ts";
 import { type RunOptions, type RunOutcome, runSplit } from "./sweep_run.ts";
 import { SweepThread } from "./sweep_thread.ts";
@@ -9,7 +9,7 @@ export interface SweepOptions {
   /** Options every run shares; an axis's value replaces the base's. */
   readonly base: RunOptions;
   readonly axes: SweepAxes;
-  readonly evaluation: Evaluation;
+  readonly evaluation: SweepEvaluation;
   /**
    * Worker threads training whole runs side by side (default 0: one run after another in the
    * calling thread). Each run computes in its own thread, so its result does not depend on this.
