@@ -58,8 +58,12 @@ export async function sweepBenchCommand(args: readonly string[]): Promise<number
     { base: { epochs }, axes: AXES, evaluation: { folds: FOLDS, seed: 1 } },
     threadCounts,
     rounds,
-    (_, __, ms) => progress.end(`${(ms / 1000).toFixed(2)} s`),
     (round, threads) => progress.begin(`round ${round + 1} · ${threads} threads`),
+    (_, __, ms, share) =>
+      progress.end(
+        `${(ms / 1000).toFixed(2)} s` +
+          (share === null ? "" : `, others took ${percent(share)} of the CPUs`),
+      ),
   );
   progress.finish();
   const base = timings.ms[0];
@@ -69,7 +73,7 @@ export async function sweepBenchCommand(args: readonly string[]): Promise<number
     `${configs * FOLDS} runs of ${epochs} epochs on ${DATA} (${data.samples} rows); ` +
     `${runtimeName()}, ${logicalCpus()} logical CPUs, ${rounds} rounds`,
     "",
-    "threads  median s  min s    max s    speedup (median; range over rounds; 90 % interval)",
+    "threads  median s  min s    max s    others  speedup (median; range over rounds; 90 % interval)",
     ...threadCounts.map((threads, k) => {
       const s = spread(timings.ms[k]);
       const ratios = spread(base.map((b, r) => b / timings.ms[k][r]));
@@ -79,15 +83,22 @@ export async function sweepBenchCommand(args: readonly string[]): Promise<number
         : `${(spread(base).median / s.median).toFixed(2)}×; ` +
           `${ratios.min.toFixed(2)}–${ratios.max.toFixed(2)}×` +
           (interval ? `; ${interval.low.toFixed(2)}–${interval.high.toFixed(2)}×` : "");
+      const shares = timings.otherShare[k].filter((v) => v !== null);
+      const others = shares.length ? percent(spread(shares).median) : "-";
       return `${String(threads).padEnd(7)}  ${secs(s.median)}  ${secs(s.min)}  ${secs(s.max)}  ` +
-        speedup;
+        `${others.padEnd(6)}  ${speedup}`;
     }),
     "",
+    "others: the median share of the CPUs that other processes took during a sweep.",
     `every run bit-identical across thread counts and rounds: ${timings.identical ? "yes" : "NO"}`,
     "",
   ];
   writeStdout(lines.join("\n"));
   return timings.identical ? 0 : 1;
+}
+
+function percent(share: number): string {
+  return `${Math.round(share * 100)} %`;
 }
 
 function secs(ms: number): string {
