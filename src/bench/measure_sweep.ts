@@ -1,5 +1,6 @@
 import type { Dataset } from "../data/dataset.ts";
 import { sweep, type SweepOptions } from "../sweep/sweep.ts";
+import { logicalCpus } from "../runtime/process.ts";
 import { otherCpuShare, sampleCpu, waitForIdle } from "./cpu_share.ts";
 
 /** A sweep's wall time on each thread count, round by round. */
@@ -8,6 +9,11 @@ export interface SweepTimings {
   readonly ms: readonly (readonly number[])[];
   /** Per thread count and round, the share of the CPUs other processes took (null off Linux). */
   readonly otherShare: readonly (readonly (number | null)[])[];
+  /**
+   * Per thread count and round, the CPUs this process kept busy on average (its CPU time over
+   * the wall time; null off Linux): what a shared machine let it use.
+   */
+  readonly cores: readonly (readonly (number | null)[])[];
   /** Whether every run's parameters were bit-identical across all thread counts and rounds. */
   readonly identical: boolean;
 }
@@ -38,6 +44,7 @@ export async function measureSweep(
 ): Promise<SweepTimings> {
   const ms = threadCounts.map(() => [] as number[]);
   const otherShare = threadCounts.map(() => [] as (number | null)[]);
+  const cores = threadCounts.map(() => [] as (number | null)[]);
   let reference: string | null = null;
   let identical = true;
   for (let round = 0; round < rounds; round++) {
@@ -50,6 +57,8 @@ export async function measureSweep(
       const result = await sweep(data, { ...options, threads });
       const after = sampleCpu();
       const share = before && after ? otherCpuShare(before, after) : null;
+      const total = before && after ? after.total - before.total : 0;
+      cores[index].push(total > 0 ? ((after!.own - before!.own) / total) * logicalCpus() : null);
       const hashes = [...result.runs].sort((a, b) => a.config - b.config || a.split - b.split)
         .map((r) => r.paramsHash).join(",");
       reference ??= hashes;
@@ -59,5 +68,5 @@ export async function measureSweep(
       onMeasured?.(round, threads, result.ms, share);
     }
   }
-  return { ms, otherShare, identical };
+  return { ms, otherShare, cores, identical };
 }

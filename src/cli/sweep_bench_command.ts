@@ -73,7 +73,8 @@ export async function sweepBenchCommand(args: readonly string[]): Promise<number
     `${configs * FOLDS} runs of ${epochs} epochs on ${DATA} (${data.samples} rows); ` +
     `${runtimeName()}, ${logicalCpus()} logical CPUs, ${rounds} rounds`,
     "",
-    "threads  median s  min s    max s    others  speedup (median; range over rounds; 90 % interval)",
+    "threads  median s  min s    max s    cores  others  speedup (median; range over rounds; " +
+    "90 % interval)",
     ...threadCounts.map((threads, k) => {
       const s = spread(timings.ms[k]);
       const ratios = spread(base.map((b, r) => b / timings.ms[k][r]));
@@ -85,11 +86,14 @@ export async function sweepBenchCommand(args: readonly string[]): Promise<number
           (interval ? `; ${interval.low.toFixed(2)}–${interval.high.toFixed(2)}×` : "");
       const shares = timings.otherShare[k].filter((v) => v !== null);
       const others = shares.length ? percent(spread(shares).median) : "-";
+      const used = timings.cores[k].filter((v) => v !== null);
+      const cores = used.length ? spread(used).median.toFixed(2) : "-";
       return `${String(threads).padEnd(7)}  ${secs(s.median)}  ${secs(s.min)}  ${secs(s.max)}  ` +
-        `${others.padEnd(6)}  ${speedup}`;
+        `${cores.padEnd(5)}  ${others.padEnd(6)}  ${speedup}`;
     }),
     "",
-    "others: the median share of the CPUs that other processes took during a sweep.",
+    "cores: the median CPUs this process kept busy during a sweep (CPU time / wall time); " +
+    "others: the median share of the CPUs that other processes took.",
     `every run bit-identical across thread counts and rounds: ${timings.identical ? "yes" : "NO"}`,
     "",
   ];
