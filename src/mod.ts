@@ -43,3 +43,26 @@ export { initModel, type Model, modelViews } from "./model/model.ts";
 export { modelFromJson, modelToJson, readModelFile, writeModelFile } from "./model/model_file.ts";
 export { evaluate, type Evaluation, predict, type Rows } from "./model/predict.ts";
 export { type EpochReport, train, type TrainOptions, type TrainResult } from "./train/train.ts";
+export {
+  type ConfigSummary,
+  sweep,
+  type SweepOptions,
+  type SweepResult,
+  type SweepRun,
+} from "./sweep/sweep.ts";
+export {
+  type AxisKey,
+  expandGrid,
+  gridSize,
+  type SweepAxes,
+  type SweepConfig,
+} from "./sweep/grid.ts";
+export {
+  evaluationSplits,
+  smallerClass,
+  type Split,
+  stratifiedFolds,
+  type SweepEvaluation,
+} from "./sweep/folds.ts";
+export { paramsHash, type RunOptions, type RunOutcome, runSplit } from "./sweep/sweep_run.ts";
+export { rocAuc } from "./sweep/roc_auc.ts";

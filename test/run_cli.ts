@@ -20,7 +20,7 @@ const ROOT = fileURLToPath(new URL("..", import.meta.url));
 
 /** Runs `scripts/<name>.ts` with `args` on the runtime running the tests, as a user would. */
 export function runCli(
-  name: "train" | "predict" | "evaluate" | "compare" | "bench" | "worker" | "cluster",
+  name: "train" | "predict" | "evaluate" | "compare" | "bench" | "worker" | "cluster" | "sweep",
   args: readonly string[],
   env: Record<string, string> = {},
   timeoutMs = 120_000,
@@ -59,7 +59,7 @@ export interface RunningCli {
 
 /** Starts `scripts/<name>.ts` like {@link runCli}, for tests that act while it runs. */
 export function startCli(
-  name: "train" | "predict" | "evaluate" | "compare" | "bench" | "worker" | "cluster",
+  name: "train" | "predict" | "evaluate" | "compare" | "bench" | "worker" | "cluster" | "sweep",
   args: readonly string[],
   env: Record<string, string> = {},
   timeoutMs = 120_000,

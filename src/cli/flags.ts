@@ -64,7 +64,7 @@ export function parseFlags(args: readonly string[], specs: readonly FlagSpec[]):
   for (const spec of specs) {
     const value = raw[spec.name];
     if (value !== undefined) given.add(spec.name);
-    values[spec.name] = value === undefined ? spec.default : convert(spec, value);
+    values[spec.name] = value === undefined ? spec.default : flagValue(spec, value);
   }
   GIVEN.set(values, given);
   return values;
@@ -84,7 +84,16 @@ export function flagGiven(values: FlagValues, name: string): boolean {
   return GIVEN.get(values)?.has(name) ?? false;
 }
 
-function convert(spec: FlagSpec, given: string | boolean): string | number | boolean {
+/**
+ * One flag's value from its text, checked against its spec as `parseFlags` checks it (a
+ * `UsageError` naming the flag otherwise); for flags whose value is a list of such values.
+ *
+ * @example
+ * ```ts
+ * flagValue({ name: "lr", type: "number", above: 0, help: "learning rate" }, "0.1"); // 0.1
+ * ```
+ */
+export function flagValue(spec: FlagSpec, given: string | boolean): string | number | boolean {
   if (spec.type === "switch") return true;
   const text = String(given);
   if (spec.type === "string") {

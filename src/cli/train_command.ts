@@ -345,9 +345,46 @@ export interface TrainingSetup {
  */
 export function trainingFromFlags(f: FlagValues): TrainingSetup {
   const seed = f.seed as number;
+  const notes = checkDataFlags(f);
+  const options = trainOptionsFromFlags(f);
+  const valSplit = f["val-split"] as number;
+  const batchSize = options.batchSize;
+  if (resolveDataSource(f.data as string).kind === "generator") {
+    // Before the rows are generated: their shape is known from the flags.
+    const samples = f.samples as number;
+    const held = Math.round(valSplit * samples);
+    planRunMemory({
+      dtype: options.dtype!,
+      samples: samples - held,
+      features: f.features as number,
+      hidden: options.hidden!,
+      validationSamples: held,
+      batchSize: Math.min(batchSize ?? samples, samples - held),
+      workers: options.workers!,
+      standardize: options.standardize === "zscore",
+    });
+  }
+  const all = datasetFromFlags(f, seed);
+  const { train: rows, validation } = splitValidation(all, valSplit, seed);
+  const ones = rows.y.reduce((sum, label) => sum + label, 0);
+  if (valSplit > 0 && (ones === 0 || ones === rows.samples)) {
+    throw new UsageError(
+      `--val-split ${valSplit} leaves ${rows.samples} training row${
+        rows.samples === 1 ? "" : "s"
+      }, all of class ${ones === 0 ? 0 : 1}; training needs both classes, 0 and 1`,
+    );
+  }
+  checkBatchSize(batchSize, rows.samples, "training rows");
+  return { rows, notes, options: { ...options, validation } };
+}
+
+/**
+ * Refuses data flags that would be ignored (a flag that would be ignored, or that contradicts
+ * another input, is a usage error); returns the notes a user should see.
+ */
+function checkDataFlags(f: FlagValues): string[] {
   const notes: string[] = [];
   const source = resolveDataSource(f.data as string);
-  // A flag that would be ignored, or that contradicts another input, is a usage error.
   if (source.kind === "file") {
     if (source.shadows) {
       notes.push(
@@ -368,6 +405,54 @@ export function trainingFromFlags(f: FlagValues): TrainingSetup {
       `--label: only with a CSV file; ${f.data} is a generator, which makes its own labels`,
     );
   }
+  return notes;
+}
+
+/**
+ * Loads the rows that the `--data`, `--samples`, `--features` and `--label` flags name; `seed`
+ * seeds a generator.
+ *
+ * @example
+ * ```ts
+ * const all = datasetFromFlags(parseFlags(args, TRAIN_FLAGS), 1);
+ * ```
+ */
+export function datasetFromFlags(f: FlagValues, seed: number): Dataset {
+  return loadDataset({
+    source: f.data as string,
+    samples: f.samples as number,
+    features: f.features as number,
+    seed,
+    ...(f.label !== undefined ? { label: f.label as string } : {}),
+  });
+}
+
+/**
+ * Rejects a `--batch-size` larger than the `rows` that one training run gets (`what` names them).
+ *
+ * @example
+ * ```ts
+ * checkBatchSize(64, rows.samples, "training rows");
+ * ```
+ */
+export function checkBatchSize(batchSize: number | undefined, rows: number, what: string): void {
+  if (batchSize !== undefined && batchSize > rows) {
+    throw new UsageError(
+      `--batch-size: expected an integer from 1 to the ${rows} ${what}, got ${batchSize}`,
+    );
+  }
+}
+
+/**
+ * The `train` options that parsed train flags give, without a validation set; reads the
+ * `--init` model file.
+ *
+ * @example
+ * ```ts
+ * const options = trainOptionsFromFlags(parseFlags(["--epochs", "5"], TRAIN_FLAGS));
+ * ```
+ */
+export function trainOptionsFromFlags(f: FlagValues): TrainOptions {
   if (f.init !== undefined && f.resume !== undefined) {
     throw new UsageError(
       `--init: not with --resume, which continues from the checkpoint's parameters`,
@@ -380,67 +465,21 @@ export function trainingFromFlags(f: FlagValues): TrainingSetup {
         `leave --hidden out or give ${init.hidden}`,
     );
   }
-  const hidden = init?.hidden ?? f.hidden as number;
   const batchSize = f["batch-size"] as number | undefined;
-  const valSplit = f["val-split"] as number;
   const cluster = clusterFromFlags(f);
-  const workers = cluster ? 0 : f.workers as number;
-  const dtype = f.dtype as Dtype;
-  const standardize = f.standardize as "zscore" | "none";
-  if (source.kind === "generator") {
-    // Before the rows are generated: their shape is known from the flags.
-    const samples = f.samples as number;
-    const held = Math.round(valSplit * samples);
-    planRunMemory({
-      dtype,
-      samples: samples - held,
-      features: f.features as number,
-      hidden,
-      validationSamples: held,
-      batchSize: Math.min(batchSize ?? samples, samples - held),
-      workers,
-      standardize: standardize === "zscore",
-    });
-  }
-  const all = loadDataset({
-    source: f.data as string,
-    samples: f.samples as number,
-    features: f.features as number,
-    seed,
-    ...(f.label !== undefined ? { label: f.label as string } : {}),
-  });
-  const { train: rows, validation } = splitValidation(all, valSplit, seed);
-  const ones = rows.y.reduce((sum, label) => sum + label, 0);
-  if (valSplit > 0 && (ones === 0 || ones === rows.samples)) {
-    throw new UsageError(
-      `--val-split ${valSplit} leaves ${rows.samples} training row${
-        rows.samples === 1 ? "" : "s"
-      }, all of class ${ones === 0 ? 0 : 1}; training needs both classes, 0 and 1`,
-    );
-  }
-  if (batchSize !== undefined && batchSize > rows.samples) {
-    throw new UsageError(
-      `--batch-size: expected an integer from 1 to the ${rows.samples} training rows, got ${batchSize}`,
-    );
-  }
   return {
-    rows,
-    notes,
-    options: {
-      hidden,
-      epochs: f.epochs as number,
-      learningRate: f.lr as number,
-      seed,
-      ...(batchSize !== undefined ? { batchSize } : {}),
-      dtype,
-      workers,
-      ...(cluster ? { cluster } : {}),
-      backend: f.backend as BackendChoice,
-      kernelVariant: f["kernel-variant"] as KernelVariantChoice,
-      standardize,
-      validation,
-      ...(init ? { init } : {}),
-    },
+    hidden: init?.hidden ?? f.hidden as number,
+    epochs: f.epochs as number,
+    learningRate: f.lr as number,
+    seed: f.seed as number,
+    ...(batchSize !== undefined ? { batchSize } : {}),
+    dtype: f.dtype as Dtype,
+    workers: cluster ? 0 : f.workers as number,
+    ...(cluster ? { cluster } : {}),
+    backend: f.backend as BackendChoice,
+    kernelVariant: f["kernel-variant"] as KernelVariantChoice,
+    standardize: f.standardize as "zscore" | "none",
+    ...(init ? { init } : {}),
   };
 }
 

@@ -21,8 +21,29 @@ export function splitValidation(
     throw new UsageError(`\`--val-split\` must be at least 0 and less than 1, got ${fraction}`);
   }
   if (fraction === 0) return { train: data, validation: null };
-  const m = data.samples;
+  const { train, validation } = holdOutRows(data.samples, fraction, seed);
+  return { train: selectRows(data, train), validation: selectRows(data, validation) };
+}
+
+/**
+ * The row indices, each part in ascending order, that `splitValidation` puts in its training and
+ * validation sets for a fraction above 0.
+ *
+ * @example
+ * ```ts
+ * const { train, validation } = holdOutRows(569, 0.2, 1); // 455 and 114 row indices
+ * ```
+ */
+export function holdOutRows(
+  samples: number,
+  fraction: number,
+  seed: number,
+): { train: Int32Array; validation: Int32Array } {
+  const m = samples;
   const held = Math.round(fraction * m);
+  if (!(fraction > 0 && fraction < 1)) {
+    throw new UsageError(`\`--val-split\` must be more than 0 and less than 1, got ${fraction}`);
+  }
   if (held === 0) {
     throw new UsageError(
       `\`--val-split\` ${fraction} of ${m} samples holds out none; use 0 for no validation set`,
@@ -42,7 +63,7 @@ export function splitValidation(
     if (isHeld[i]) validation[v++] = i;
     else train[t++] = i;
   }
-  return { train: selectRows(data, train), validation: selectRows(data, validation) };
+  return { train, validation };
 }
 
 /**

@@ -1,0 +1,62 @@
+/**
+ * A thread of a sweep: receives the data and splits once, then trains one run per "run" message,
+ * one at a time, in this thread, and answers with its outcome. While a run trains it says it is
+ * alive at most once a second, so that the sweep can tell a stuck thread from a slow run.
+ */
+import { DataError, UsageError } from "../errors.ts";
+import type { Dataset } from "../data/dataset.ts";
+import type { Split } from "./folds.ts";
+import { checkToThread, type FailureKind, type FromThread } from "./sweep_messages.ts";
+import { type RunOptions, runSplit } from "./sweep_run.ts";
+
+const ALIVE_MS = 1000;
+
+const port = globalThis as unknown as {
+  postMessage(message: FromThread): void;
+  addEventListener(type: "message", listener: (event: MessageEvent) => void): void;
+};
+
+let shared: { data: Dataset; splits: readonly Split[]; base: RunOptions } | null = null;
+let lastAlive = 0;
+const notes = new Set<string>();
+
+function alive(): void {
+  const now = performance.now();
+  if (now - lastAlive < ALIVE_MS) return;
+  lastAlive = now;
+  port.postMessage({ v: 1, type: "alive" });
+}
+
+function note(text: string): void {
+  if (notes.has(text)) return;
+  notes.add(text);
+  port.postMessage({ v: 1, type: "note", note: text });
+}
+
+port.addEventListener("message", async (event) => {
+  try {
+    const message = checkToThread(event.data);
+    if (message.type === "init") {
+      shared = { data: message.data, splits: message.splits, base: message.base };
+      port.postMessage({ v: 1, type: "ready" });
+      return;
+    }
+    if (!shared) throw new Error("a run arrived before the data");
+    const split = shared.splits[message.split];
+    if (!split) throw new Error(`split ${message.split} does not exist`);
+    lastAlive = performance.now();
+    const outcome = await runSplit(shared.data, split, { ...shared.base, ...message.config }, {
+      onEpoch: alive,
+      onNote: note,
+    });
+    port.postMessage({ v: 1, type: "done", id: message.id, outcome });
+  } catch (e) {
+    const kind: FailureKind = e instanceof UsageError
+      ? "usage"
+      : e instanceof DataError
+      ? "data"
+      : "internal";
+    const text = e instanceof Error ? e.message : String(e);
+    port.postMessage({ v: 1, type: "failed", kind, message: text });
+  }
+});

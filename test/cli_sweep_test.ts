@@ -1,0 +1,143 @@
+import { after, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import process from "node:process";
+import { readCsv } from "../src/data/csv.ts";
+import { readModelFile } from "../src/model/model_file.ts";
+import { evaluate } from "../src/model/predict.ts";
+import { train } from "../src/train/train.ts";
+import { runCli, startCli } from "./run_cli.ts";
+
+const BREAST_CANCER = "data/breast_cancer.csv";
+const TINY = [
+  ...["--data", BREAST_CANCER, "--epochs", "20", "--lr", "0.1,1", "--hidden", "2,4"],
+  ...["--folds", "3", "--workers", "2", "--dtype", "f64"],
+];
+
+function jsonLines(stdout: string): Record<string, unknown>[] {
+  return stdout.trim().split("\n").map((line) => JSON.parse(line));
+}
+
+describe("sweep command", () => {
+  const root = mkdtempSync(join(tmpdir(), "sweep-"));
+  after(() => rmSync(root, { recursive: true, force: true }));
+  const newDir = (name: string) => mkdtempSync(join(root, `${name}-`));
+
+  it("ranks a tiny grid, logs JSON lines, writes the results and the best model", async () => {
+    const out = join(newDir("results"), "created");
+    const r = await runCli("sweep", [...TINY, "--log-format", "json", "--out", out]);
+    assert.equal(r.code, 0, r.stderr);
+    const lines = jsonLines(r.stdout);
+    const runs = lines.filter((l) => l.event === "run");
+    const configs = lines.filter((l) => l.event === "config");
+    assert.equal(runs.length, 12);
+    assert.equal(configs.length, 4);
+    const done = lines.at(-1)!;
+    assert.equal(done.event, "done");
+    assert.equal(done.complete, true);
+    const best = done.best as Record<string, number>;
+    assert.equal(best.val_loss_mean, Math.min(...configs.map((c) => c.val_loss_mean as number)));
+
+    const results = JSON.parse(readFileSync(join(out, "results.json"), "utf8"));
+    assert.equal(results.complete, true);
+    assert.deepEqual(results.evaluation, { folds: 3, split_seed: 1 });
+    assert.equal(results.runs.length, 12);
+    assert.deepEqual(results.configs.map((c: { rank: number }) => c.rank), [1, 2, 3, 4]);
+    const csv = readFileSync(join(out, "results.csv"), "utf8").trim().split("\n");
+    assert.equal(csv.length, 5);
+    assert.match(csv[0], /^rank,config,lr,hidden,batch_size,seed,runs,splits,val_loss_mean,/);
+    assert.equal(readFileSync(join(out, "runs.csv"), "utf8").trim().split("\n").length, 13);
+
+    // The best configuration, retrained on all rows, is the model train() makes of them.
+    const data = readCsv(BREAST_CANCER);
+    const model = readModelFile(join(out, "best_model.json"), "test");
+    const alone = await train(data, {
+      epochs: 20,
+      dtype: "f64",
+      learningRate: best.lr,
+      hidden: best.hidden,
+      seed: 1,
+    });
+    assert.deepEqual(model.params, alone.model.params);
+    assert.ok(evaluate(model, data).accuracy > 0.9);
+  });
+
+  it("prints a ranked table in text mode, and a line per configuration when piped", async () => {
+    const r = await runCli("sweep", TINY);
+    assert.equal(r.code, 0, r.stderr);
+    const table = r.stdout.trim().split("\n");
+    assert.match(
+      table[0],
+      /^rank +lr +hidden +batch-size +seed +val loss ± sd +val acc +val AUC +runs$/,
+    );
+    assert.equal(table.length, 6);
+    assert.match(
+      table[1],
+      /^ +1 +[\d.]+ +\d+ +all +1 +\d\.\d{4} ± \d\.\d{4} +0\.9\d+ +0\.9\d+ +3\/3$/,
+    );
+    assert.match(table[5], /^done: 12 runs, 4 of 4 configurations complete, .*; best: --lr /);
+    assert.equal(r.stderr.match(/^\[\d+\/12 runs \d:\d\d\] --lr .*: val loss /gm)?.length, 4);
+  });
+
+  it("rejects bad lists, bad validation and too large grids with one line and status 2", async () => {
+    const cases: [string[], RegExp][] = [
+      [["--lr", "0.1,,0.5"], /^sweep: --lr: an empty value in the list "0\.1,,0\.5"\n$/],
+      [["--hidden", "4,x"], /^sweep: --hidden: expected an integer ≥ 1, got "x"\n$/],
+      [["--seed", "1,2,1"], /^sweep: --seed: 1 is listed twice in "1,2,1"\n$/],
+      [["--batch-size", "10,9999"], /^sweep: --batch-size: expected an integer from 1 to the /],
+      [["--folds", "1"], /^sweep: --folds: expected an integer ≥ 2, got 1\n$/],
+      [["--folds", "213"], /^sweep: --folds: expected at most 212, the rows of the smaller class/],
+      [["--folds", "3", "--val-split", "0.2"], /^sweep: --folds and --val-split both choose/],
+      [
+        ["--lr", "1,2,3", "--hidden", "1,2", "--max-runs", "29"],
+        /^sweep: --max-runs: the grid has 6 configurations × 5 folds = 30 runs, more than 29 /,
+      ],
+      [["--checkpoint", "x"], /^sweep: --checkpoint: unknown flag/],
+    ];
+    for (const [args, message] of cases) {
+      const r = await runCli("sweep", ["--data", BREAST_CANCER, "--epochs", "2", ...args]);
+      assert.equal(r.code, 2, `${args.join(" ")}: ${r.stderr}`);
+      assert.match(r.stderr, message, args.join(" "));
+      assert.equal(r.stdout, "", args.join(" "));
+    }
+  });
+
+  it("writes over no file in --out that it did not write", async () => {
+    const out = newDir("taken");
+    writeFileSync(join(out, "runs.csv"), "mine\n");
+    const r = await runCli("sweep", [...TINY, "--out", out]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /^sweep: --out: .*runs\.csv exists; a sweep writes only new files/);
+    assert.equal(readFileSync(join(out, "runs.csv"), "utf8"), "mine\n");
+    assert.ok(!existsSync(join(out, "results.json")));
+  });
+
+  it("stops on SIGINT within seconds, with status 130, and writes the finished runs", async () => {
+    const out = newDir("partial");
+    const running = startCli("sweep", [
+      ...["--data", BREAST_CANCER, "--epochs", "300", "--lr", "0.1,0.2,0.3,0.4,0.5"],
+      ...["--hidden", "8,16,32", "--seed", "1,2,3", "--workers", "2", "--log-format", "json"],
+      ...["--out", out],
+    ]);
+    const deadline = performance.now() + 60_000;
+    while (!running.stdout().includes('"event":"run"') && performance.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const signalled = performance.now();
+    // Not child.kill: Deno's child_process then reports the signal instead of the exit status.
+    process.kill(running.child.pid!, "SIGINT");
+    const r = await running.done;
+    const stopMs = performance.now() - signalled;
+    assert.equal(r.code, 130, r.stderr);
+    assert.ok(stopMs < 10_000, `took ${stopMs} ms to stop`);
+    assert.match(r.stderr, /note: stopped by signal after \d+ of 225 runs; .* holds the finished/);
+    const results = JSON.parse(readFileSync(join(out, "results.json"), "utf8"));
+    assert.equal(results.complete, false);
+    const logged = jsonLines(r.stdout).filter((l) => l.event === "run");
+    assert.ok(logged.length >= 1 && logged.length < 225);
+    assert.equal(results.runs.length, logged.length);
+    assert.ok(!existsSync(join(out, "best_model.json")));
+  });
+});

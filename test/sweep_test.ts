@@ -1,0 +1,133 @@
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { readCsv } from "../src/data/csv.ts";
+import { selectRows } from "../src/data/split.ts";
+import { DataError } from "../src/errors.ts";
+import { initModel } from "../src/model/model.ts";
+import { evaluate } from "../src/model/predict.ts";
+import { stratifiedFolds } from "../src/sweep/folds.ts";
+import { rocAuc } from "../src/sweep/roc_auc.ts";
+import { sweep, type SweepRun } from "../src/sweep/sweep.ts";
+import { paramsHash } from "../src/sweep/sweep_run.ts";
+import { train } from "../src/train/train.ts";
+
+const data = readCsv("data/breast_cancer.csv");
+
+/** Runs in grid order, whatever order they finished in. */
+function inOrder(runs: readonly SweepRun[]): SweepRun[] {
+  return [...runs].sort((a, b) => a.config - b.config || a.split - b.split);
+}
+
+describe("sweep", () => {
+  it("trains each run bit-identically to train() on the fold's rows, on threads", async () => {
+    const base = { epochs: 25, dtype: "f64" as const, hidden: 4 };
+    const axes = { learningRate: [0.3, 1], batchSize: [64, 455], seed: [2] };
+    const result = await sweep(data, {
+      base,
+      axes,
+      evaluation: { folds: 3, seed: 4 },
+      threads: 2,
+    });
+    assert.equal(result.complete, true);
+    assert.equal(result.runs.length, 4 * 3);
+    const folds = stratifiedFolds(data.y, 3, 4);
+    for (const run of inOrder(result.runs)) {
+      const { train: rows, validation } = folds[run.split];
+      const alone = await train(selectRows(data, rows), { ...base, ...result.configs[run.config] });
+      const label = `config ${run.config} fold ${run.split}`;
+      assert.equal(run.paramsHash, paramsHash(alone.model.params), label);
+      assert.equal(run.trainLoss, alone.history.at(-1)!.loss, label);
+      const held = selectRows(data, validation);
+      const evaluation = evaluate(alone.model, held);
+      assert.equal(run.valLoss, evaluation.loss, label);
+      assert.equal(run.valAccuracy, evaluation.accuracy, label);
+      assert.equal(run.valAuc, rocAuc(evaluation.probabilities, held.y), label);
+    }
+  });
+
+  it("gives the same runs on 0, 1 and 3 threads, ranked by mean validation loss", async () => {
+    const options = {
+      base: { epochs: 20, hidden: 3 },
+      axes: { learningRate: [0.05, 0.5, 2], seed: [1, 2] },
+      evaluation: { folds: 2, seed: 1 },
+    };
+    const results = await Promise.all(
+      [0, 1, 3].map((threads) => sweep(data, { ...options, threads })),
+    );
+    const hashes = results.map((r) => inOrder(r.runs).map((run) => run.paramsHash));
+    assert.deepEqual(hashes[1], hashes[0]);
+    assert.deepEqual(hashes[2], hashes[0]);
+    const withoutTimes = (r: (typeof results)[number]) => r.ranked.map(({ ms: _, ...s }) => s);
+    assert.deepEqual(withoutTimes(results[2]), withoutTimes(results[0]));
+    const { ranked, best } = results[0];
+    assert.equal(ranked.length, 6);
+    for (let i = 1; i < ranked.length; i++) assert.ok(ranked[i].valLoss >= ranked[i - 1].valLoss);
+    assert.equal(best, ranked[0]);
+    const bestRuns = results[0].runs.filter((r) => r.config === best!.index);
+    const mean = (bestRuns[0].valLoss + bestRuns[1].valLoss) / 2;
+    assert.ok(Math.abs(best!.valLoss - mean) < 1e-15);
+    assert.ok(
+      Math.abs(best!.valLossSpread - Math.abs(bestRuns[0].valLoss - mean) * Math.SQRT2) < 1e-12,
+    );
+  });
+
+  it("evaluates each configuration on one held-out split", async () => {
+    const result = await sweep(data, {
+      base: { epochs: 5, hidden: 2 },
+      axes: { seed: [1, 2] },
+      evaluation: { holdOut: 0.25, seed: 3 },
+      threads: 1,
+    });
+    assert.equal(result.runs.length, 2);
+    assert.equal(result.splits[0].validation.length, Math.round(0.25 * data.samples));
+    assert.ok(result.ranked.every((s) => s.runs === 1 && s.splits === 1 && s.valLossSpread === 0));
+  });
+
+  it("records a diverging run as diverged and ranks its configuration last", async () => {
+    // Features of 1e150 overflow float64 within a few steps unless the rate is tiny.
+    const huge = { ...data, x: data.x.map((v) => v * 1e150) };
+    const result = await sweep(huge, {
+      base: { epochs: 30, hidden: 4, standardize: "none", dtype: "f64" },
+      axes: { learningRate: [1, 1e-300] },
+      evaluation: { folds: 2, seed: 1 },
+      threads: 2,
+    });
+    assert.equal(result.complete, true);
+    const [first, last] = result.ranked;
+    assert.equal(first.config.learningRate, 1e-300);
+    assert.equal(first.diverged, undefined);
+    assert.equal(last.config.learningRate, 1);
+    assert.match(last.diverged ?? "", /diverged at epoch/);
+    assert.equal(result.best, first);
+  });
+
+  it("stops when its signal is aborted, keeping the finished runs", async () => {
+    const stop = new AbortController();
+    const started = performance.now();
+    const result = await sweep(data, {
+      base: { epochs: 200, hidden: 8 },
+      axes: { learningRate: [0.1, 0.2, 0.3, 0.4], seed: [1, 2, 3, 4, 5] },
+      evaluation: { folds: 5, seed: 1 },
+      threads: 2,
+      signal: stop.signal,
+      onRun: () => stop.abort(),
+    });
+    assert.equal(result.complete, false);
+    assert.ok(result.runs.length >= 1 && result.runs.length <= 2, `${result.runs.length} runs`);
+    assert.ok(performance.now() - started < 60_000);
+    assert.equal(result.best, null);
+    assert.ok(result.ranked.every((s) => s.runs < s.splits));
+  });
+
+  it("fails with the run's error, and ends its threads, when a run cannot train", async () => {
+    await assert.rejects(
+      sweep(data, {
+        base: { epochs: 5, init: initModel(3, 2, 1) },
+        axes: { seed: [1, 2, 3] },
+        evaluation: { folds: 2, seed: 1 },
+        threads: 2,
+      }),
+      (e: unknown) => e instanceof DataError && /3 features, the data set has 30/.test(e.message),
+    );
+  });
+});
