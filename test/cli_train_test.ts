@@ -60,6 +60,7 @@ describe("train command", () => {
       "ms",
       "loss",
       "accuracy",
+      "engine",
       "workers",
       "backend",
       "kernel_variant",

@@ -89,7 +89,8 @@ export const jsKernels: Kernels = {
   reduceTree(partials, stride, count, p0, p1) {
     for (let s = 1; s < count; s *= 2) {
       for (let c = 0; c + s < count; c += 2 * s) {
-        jsKernels.accumulate(partials, c * stride + p0, partials, (c + s) * stride + p0, p1 - p0);
+        const into = c * stride, from = (c + s) * stride;
+        for (let p = p0; p < p1; p++) partials[into + p] += partials[from + p];
       }
     }
   },
