@@ -103,6 +103,27 @@ describe("cluster engine", () => {
   );
 
   it(
+    "pins the plain wasm build when Deno and Bun workers disagree on relaxed SIMD",
+    SLOW,
+    async () => {
+      const args = ["--data", BREAST_CANCER, "--hidden", "8", "--dtype", "f32", "--epochs", "15"];
+      args.push("--backend", "wasm");
+      const want = await reference([...args, "--kernel-variant", "plain"], "pinned");
+      const workers = [
+        await startWorker(currentRuntime(), "p1"),
+        await startWorker(otherRuntime(), "p2"),
+      ];
+      const out = join(dir, "pinned.json");
+      const r = await runCli("train", [...args, ...clusterArgs(2), "--out", out]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stderr, /runs the plain build/);
+      assert.match(r.stdout, /wasm \(plain\) backend/);
+      assert.equal(readFileSync(out, "utf8"), want);
+      for (const w of workers) await stopWorker(w);
+    },
+  );
+
+  it(
     "gives the same bits for mini-batches with a last partial batch, f32, with validation",
     SLOW,
     async () => {

@@ -1,3 +1,4 @@
+import type { WasmVariant } from "../kernels/wasm.ts";
 import type { Batch } from "./shards.ts";
 
 /** What a step needs besides the parameters and data the engine was started with. */
@@ -64,6 +65,11 @@ export interface StepEngine {
    * reduce + update] (see `Phase`).
    */
   phaseMs(): number[][];
+  /**
+   * The wasm build its workers compute with, where the engine may pin another than it was given
+   * (a cluster of runtimes that disagree on relaxed SIMD); the trainer then evaluates with it too.
+   */
+  readonly kernelVariant?: WasmVariant | null;
   /** For engines that send steps over a network: the wire and the wait so far. */
   transport?(): TransportReport;
   /** Releases every thread and process the engine holds; safe to call more than once. */

@@ -194,7 +194,7 @@ export async function train(data: Dataset, options: TrainOptions): Promise<Train
   const backend = resolveBackend(options.backend ?? "auto");
   if (backend.note) options.onNote?.(backend.note);
   const kernelVariant = resolveKernelVariant(backend.name, options.kernelVariant ?? "auto");
-  const kernels = await loadKernels(backend.name, dtype, memory, kernelVariant);
+  let kernels = await loadKernels(backend.name, dtype, memory, kernelVariant);
   const chunks = chunkCount(batchSize, layout.chunkRows);
   if (workers > chunks) {
     options.onNote?.(
@@ -211,6 +211,12 @@ export async function train(data: Dataset, options: TrainOptions): Promise<Train
     ...(options.onNote ? { onLog: options.onNote } : {}),
     ...(options.signal ? { signal: options.signal } : {}),
   });
+
+  // A cluster may pin another build on which all its processes agree; evaluate with it too.
+  const computedWith = engine.kernelVariant === undefined ? kernelVariant : engine.kernelVariant;
+  if (computedWith !== kernelVariant) {
+    kernels = await loadKernels(backend.name, dtype, memory, computedWith);
+  }
 
   const phaseTotals = () => engine.phaseMs();
   const history: EpochReport[] = [];
@@ -298,7 +304,7 @@ export async function train(data: Dataset, options: TrainOptions): Promise<Train
     ...(transport ? { transport } : {}),
     workers: computing,
     backend: backend.name,
-    kernelVariant,
+    kernelVariant: computedWith,
     samplesPerSecond: (m * history.length) / (trainingMs / 1000),
     steps,
     phaseMs: phaseTotals(),

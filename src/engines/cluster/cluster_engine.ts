@@ -8,6 +8,7 @@ import { datasetFingerprint } from "../../data/fingerprint.ts";
 import type { Kernels } from "../../kernels/kernels.ts";
 import type { BackendName } from "../../kernels/select.ts";
 import type { WasmVariant } from "../../kernels/wasm.ts";
+import { kernelIdentity } from "../../kernels/kernel_identity.ts";
 import { type Block, deal } from "./assignment.ts";
 import { BlockCombiner } from "./block_combiner.ts";
 import { ClusterError } from "./cluster_error.ts";
@@ -68,7 +69,10 @@ export class ClusterEngine implements StepEngine {
   readonly kind = "cluster";
   readonly #nc: NatsConnection;
   readonly #run: string;
-  readonly #spec: RunSpec;
+  /** The run's spec; its kernel variant may be pinned to `plain` before the first step. */
+  #spec: RunSpec;
+  /** `kernelIdentity` of the spec on the coordinator: what every worker must compute. */
+  #identity: string;
   readonly #ws: WorkspaceViews;
   readonly #combiner: BlockCombiner;
   readonly #membership: Membership;
@@ -94,10 +98,12 @@ export class ClusterEngine implements StepEngine {
     context: ClusterContext,
     membership: Membership,
     options: Required<Omit<ClusterOptions, "caFile">>,
+    identity: string,
   ) {
     this.#nc = nc;
     this.#run = run;
     this.#spec = spec;
+    this.#identity = identity;
     this.#ws = context.workspace;
     this.#combiner = new BlockCombiner(context.kernels, context.workspace);
     this.#membership = membership;
@@ -168,7 +174,8 @@ export class ClusterEngine implements StepEngine {
           if (started.engine) started.engine.#onMembership(event.type, event.member);
         },
       });
-      const engine = new ClusterEngine(nc, run, spec, context, membership, settings);
+      const identity = await kernelIdentity(spec.backend, spec.kernelVariant, spec.dtype);
+      const engine = new ClusterEngine(nc, run, spec, context, membership, settings, identity);
       started.engine = engine;
       try {
         await engine.#gather(settings.minWorkers, settings.waitMs);
@@ -248,14 +255,7 @@ export class ClusterEngine implements StepEngine {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#heartbeat);
-    const leave = encodeEnvelope({
-      v: ENVELOPE_VERSION,
-      kind: "leave",
-      run: this.#run,
-      from: this.#from,
-      body: {},
-    });
-    for (const id of this.#serving.keys()) this.#nc.publish(subject("worker", id, "leave"), leave);
+    for (const id of this.#serving.keys()) this.#send(id, "leave");
     this.#serving.clear();
     this.#membership.stop();
     await this.#nc.drain().catch(() => {});
@@ -337,16 +337,7 @@ export class ClusterEngine implements StepEngine {
       `worker ${id} lost: ${why}; its ${held} chunk${held === 1 ? "" : "s"} go to ` +
         `${this.#serving.size} other worker${this.#serving.size === 1 ? "" : "s"}`,
     );
-    this.#nc.publish(
-      subject("worker", id, "leave"),
-      encodeEnvelope({
-        v: ENVELOPE_VERSION,
-        kind: "leave",
-        run: this.#run,
-        from: this.#from,
-        body: {},
-      }),
-    );
+    this.#send(id, "leave");
   }
 
   /** Waits for and joins at least `count` idle workers. */
@@ -400,12 +391,13 @@ export class ClusterEngine implements StepEngine {
   }
 
   async #ask(member: Member): Promise<void> {
+    const spec = this.#spec;
     const bytes = encodeEnvelope({
       v: ENVELOPE_VERSION,
       kind: "join",
       run: this.#run,
       from: this.#from,
-      body: { spec: this.#spec, timeoutMs: this.#options.timeoutMs },
+      body: { spec, timeoutMs: this.#options.timeoutMs },
     });
     try {
       const reply = await this.#nc.request(subject("worker", member.id, "join"), bytes, {
@@ -422,6 +414,13 @@ export class ClusterEngine implements StepEngine {
         return;
       }
       if (this.#closed) return;
+      if (spec !== this.#spec) {
+        // The variant was pinned while this worker joined with the old spec: it joins anew.
+        this.#send(member.id, "leave");
+        return;
+      }
+      const theirs = d.envelope.body.identity;
+      if (theirs !== this.#identity) return await this.#disagree(member, theirs);
       this.#serving.set(member.id, { member, lost: null });
       this.#log(
         `worker ${member.id} (${member.name}, ${member.runtime}, ${member.threads} ` +
@@ -432,6 +431,45 @@ export class ClusterEngine implements StepEngine {
         `worker ${member.id} (${member.name}) did not answer the join: ${(e as Error).message}`,
       );
     }
+  }
+
+  /** The wasm build every worker of the run computes with. */
+  get kernelVariant(): WasmVariant | null {
+    return this.#spec.kernelVariant;
+  }
+
+  /**
+   * A worker that computes other bits than the coordinator. Before the first step, relaxed SIMD
+   * (fused where one runtime fuses and another does not) gives way to the plain build for every
+   * process; otherwise the worker is not used.
+   */
+  async #disagree(member: Member, theirs: string): Promise<void> {
+    this.#send(member.id, "leave");
+    const who = `worker ${member.id} (${member.name}, ${member.runtime})`;
+    if (this.#spec.kernelVariant === "relaxed" && this.#steps === 0) {
+      this.#spec = { ...this.#spec, kernelVariant: "plain" };
+      this.#identity = await kernelIdentity(this.#spec.backend, "plain", this.#spec.dtype);
+      for (const id of this.#serving.keys()) this.#send(id, "leave");
+      this.#serving.clear();
+      this.#log(
+        `${who} computes other bits with relaxed SIMD: every process runs the plain build ` +
+          `(the result equals --workers 0 --kernel-variant plain)`,
+      );
+      return;
+    }
+    this.#declined.add(member.id);
+    this.#log(
+      `${who} computes other bits than this coordinator (kernel identity ${theirs}, ` +
+        `here ${this.#identity}): not used`,
+    );
+  }
+
+  /** Tells a worker that it no longer serves this run. */
+  #send(id: string, kind: "leave"): void {
+    this.#nc.publish(
+      subject("worker", id, kind),
+      encodeEnvelope({ v: ENVELOPE_VERSION, kind, run: this.#run, from: this.#from, body: {} }),
+    );
   }
 
   #onMembership(type: "join" | "update" | "leave", member: Member): void {

@@ -4,7 +4,15 @@ import { findBlasLibrary } from "../../kernels/blas.ts";
 import { BlockComputer } from "./block_computer.ts";
 import { connectCluster } from "./connection.ts";
 import { DatasetPieces } from "./dataset_store.ts";
-import { decodeEnvelope, encodeEnvelope, type Envelope, ENVELOPE_VERSION } from "./envelope.ts";
+import {
+  decodeEnvelope,
+  encodeEnvelope,
+  type Envelope,
+  ENVELOPE_VERSION,
+  type JoinReply,
+} from "./envelope.ts";
+import { kernelIdentity } from "../../kernels/kernel_identity.ts";
+import { kernelsLabel } from "../../kernels/select.ts";
 import { WorkerLease } from "./membership.ts";
 import { PieceRows } from "./piece_rows.ts";
 import { subject } from "./subjects.ts";
@@ -150,20 +158,24 @@ export class ClusterWorker {
     }
   }
 
-  async #join(e: Envelope<"join">): Promise<{ accepted: boolean; note: string }> {
+  async #join(e: Envelope<"join">): Promise<JoinReply> {
     const { spec, timeoutMs } = e.body;
+    const decline = (note: string) => ({ accepted: false, note, identity: "" });
     if (this.#served && this.#served.run !== e.run) {
-      return { accepted: false, note: `busy with run ${this.#served.run}` };
+      return decline(`busy with run ${this.#served.run}`);
     }
-    if (this.#served) return { accepted: true, note: "" };
+    const identity = await kernelIdentity(spec.backend, spec.kernelVariant, spec.dtype)
+      .catch(() => "");
+    if (this.#served) return { accepted: true, note: "", identity };
     if (spec.backend === "blas" && findBlasLibrary() === null) {
-      return { accepted: false, note: "no OpenBLAS on this host for the blas backend" };
+      return decline("no OpenBLAS on this host for the blas backend");
     }
+    if (identity === "") return decline(`cannot run the ${spec.backend} kernels here`);
     let pieces: DatasetPieces;
     try {
       pieces = await DatasetPieces.open(this.#nc, spec.dataFingerprint, spec.chunkRows);
     } catch (error) {
-      return { accepted: false, note: String((error as Error).message).split("\n")[0] };
+      return decline(String((error as Error).message).split("\n")[0]);
     }
     const alive = this.#nc.subscribe(subject("run", e.run, "alive"), {
       callback: () => {
@@ -181,8 +193,10 @@ export class ClusterWorker {
       alive,
     };
     await this.#lease?.serve(e.run).catch(() => {});
-    this.#log(`serving run ${e.run} (${spec.backend}, ${spec.dtype})`);
-    return { accepted: true, note: "" };
+    this.#log(
+      `serving run ${e.run} (${kernelsLabel(spec.backend, spec.kernelVariant)}, ${spec.dtype})`,
+    );
+    return { accepted: true, note: "", identity };
   }
 
   async #step(served: Served, e: Envelope<"step">): Promise<Uint8Array> {
@@ -219,7 +233,7 @@ export class ClusterWorker {
     });
   }
 
-  #reply(run: string, kind: "joined", body: { accepted: boolean; note: string }): Uint8Array {
+  #reply(run: string, kind: "joined", body: JoinReply): Uint8Array {
     return encodeEnvelope({ v: ENVELOPE_VERSION, kind, run, from: this.id, body });
   }
 

@@ -95,6 +95,11 @@ export interface JoinReply {
   readonly accepted: boolean;
   /** Why not, in one line for the coordinator's log; "" when accepted. */
   readonly note: string;
+  /**
+   * `kernelIdentity` of the run's backend, variant and dtype on this worker ("" when declined):
+   * equal to the coordinator's when the two compute the same bits.
+   */
+  readonly identity: string;
 }
 
 /** Coordinator → its workers: the run goes on (`alive`), or is over (`leave`). */
@@ -225,7 +230,11 @@ export function encodeEnvelope(envelope: Envelope): Uint8Array {
       body = { spec: { ...envelope.body.spec }, timeoutMs: envelope.body.timeoutMs };
       break;
     case "joined":
-      body = { accepted: envelope.body.accepted, note: envelope.body.note };
+      body = {
+        accepted: envelope.body.accepted,
+        note: envelope.body.note,
+        identity: envelope.body.identity,
+      };
       break;
     case "alive":
     case "leave":
@@ -432,7 +441,11 @@ function joinBody(b: Fields): JoinRequest {
 function joinedBody(b: Fields): JoinReply {
   const accepted = field(b, "accepted");
   if (typeof accepted !== "boolean") fail("shape", "accepted is not a boolean");
-  return { accepted, note: text(b, "note", MAX_NAME_LENGTH, 0) };
+  return {
+    accepted,
+    note: text(b, "note", MAX_NAME_LENGTH, 0),
+    identity: text(b, "identity", MAX_ID_LENGTH, 0),
+  };
 }
 
 function presenceBody(b: Fields): Presence {
