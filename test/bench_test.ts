@@ -70,6 +70,7 @@ function run(workers: number, epochMs: number[], phaseMs: number[][], peak: numb
 
 describe("bench report", () => {
   const measured: Measurements = {
+    cluster: [],
     strong: [
       run(0, [100, 90, 110], [[270, 0, 27]], 200),
       run(2, [50, 60, 55], [[120, 30, 9], [150, 0, 9]], 230),
@@ -94,6 +95,35 @@ describe("bench report", () => {
     assert.equal(two.otherCpuShare, 0.01);
     // One round each: nothing to resample.
     assert.equal(two.speedupInterval, null);
+  });
+
+  it("sets each cluster run beside as many worker threads, with its wire and wait per step", () => {
+    const onCluster = (processes: number, epochMs: number[]): TrainRun => {
+      const r = run(0, epochMs, [[1, 0, 0]], 200);
+      return {
+        ...r,
+        measurement: {
+          ...r.measurement,
+          transport: { processes, bytesPerStep: 132_000 * processes, syncMs: 1.5 },
+        },
+      };
+    };
+    const r = buildReport(
+      { ...measured, cluster: [onCluster(2, [66, 70, 68]), onCluster(1, [120, 110, 100])] },
+      MACHINE,
+      "x",
+    );
+    const [two, one] = r.cluster;
+    assert.equal(two.processes, 2);
+    assert.equal(two.vsThreads, 68 / 55);
+    assert.equal(two.syncMs, 1.5);
+    assert.equal(two.bytesPerStep, 264_000);
+    // No run at one worker thread to set it beside.
+    assert.ok(Number.isNaN(one.vsThreads));
+    assert.match(
+      benchMarkdown(r),
+      /## Cluster on loopback NATS[\s\S]*\| L +\| deno 2\.9\.6 \| wasm +\| +2 \| 68\.0 .*\| +1\.24 \|/,
+    );
   });
 
   it("gives each speedup its bootstrap interval over the rounds, paired by round", () => {

@@ -23,6 +23,8 @@ export interface TrainJob {
   readonly shape: Shape;
   readonly backend: string;
   readonly workers: number;
+  /** Train on a cluster of this many worker processes of this many threads on this machine. */
+  readonly cluster?: { readonly processes: number; readonly threads: number };
   readonly warmup: number;
   readonly repeats: number;
 }
@@ -68,6 +70,12 @@ export interface TrainMeasurement {
   readonly rssBeforeBytes: number | null;
   /** Peak resident memory of the whole process, all threads. */
   readonly peakRssBytes: number | null;
+  /** On a cluster: worker processes, the coordinator's bytes and synchronization per step. */
+  readonly transport?: {
+    readonly processes: number;
+    readonly bytesPerStep: number;
+    readonly syncMs: number;
+  };
 }
 
 /** One micro-benchmark: time per call over tinybench's samples. */

@@ -153,6 +153,38 @@ export function benchMarkdown(r: BenchReport): string {
       ]),
     ),
     "",
+    ...(r.cluster.length === 0 ? [] : [
+      "## Cluster on loopback NATS",
+      "",
+      "The same workloads trained by worker processes of one thread each through a nats-server on " +
+      "this machine (`bench --cluster`), beside as many worker threads: the epoch time over the " +
+      "threads' (1 = no cost for the processes and the wire), the coordinator's wait per step " +
+      "beyond the slowest worker's own work, and the bytes it sent and received per step.",
+      "",
+      table(
+        [
+          "workload",
+          "runtime",
+          "backend",
+          "processes",
+          "epoch ms",
+          "vs threads",
+          "sync ms/step",
+          "bytes/step",
+        ],
+        r.cluster.map((c) => [
+          c.workload,
+          c.runtime,
+          c.backend,
+          String(c.processes),
+          spreadText(c.epochMs),
+          num(c.vsThreads),
+          num(c.syncMs),
+          Math.round(c.bytesPerStep).toLocaleString("en-US"),
+        ]),
+      ),
+      "",
+    ]),
     "## Micro-benchmarks (tinybench)",
     "",
     "Each kernel on one chunk of rows of each workload; reduce+update sums every chunk's partial " +

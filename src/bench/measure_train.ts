@@ -4,6 +4,9 @@ import { loadDataset } from "../data/load.ts";
 import type { BackendChoice } from "../kernels/select.ts";
 import { runtimeName } from "../runtime/process.ts";
 import { train } from "../train/train.ts";
+import type { ClusterOptions } from "../engines/cluster/cluster_engine.ts";
+import { startLocalCluster } from "../engines/cluster/local_cluster.ts";
+import { currentRuntime } from "../runtime/runtimes.ts";
 import type { Shape, TrainJob, TrainMeasurement } from "./jobs.ts";
 import { type CpuSample, otherCpuShare, sampleCpu } from "./cpu_share.ts";
 import { residentBytes } from "./process_memory.ts";
@@ -51,6 +54,20 @@ export function shapeSize(shape: Shape): { samples: number; features: number } {
  * ```
  */
 export async function measureTraining(job: TrainJob): Promise<TrainMeasurement> {
+  if (!job.cluster) return await measureOn(job, undefined);
+  await using cluster = await startLocalCluster({
+    processes: job.cluster.processes,
+    threads: job.cluster.threads,
+    runtimes: [currentRuntime()],
+    workerLogs: "ignore",
+  });
+  return await measureOn(job, { url: cluster.url, minWorkers: job.cluster.processes });
+}
+
+async function measureOn(
+  job: TrainJob,
+  cluster: ClusterOptions | undefined,
+): Promise<TrainMeasurement> {
   const rows = loadShape(job.shape);
   const rssBeforeBytes = residentBytes("VmRSS");
   const epochs: number[] = [];
@@ -63,6 +80,7 @@ export async function measureTraining(job: TrainJob): Promise<TrainMeasurement> 
     epochs: last,
     dtype: job.shape.dtype,
     workers: job.workers,
+    ...(cluster ? { cluster } : {}),
     backend: job.backend as BackendChoice,
     onEpoch: (report, _snapshot, phaseMs) => {
       epochs.push(report.ms);
@@ -91,5 +109,6 @@ export async function measureTraining(job: TrainJob): Promise<TrainMeasurement> 
     otherCpuShare: cpu && cpuEnd ? otherCpuShare(cpu, cpuEnd) : null,
     rssBeforeBytes,
     peakRssBytes: residentBytes("VmHWM"),
+    ...(result.transport ? { transport: result.transport } : {}),
   };
 }

@@ -8,6 +8,8 @@ export interface BenchSettings {
   readonly workloads: readonly Workload[];
   /** Worker counts for strong and weak scaling, ascending, 0 (the baseline) first. */
   readonly workers: readonly number[];
+  /** Worker-process counts of a loopback cluster to measure beside the threads (1 thread each). */
+  readonly cluster: readonly number[];
   readonly runtimes: readonly ChildRuntime[];
   /** `--backend` choices, each measured in turn. */
   readonly backends: readonly string[];
@@ -20,7 +22,7 @@ export interface BenchSettings {
 /** One measurement to take, in a child process (or python3 for NumPy). */
 export type PlanItem =
   | {
-    readonly group: "strong" | "weak";
+    readonly group: "strong" | "weak" | "cluster";
     readonly label: string;
     readonly runtime: ChildRuntime;
     readonly workload: Workload;
@@ -76,6 +78,27 @@ export function planBench(s: BenchSettings): PlanItem[] {
             runtime,
             workload,
             job: trainJob({ ...workload, repeats }, backend, workers),
+          });
+        }
+      }
+      if (group !== "strong") continue;
+      const workload = workloadFor(0);
+      const rounds = Math.min(planned, workload.repeats);
+      if (round >= rounds) continue;
+      const repeats = Math.floor(((round + 1) * workload.repeats) / rounds) -
+        Math.floor((round * workload.repeats) / rounds);
+      for (const processes of s.cluster) {
+        for (const runtime of s.runtimes) {
+          items.push({
+            group: "cluster",
+            label: `${name(workload)} · ${runtime.kind} · ${backend} · cluster ${processes}×1` +
+              (rounds > 1 ? ` · round ${round + 1}/${rounds}` : ""),
+            runtime,
+            workload,
+            job: {
+              ...trainJob({ ...workload, repeats }, backend, 0),
+              cluster: { processes, threads: 1 },
+            } as Job,
           });
         }
       }

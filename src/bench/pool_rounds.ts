@@ -15,7 +15,8 @@ export function poolRounds(runs: readonly TrainRun[]): TrainRun[] {
   const pooled = new Map<string, TrainRun>();
   for (const run of runs) {
     const m = run.measurement;
-    const key = [run.workload.name, m.runtime, m.backend, m.workers].join("\u0000");
+    const key = [run.workload.name, m.runtime, m.backend, m.workers, m.transport?.processes]
+      .join("\u0000");
     const earlier = pooled.get(key);
     pooled.set(
       key,
@@ -34,8 +35,19 @@ export function poolRounds(runs: readonly TrainRun[]): TrainRun[] {
 function pool(a: TrainMeasurement, b: TrainMeasurement): TrainMeasurement {
   const larger = (x: number | null, y: number | null) =>
     x === null ? y : y === null ? x : Math.max(x, y);
+  const rounds = (x: TrainMeasurement) => x.epochMs.length;
+  const mean = (x: number, y: number) => (x * rounds(a) + y * rounds(b)) / (rounds(a) + rounds(b));
   return {
     ...a,
+    ...(a.transport && b.transport
+      ? {
+        transport: {
+          processes: a.transport.processes,
+          bytesPerStep: mean(a.transport.bytesPerStep, b.transport.bytesPerStep),
+          syncMs: mean(a.transport.syncMs, b.transport.syncMs),
+        },
+      }
+      : {}),
     epochMs: [...a.epochMs, ...b.epochMs],
     steps: a.steps + b.steps,
     timedMs: a.timedMs + b.timedMs,

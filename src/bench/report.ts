@@ -97,6 +97,22 @@ export interface NumpyRow {
 }
 
 /** Everything a benchmark run found: what the JSON output holds and the tables and charts show. */
+/** A workload on a loopback cluster of worker processes, beside as many worker threads. */
+export interface ClusterRow {
+  readonly workload: string;
+  readonly runtime: string;
+  readonly backend: string;
+  /** Worker processes, one thread each. */
+  readonly processes: number;
+  readonly epochMs: Spread;
+  /** Median epoch time over that of `--workers processes` (same runtime and backend). */
+  readonly vsThreads: number;
+  /** The coordinator's wait per step beyond the slowest worker's work, mean over the run. */
+  readonly syncMs: number;
+  /** Bytes the coordinator sent and received per step, mean over the run. */
+  readonly bytesPerStep: number;
+}
+
 export interface BenchReport {
   /** The command that produced it. */
   readonly command: string;
@@ -108,6 +124,7 @@ export interface BenchReport {
   readonly strong: readonly StrongRow[];
   readonly phases: readonly PhaseRow[];
   readonly weak: readonly WeakRow[];
+  readonly cluster: readonly ClusterRow[];
   readonly micro: readonly MicroRow[];
   readonly numpy: readonly NumpyRow[];
   readonly numpyMissing?: string;
@@ -142,6 +159,7 @@ export function buildReport(
     strong: measured.strong.map((run) => strongRow(run, measured.strong, cores)),
     phases: measured.strong.map(phaseRow),
     weak: measured.weak.map((run) => weakRow(run, measured.weak)),
+    cluster: measured.cluster.map((run) => clusterRow(run, measured.strong)),
     micro: measured.micro.flatMap((m) =>
       m.results.map((r): MicroRow => ({
         runtime: m.runtime,
@@ -236,6 +254,23 @@ function phaseRow(run: TrainRun): PhaseRow {
     reduceMs,
     coordinationMs: wallMs - computeMs - barrierMs - reduceMs,
     syncMs: wallMs - computeMaxMs,
+  };
+}
+
+function clusterRow(run: TrainRun, strong: readonly TrainRun[]): ClusterRow {
+  const m = run.measurement;
+  const processes = m.transport?.processes ?? 0;
+  const epochMs = spread(m.epochMs);
+  const threads = sibling(strong, run, processes);
+  return {
+    workload: run.workload.name,
+    runtime: m.runtime,
+    backend: m.backend,
+    processes,
+    epochMs,
+    vsThreads: threads ? epochMs.median / spread(threads.measurement.epochMs).median : NaN,
+    syncMs: m.transport?.syncMs ?? NaN,
+    bytesPerStep: m.transport?.bytesPerStep ?? NaN,
   };
 }
 

@@ -25,6 +25,8 @@ export interface TrainRun {
 export interface Measurements {
   readonly strong: TrainRun[];
   readonly weak: TrainRun[];
+  /** Strong-scaling workloads on loopback clusters of worker processes. */
+  readonly cluster: TrainRun[];
   readonly micro: MicroMeasurement[];
   readonly numpy: { readonly workload: Workload; readonly timing: NumpyTiming }[];
   /** Why the NumPy reference is missing, when it is. */
@@ -67,7 +69,7 @@ export async function runPlan(
   options: RunPlanOptions = {},
 ): Promise<Measurements> {
   const attempts = options.attempts ?? ATTEMPTS;
-  const out: Measurements = { strong: [], weak: [], micro: [], numpy: [], attempts };
+  const out: Measurements = { strong: [], weak: [], cluster: [], micro: [], numpy: [], attempts };
   let numpyMissing: string | undefined;
   try {
     for (const item of items) {
@@ -120,7 +122,12 @@ export async function runPlan(
   } finally {
     progress.finish();
   }
-  const pooled = { ...out, strong: poolRounds(out.strong), weak: poolRounds(out.weak) };
+  const pooled = {
+    ...out,
+    strong: poolRounds(out.strong),
+    weak: poolRounds(out.weak),
+    cluster: poolRounds(out.cluster),
+  };
   return numpyMissing ? { ...pooled, numpyMissing } : pooled;
 }
 

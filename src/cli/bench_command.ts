@@ -57,6 +57,14 @@ export const BENCH_FLAGS: readonly FlagSpec[] = [
     defaultText: defaultWorkers().join(","),
   },
   {
+    name: "cluster",
+    value: "LIST",
+    type: "string",
+    help: "also train each workload on loopback clusters of this many worker processes " +
+      "(1 thread each; nats-server must be installed), comma-separated, e.g. 1,2,4",
+    defaultText: "none",
+  },
+  {
     name: "runtimes",
     value: "LIST",
     type: "string",
@@ -238,9 +246,14 @@ function settingsFromFlags(f: FlagValues): BenchSettings {
       b,
     ) => a - b)
     : defaultWorkers();
+  const cluster = f.cluster === undefined
+    ? []
+    : [...new Set(list(f.cluster as string, "cluster").map((p) => workerCount(p)))]
+      .filter((p) => p > 0).sort((a, b) => a - b);
   return {
     workloads,
     workers,
+    cluster,
     runtimes: runtimes(f.runtimes as string | undefined),
     backends: backends(f.backends as string),
     weak: override({

@@ -1,16 +1,6 @@
-import { type ChildProcess, spawn } from "node:child_process";
-import { fileURLToPath } from "node:url";
 import { UsageError } from "../errors.ts";
-import { findNatsServer, startNatsServer } from "../engines/cluster/nats_server.ts";
-import process from "node:process";
-import { writeStderr } from "../runtime/process.ts";
-import {
-  currentRuntime,
-  findRuntime,
-  RUNTIME_KINDS,
-  runtimeCommandLine,
-  type RuntimeKind,
-} from "../runtime/runtimes.ts";
+import { startLocalCluster } from "../engines/cluster/local_cluster.ts";
+import { currentRuntime, RUNTIME_KINDS, type RuntimeKind } from "../runtime/runtimes.ts";
 import { type FlagSpec, helpText, parseFlags } from "./flags.ts";
 import { TRAIN_FLAGS, trainCommand } from "./train_command.ts";
 
@@ -51,14 +41,6 @@ export const CLUSTER_FLAGS: readonly FlagSpec[] = [
 /** Train flags that the cluster command sets itself. */
 const OWN_TRAIN_FLAGS = ["cluster", "min-workers", "workers"];
 
-/** The largest message the local server accepts: block sums of a large model in float64. */
-const MAX_PAYLOAD = 64 * 2 ** 20;
-/** How long worker processes get to leave before they are killed. */
-const STOP_GRACE_MS = 5_000;
-
-const WORKER_SCRIPT = fileURLToPath(new URL("../../scripts/worker.ts", import.meta.url));
-const PROJECT_ROOT = fileURLToPath(new URL("../..", import.meta.url));
-
 const SUMMARY =
   "A whole training cluster on this machine, for trying the cluster engine: starts nats-server " +
   "with JetStream on a free loopback port and a temporary store, starts N worker processes, " +
@@ -93,42 +75,23 @@ export async function clusterCommand(args: readonly string[]): Promise<number> {
       throw new UsageError(`--${flag}: set by the cluster command itself (see --processes)`);
     }
   }
-  const processes = f.processes as number;
-  const threads = f.threads as number;
-  const runtimes = runtimeList(f.runtimes as string | undefined);
-  const binary = findNatsServer(f["nats-server"] as string | undefined);
-  const server = await startNatsServer({ binary, maxPayload: MAX_PAYLOAD });
-  const workers: ChildProcess[] = [];
+  const cluster = await startLocalCluster({
+    processes: f.processes as number,
+    threads: f.threads as number,
+    runtimes: runtimeList(f.runtimes as string | undefined),
+    ...(f["nats-server"] !== undefined ? { natsServer: f["nats-server"] as string } : {}),
+    workerLogs: "inherit",
+  });
   try {
-    for (let i = 0; i < processes; i++) {
-      const kind = runtimes[i % runtimes.length];
-      const runtime = findRuntime(kind, PROJECT_ROOT);
-      if (runtime === null) throw new UsageError(`--runtimes: ${kind} is not installed`);
-      const [command, ...argv] = runtimeCommandLine(kind, runtime, WORKER_SCRIPT, [
-        "--cluster",
-        server.url,
-        "--threads",
-        String(threads),
-        "--name",
-        `local-${i}-${kind}`,
-      ]);
-      // Standard input is a pipe that ends when this process does, however it ends: the worker
-      // leaves then (SHARDNET_EXIT_WITH_STDIN), so no worker outlives its cluster.
-      workers.push(spawn(command, argv, {
-        stdio: ["pipe", "inherit", "inherit"],
-        env: { ...process.env, SHARDNET_EXIT_WITH_STDIN: "1" },
-      }));
-    }
     return await trainCommand([
       ...rest,
       "--cluster",
-      server.url,
+      cluster.url,
       "--min-workers",
-      String(processes),
+      String(f.processes),
     ]);
   } finally {
-    await stopAll(workers);
-    await server.stop();
+    await cluster.stop();
   }
 }
 
@@ -158,26 +121,4 @@ function runtimeList(text: string | undefined): RuntimeKind[] {
     }
   }
   return list as RuntimeKind[];
-}
-
-/** Asks every worker process to leave, then kills those still there after the grace period. */
-async function stopAll(workers: readonly ChildProcess[]): Promise<void> {
-  const running = workers.filter((w) => w.exitCode === null && w.signalCode === null);
-  const exited = running.map((w) =>
-    new Promise<void>((resolve) => w.once("exit", () => resolve()))
-  );
-  for (const w of running) w.kill("SIGTERM");
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  await Promise.race([
-    Promise.all(exited),
-    new Promise((resolve) => timer = setTimeout(resolve, STOP_GRACE_MS)),
-  ]);
-  clearTimeout(timer);
-  for (const w of running) {
-    if (w.exitCode === null && w.signalCode === null) {
-      writeStderr(`note: worker process ${w.pid} did not leave in time; killed\n`);
-      w.kill("SIGKILL");
-    }
-  }
-  await Promise.all(exited.map((e) => Promise.race([e, new Promise((r) => setTimeout(r, 1000))])));
 }
