@@ -66,3 +66,6 @@ export {
 } from "./sweep/folds.ts";
 export { paramsHash, type RunOptions, type RunOutcome, runSplit } from "./sweep/sweep_run.ts";
 export { rocAuc } from "./sweep/roc_auc.ts";
+export { type ClusterOptions } from "./engines/cluster/cluster_engine.ts";
+export { ClusterWorker, type ClusterWorkerOptions } from "./engines/cluster/cluster_worker.ts";
+export { type LocalCluster, startLocalCluster } from "./engines/cluster/local_cluster.ts";
