@@ -77,13 +77,6 @@ export function compileWasmKernels(
   return compiled[variant] ??= WebAssembly.compile(bytesOf(variant));
 }
 
-/** Synchronous compile, for a thread that must have kernels before its first await. */
-export function compileWasmKernelsSync(
-  variant: WasmVariant = wasmKernelsVariant(),
-): WebAssembly.Module {
-  return new WebAssembly.Module(bytesOf(variant));
-}
-
 /** Kernels of precision `dtype` from an instance of `module` on `memory`, a shared memory. */
 export function instantiateWasmKernels(
   module: WebAssembly.Module,

@@ -12,6 +12,7 @@
  *
  * Deno needs `--allow-ffi` (and, since Deno 2, no `--unstable-ffi`). Node has no FFI.
  */
+import { currentRuntime } from "./process.ts";
 
 /** A C parameter type. `pointer` is an address passed as a number; see {@link addressOf}. */
 export type NativeParameter = "i32" | "f32" | "f64" | "pointer";
@@ -47,8 +48,8 @@ interface BunFfi {
   ptr(view: ArrayBufferView): number;
 }
 
-const isDeno = typeof Deno === "object";
-const isBun = !isDeno && "Bun" in globalThis;
+const isDeno = currentRuntime() === "deno";
+const isBun = !isDeno;
 
 // A variable specifier keeps Deno's module graph from trying to resolve the `bun:` scheme;
 // top-level await keeps `openLibrary` and `addressOf` synchronous for callers.

@@ -7,6 +7,17 @@ import process from "node:process";
 declare const Deno: { version: { deno: string; v8: string } } | undefined;
 declare const Bun: { version: string; revision: string } | undefined;
 
+/** The runtimes this project supports. */
+export type RuntimeKind = "deno" | "bun";
+
+/**
+ * The runtime running this process: the one place that tells them apart (the project runs on
+ * Deno or Bun, nothing else).
+ */
+export function currentRuntime(): RuntimeKind {
+  return typeof Deno !== "undefined" ? "deno" : "bun";
+}
+
 /** The runtime this process runs on, with its version, e.g. `deno 2.9.6` or `bun 1.4.5`. */
 export function runtimeName(): string {
   if (typeof Deno !== "undefined") return `deno ${Deno.version.deno}`;

@@ -5,19 +5,11 @@
 import { accessSync, constants } from "node:fs";
 import { delimiter, join } from "node:path";
 import process from "node:process";
-import { environmentVariable } from "./process.ts";
+import { currentRuntime, environmentVariable, type RuntimeKind } from "./process.ts";
 
-declare const Deno: unknown;
-
-/** The runtimes this project supports. */
-export type RuntimeKind = "deno" | "bun";
+export { currentRuntime, type RuntimeKind };
 
 export const RUNTIME_KINDS: readonly RuntimeKind[] = ["deno", "bun"];
-
-/** The runtime running this process (the project runs on Deno or Bun, nothing else). */
-export function currentRuntime(): RuntimeKind {
-  return typeof Deno !== "undefined" ? "deno" : "bun";
-}
 
 /**
  * The executable of `kind`: this process's own when it is that runtime, else the project's
