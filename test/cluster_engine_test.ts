@@ -9,6 +9,8 @@ import { join } from "node:path";
 import process from "node:process";
 import { tmpdir } from "node:os";
 import { type NatsServer, startNatsServer } from "../src/engines/cluster/nats_server.ts";
+import { connectCluster } from "../src/engines/cluster/connection.ts";
+import { encodeEnvelope, ENVELOPE_VERSION } from "../src/engines/cluster/envelope.ts";
 import { currentRuntime, type RuntimeKind } from "../src/runtime/runtimes.ts";
 import { eventually, natsSkip, processAlive } from "./cluster/nats_fixture.ts";
 import { otherRuntime, runCli, type RunningCli, startCli } from "./run_cli.ts";
@@ -197,6 +199,47 @@ describe("cluster engine", () => {
     await stopWorker(a);
     await stopWorker(b);
   });
+
+  it(
+    "drops hostile messages on a worker's subjects, one line per kind, and keeps the bits",
+    SLOW,
+    async () => {
+      const args = [...LONG.slice(0, -1), "200"];
+      const want = await reference(args, "hostile");
+      const w = await startWorker(currentRuntime(), "h1");
+      const id = /joined the cluster as (w[0-9a-f]+)/.exec(w.stderr())![1];
+      const out = join(dir, "hostile.json");
+      const run = startCli("train", [...args, ...clusterArgs(1), "--out", out]);
+      running.push(run);
+      assert.ok(
+        await eventually(() => /epoch\s+\d+\/200/.test(run.stdout()), 60_000),
+        run.stderr(),
+      );
+      const nc = await connectCluster(server!.url);
+      const valid = encodeEnvelope({
+        v: ENVELOPE_VERSION,
+        kind: "leave",
+        run: "rforged",
+        from: "intruder",
+        body: {},
+      });
+      for (let i = 0; i < 5; i++) {
+        nc.publish(`shardnet.v1.worker.${id}.step`, crypto.getRandomValues(new Uint8Array(64)));
+        nc.publish(`shardnet.v1.worker.${id}.step`, valid.subarray(0, valid.length - 3));
+        nc.publish(`shardnet.v1.worker.${id}.leave`, valid);
+      }
+      await nc.drain();
+      const r = await run.done;
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(readFileSync(out, "utf8"), want);
+      await stopWorker(w);
+      const logged = (await w.done).stderr;
+      const drops = logged.split("\n").filter((line) => line.includes("dropped a message"));
+      assert.equal(new Set(drops).size, drops.length, logged);
+      assert.ok(drops.length >= 2 && drops.length <= 4, logged);
+      assert.match(logged, /messages dropped: .*5 × leave: not from this run's coordinator/);
+    },
+  );
 
   it("stops with one line within --cluster-wait when no worker comes", SLOW, async () => {
     const r = await runCli("train", [...SHORT, ...clusterArgs(1, ["--cluster-wait", "2"])]);

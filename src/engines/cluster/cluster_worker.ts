@@ -69,6 +69,8 @@ export class ClusterWorker {
   /** Steps are computed one at a time, in the order they arrive. */
   #queue: Promise<void> = Promise.resolve();
   #stopped = false;
+  /** Messages dropped, by kind and reason. */
+  readonly #dropped = new Map<string, number>();
 
   /** Listens under `id` at once: the lease, which tells coordinators of us, comes after. */
   private constructor(nc: NatsConnection, id: string, options: ClusterWorkerOptions) {
@@ -117,6 +119,10 @@ export class ClusterWorker {
     await this.#queue.catch(() => {});
     await this.#release("the worker is stopping");
     await this.#lease?.stop().catch(() => {});
+    if (this.#dropped.size > 0) {
+      const counts = [...this.#dropped].map(([kind, n]) => `${n} × ${kind}`).join(", ");
+      this.#log(`messages dropped: ${counts}`);
+    }
     await this.#nc.drain().catch(() => {});
   }
 
@@ -130,7 +136,7 @@ export class ClusterWorker {
       ...(this.#served ? { paramCount: paramCountOf(this.#served.spec) } : {}),
     });
     if (!decoded.ok) {
-      this.#log(`dropped a message (${decoded.kind ?? "?"}: ${decoded.reason}, ${decoded.detail})`);
+      this.#drop(`${decoded.kind ?? "?"}: ${decoded.reason}`, decoded.detail);
       return;
     }
     const e = decoded.envelope;
@@ -142,7 +148,7 @@ export class ClusterWorker {
       case "step": {
         const served = this.#served;
         if (!served || e.run !== served.run || e.from !== served.coordinator) {
-          this.#log(`dropped a step of run ${e.run}, which this worker does not serve`);
+          this.#drop("step: another run", `run ${e.run} from ${e.from}`);
           return;
         }
         served.lastHeard = performance.now();
@@ -151,10 +157,14 @@ export class ClusterWorker {
         return;
       }
       case "leave":
-        if (this.#served && e.run === this.#served.run) await this.#release("the run ended");
+        if (this.#served && e.run === this.#served.run && e.from === this.#served.coordinator) {
+          await this.#release("the run ended");
+        } else {
+          this.#drop("leave: not from this run's coordinator", `run ${e.run} from ${e.from}`);
+        }
         return;
       default:
-        this.#log(`dropped a ${e.kind} message sent to this worker`);
+        this.#drop(`${e.kind}: not for a worker`, `from ${e.from}`);
     }
   }
 
@@ -254,6 +264,18 @@ export class ClusterWorker {
     await s.computer.close();
     if (!this.#stopped) await this.#lease?.serve("").catch(() => {});
     this.#log(`left run ${s.run}: ${why}`);
+  }
+
+  /**
+   * Counts a message that is dropped: malformed, of another version, for another run, or not
+   * meant for a worker. The first of each kind is logged; the counts when the worker stops.
+   */
+  #drop(kind: string, detail: string): void {
+    const count = (this.#dropped.get(kind) ?? 0) + 1;
+    this.#dropped.set(kind, count);
+    if (count === 1) {
+      this.#log(`dropped a message (${kind}; ${detail}); more of this kind are only counted`);
+    }
   }
 
   #log(line: string): void {
