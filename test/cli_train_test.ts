@@ -60,11 +60,24 @@ describe("train command", () => {
       "ms",
       "loss",
       "accuracy",
+      "engine",
       "workers",
       "backend",
       "kernel_variant",
       "samples_per_s",
+      "precision",
+      "recall",
+      "f1",
+      "roc_auc",
+      "val_precision",
+      "val_recall",
+      "val_f1",
+      "val_roc_auc",
     ]);
+    for (const key of ["precision", "recall", "f1", "roc_auc"]) {
+      assert.ok(done[key] >= 0 && done[key] <= 1, key);
+      assert.ok(done[`val_${key}`] >= 0 && done[`val_${key}`] <= 1, `val_${key}`);
+    }
     assert.equal(done.epochs, 4);
     assert.equal(done.workers, 2);
     assert.equal(done.loss, lines[3].loss);

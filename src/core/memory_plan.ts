@@ -64,11 +64,12 @@ export function planRunMemory(shape: RunShape, hostLimit = hostMemoryLimit()): W
           bytes: part.bytes + copies * rows * (n + 1) * 8,
         }
         : part.what === "the parameters"
-        // The initial model, the trained model and a checkpoint's snapshot, in float64.
-        ? { ...part, bytes: part.bytes + 3 * size * 8 }
+        // The initial model, the trained model, a checkpoint's snapshot and early stopping's
+        // best epoch, in float64.
+        ? { ...part, bytes: part.bytes + 4 * size * 8 }
         : part.what === "the optimizer's state"
-        // A checkpoint's snapshot of it, and early stopping's copy of the best epoch's.
-        ? { ...part, bytes: 3 * part.bytes }
+        // And a checkpoint's snapshot of it.
+        ? { ...part, bytes: 2 * part.bytes }
         : part
     ),
     {

@@ -23,7 +23,6 @@ import { planRunMemory } from "../core/memory_plan.ts";
 import { optimizerConfig, type OptimizerOptions, stateArrays } from "../core/optimizer.ts";
 import { lrSchedule, type LrScheduleOptions, scheduledLearningRate } from "./lr_schedule.ts";
 import { type ClassificationMetrics, classificationMetrics } from "../model/metrics.ts";
-import { evaluate } from "../model/predict.ts";
 
 /** How to train; every field but `epochs` has a default. */
 export interface TrainOptions {
@@ -381,16 +380,20 @@ export async function train(data: Dataset, options: TrainOptions): Promise<Train
     computing = engine.workers;
     await engine.close();
   }
+  // Keras' restore_best_weights: the best epoch's parameters, whether or not the run stopped.
+  if (stopping && best) ws.params.all.set(best.params);
   const model: Model = {
     features: n,
     hidden: h,
-    // Keras' restore_best_weights: the best epoch's parameters, whether or not the run stopped.
-    params: stopping && best ? Float64Array.from(best.params) : Float64Array.from(ws.params.all),
+    params: Float64Array.from(ws.params.all),
     ...(stats ? { standardization: stats } : {}),
   };
-  const metricsOf = (rows: Dataset) => {
-    const { probabilities } = evaluate(model, rows);
-    return classificationMetrics(probabilities, rows.y);
+  // On the rows as the run holds them (standardized, in its dtype), with its kernels: no copy.
+  const metricsOf = (x: Floats, y: Floats, rows: number, labels: Float64Array) => {
+    const probabilities = new Float64Array(rows);
+    const sums = new Float64Array(2);
+    forwardRows(kernels, x, y, rows, ws.params, n, h, ws.scratch[0], sums, probabilities);
+    return classificationMetrics(probabilities, labels);
   };
   return {
     model,
@@ -406,8 +409,8 @@ export async function train(data: Dataset, options: TrainOptions): Promise<Train
     ...(stopping && best ? { best: { epoch: best.epoch, valLoss: best.valLoss } } : {}),
     stoppedEarly,
     metrics: {
-      training: metricsOf(data),
-      validation: options.validation ? metricsOf(options.validation) : null,
+      training: metricsOf(ws.x, ws.y, m, data.y),
+      validation: validation ? metricsOf(ws.xVal, ws.yVal, validation.samples, validation.y) : null,
     },
     phaseMs: phaseTotals(),
   };
