@@ -75,8 +75,10 @@ describe("train command", () => {
       "val_roc_auc",
     ]);
     for (const key of ["precision", "recall", "f1", "roc_auc"]) {
-      assert.ok(done[key] >= 0 && done[key] <= 1, key);
-      assert.ok(done[`val_${key}`] >= 0 && done[`val_${key}`] <= 1, `val_${key}`);
+      for (const name of [key, `val_${key}`]) {
+        const value = done[name] as number;
+        assert.ok(value >= 0 && value <= 1, name);
+      }
     }
     assert.equal(done.epochs, 4);
     assert.equal(done.workers, 2);
