@@ -237,11 +237,13 @@ async function optimizersCommand(f: FlagValues): Promise<number> {
     `L (${comparison.shape.samples} × ${comparison.shape.features}, h ${comparison.shape.hidden}, ` +
     `${comparison.shape.dtype}), ${workers} workers, ${comparison.runtime}, ` +
     `${comparison.backend}, ${comparison.rounds} rounds: median epoch (min–max over rounds); ` +
-    `ratio to sgd in the same round`,
+    `ratio to sgd in the same round; reduce+update per epoch and thread`,
     ...Object.entries(comparison.epochMs).map(([name, e]) => {
       const r = comparison.ratioToSgd[name];
+      const u = comparison.reduceUpdateMs[name];
       return `${name.padEnd(13)} ${ms(e.median)} ms (${ms(e.min)}–${ms(e.max)})  ` +
-        `× ${r.median.toFixed(3)} (${r.min.toFixed(3)}–${r.max.toFixed(3)})`;
+        `× ${r.median.toFixed(3)} (${r.min.toFixed(3)}–${r.max.toFixed(3)})  ` +
+        `reduce+update ${ms(u.median)} ms (${ms(u.min)}–${ms(u.max)})`;
     }),
   ];
   writeStdout(lines.join("\n") + "\n");
