@@ -2,7 +2,8 @@
  * shardnet: a data-parallel trainer for a one-hidden-layer binary classifier, on Deno and Bun.
  *
  * Data flow: a data set → shards of each batch → worker threads computing partial gradients →
- * a reduction in fixed chunk order → one synchronized gradient-descent step.
+ * a reduction in fixed chunk order → one synchronized step of the optimizer (plain gradient
+ * descent by default; torch.optim's sgd with momentum, adam, adamw).
  *
  * @example
  * ```ts
@@ -42,7 +43,26 @@ export type { WasmVariant } from "./kernels/wasm.ts";
 export { initModel, type Model, modelViews } from "./model/model.ts";
 export { modelFromJson, modelToJson, readModelFile, writeModelFile } from "./model/model_file.ts";
 export { evaluate, type Evaluation, predict, type Rows } from "./model/predict.ts";
-export { type EpochReport, train, type TrainOptions, type TrainResult } from "./train/train.ts";
+export {
+  type BestEpoch,
+  type EarlyStoppingOptions,
+  type EpochReport,
+  train,
+  type TrainOptions,
+  type TrainResult,
+  type TrainState,
+} from "./train/train.ts";
+export { OPTIMIZER_KINDS, type OptimizerKind, type OptimizerOptions } from "./core/optimizer.ts";
+export {
+  LR_SCHEDULE_KINDS,
+  type LrScheduleKind,
+  type LrScheduleOptions,
+} from "./train/lr_schedule.ts";
+export {
+  type ClassificationMetrics,
+  classificationMetrics,
+  type ConfusionMatrix,
+} from "./model/metrics.ts";
 export {
   type ConfigSummary,
   sweep,

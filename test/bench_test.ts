@@ -282,6 +282,9 @@ describe("bench command", () => {
       [["--runtimes", "node"], /^bench: --runtimes: expected a comma-separated list of deno, bun/],
       [["--workloads", "small", "--samples", "100"], /^bench: --samples: describes the custom/],
       [["--attempts", "0"], /^bench: --attempts: /],
+      [["--optimizers", "--quick"], /^bench: --quick: not with --optimizers\n$/],
+      [["--optimizers", "--workers", "1,2"], /^bench: --workers: expected comma-separated/],
+      [["--optimizers", "--backends", "js,wasm"], /^bench: --backends: one backend with/],
     ] as const;
     for (const [args, message] of cases) {
       const r = await runCli("bench", args);

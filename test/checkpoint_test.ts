@@ -16,6 +16,7 @@ import { type Checkpoint, readCheckpoint, writeCheckpoint } from "../src/checkpo
 import { DataError, UsageError } from "../src/errors.ts";
 import { Fnv1a64 } from "../src/hash.ts";
 import { paramCount } from "../src/model/params.ts";
+import { optimizerConfig } from "../src/core/optimizer.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "shardnet-checkpoint-"));
 
@@ -85,6 +86,42 @@ describe("checkpoint files", () => {
     assert.equal(bits(read.standardization!.mean), bits(written.standardization!.mean));
     assert.equal(bits(read.standardization!.std), bits(written.standardization!.std));
     assert.deepEqual(read, written);
+  });
+
+  it("round-trips the optimizer, its state, the schedule and the best epoch bit for bit", () => {
+    const path = join(dir, "adam.ckpt");
+    const plain = sample();
+    const size = plain.params.length;
+    const written: Checkpoint = {
+      ...plain,
+      config: {
+        ...plain.config,
+        optimizer: optimizerConfig({ kind: "adam", beta2: 0.99, weightDecay: 1e-4 }),
+        lrSchedule: {
+          kind: "step",
+          stepEpochs: 3,
+          gamma: 0.5,
+          minLearningRate: 0,
+          warmupEpochs: 2,
+        },
+      },
+      optimizerState: Float64Array.from({ length: 2 * size }, (_, i) => Math.sin(i) / 3),
+      best: { epoch: 5, valLoss: 0.1 + 0.2, params: plain.params.map((v) => v / 2) },
+    };
+    writeCheckpoint(path, written);
+    const read = readCheckpoint(path);
+    assert.equal(bits(read.optimizerState!), bits(written.optimizerState!));
+    assert.equal(bits(read.best!.params), bits(written.best!.params));
+    assert.deepEqual(read, written);
+    // The state must fit the optimizer: adam keeps two arrays.
+    writeFileSync(
+      path,
+      envelope(packr.pack({ ...written, optimizerState: new Float64Array(size) })),
+    );
+    assertRejected(path, /truncated or corrupt checkpoint \(bad "optimizerState"\)$/);
+    const sgd = { ...written.config, optimizer: { ...written.config.optimizer, kind: "sgd" } };
+    writeFileSync(path, envelope(packr.pack({ ...written, config: sgd })));
+    assertRejected(path, /truncated or corrupt checkpoint \(bad "optimizer"\)$/);
   });
 
   it("stores a run without standardization as null, and a subarray as just its elements", () => {

@@ -65,7 +65,21 @@ describe("train command", () => {
       "backend",
       "kernel_variant",
       "samples_per_s",
+      "precision",
+      "recall",
+      "f1",
+      "roc_auc",
+      "val_precision",
+      "val_recall",
+      "val_f1",
+      "val_roc_auc",
     ]);
+    for (const key of ["precision", "recall", "f1", "roc_auc"]) {
+      for (const name of [key, `val_${key}`]) {
+        const value = done[name] as number;
+        assert.ok(value >= 0 && value <= 1, name);
+      }
+    }
     assert.equal(done.epochs, 4);
     assert.equal(done.workers, 2);
     assert.equal(done.loss, lines[3].loss);

@@ -1,5 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { optimizerConfig, type OptimizerOptions } from "../src/core/optimizer.ts";
 import { batchRanges, chunkCount } from "../src/core/shards.ts";
 import { allocateWorkspace, planWorkspace, workspaceViews } from "../src/core/workspace.ts";
 import type { Dtype } from "../src/dtype.ts";
@@ -20,6 +21,8 @@ interface Case {
   samples: number;
   batchSize: number;
   members: Member[];
+  /** Default plain sgd. */
+  optimizer?: OptimizerOptions;
 }
 
 /** A workspace with the data and initial parameters of `c`, as the trainer lays it out. */
@@ -33,6 +36,7 @@ async function coordinator(c: Case) {
     validationSamples: 0,
     batchSize: c.batchSize,
     threads: 0,
+    optimizer: optimizerConfig(c.optimizer),
   });
   const memory = allocateWorkspace(layout);
   const ws = workspaceViews(memory, layout);
@@ -67,6 +71,7 @@ async function run(c: Case, cluster: boolean): Promise<string> {
   const rows = new MemoryRows(ws.x, ws.y, 6);
   const combiner = new BlockCombiner(kernels, ws);
   const losses: number[] = [];
+  let t = 0;
   try {
     for (let epoch = 1; epoch <= 3; epoch++) {
       if (order) {
@@ -75,9 +80,12 @@ async function run(c: Case, cluster: boolean): Promise<string> {
       }
       for (const range of batchRanges(c.samples, c.batchSize)) {
         const batch = { ...range, shuffled };
+        // A rate that changes with the epoch, as a schedule's does.
+        const lr = 0.3 / epoch;
+        t++;
         let out;
         if (!cluster) {
-          out = local.step({ batch, order, epoch, learningRate: 0.3 });
+          out = local.step({ batch, order, epoch, learningRate: lr, step: t });
         } else {
           const chunks = chunkCount(range.end - range.begin, ws.layout.chunkRows);
           combiner.begin(chunks);
@@ -93,7 +101,7 @@ async function run(c: Case, cluster: boolean): Promise<string> {
             });
           }
           assert.ok(combiner.complete);
-          out = combiner.finish(0.3, range.end - range.begin);
+          out = combiner.finish(lr, range.end - range.begin, t);
         }
         for (let k = 0; k < out.chunks; k++) losses.push(out.chunkStats[2 * k]);
       }
@@ -101,7 +109,13 @@ async function run(c: Case, cluster: boolean): Promise<string> {
   } finally {
     for (const w of workers) await w.close();
   }
-  return JSON.stringify([Array.from(ws.params.all), losses]);
+  const state = ws.optimizerState;
+  return JSON.stringify([
+    Array.from(ws.params.all),
+    losses,
+    Array.from(state.first),
+    Array.from(state.second),
+  ]);
 }
 
 const one: Member[] = [{ id: "a", threads: 1 }];
@@ -126,6 +140,33 @@ describe("cluster blocks: workers summing aligned blocks, the coordinator finish
       it(`gives the bits of the local engine: ${label}`, { timeout: 120_000 }, async () => {
         const cs = { ...c, backend, members: [...c.members] };
         assert.equal(await run(cs, true), await run(cs, false));
+      });
+    }
+  }
+  for (
+    const optimizer of [
+      { momentum: 0.9, nesterov: true, weightDecay: 0.01 },
+      { kind: "adam", weightDecay: 0.001 },
+      { kind: "adamw" },
+    ] as const
+  ) {
+    for (const batchSize of [1000, 96]) {
+      const label = `${JSON.stringify(optimizer)}, batches of ${batchSize}`;
+      it(`applies the optimizer as the local engine does: ${label}`, {
+        timeout: 120_000,
+      }, async () => {
+        const cs = {
+          dtype: "f32" as const,
+          backend: "wasm" as const,
+          samples: 1000,
+          batchSize,
+          members: [...three],
+          optimizer,
+        };
+        const bits = await run(cs, true);
+        assert.equal(bits, await run(cs, false));
+        // The state moved: the optimizer ran, not plain descent.
+        assert.ok(JSON.parse(bits)[2].some((v: number) => v !== 0));
       });
     }
   }

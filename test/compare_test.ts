@@ -2,6 +2,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { diffRuns, parameterName } from "../src/bench/run_diff.ts";
 import { comparisonText } from "../src/cli/compare_command.ts";
+import { classificationMetrics } from "../src/model/metrics.ts";
 import type { TrainResult } from "../src/train/train.ts";
 import { runCli } from "./run_cli.ts";
 
@@ -22,6 +23,11 @@ function result(losses: number[], params: number[], workers: number): TrainResul
     kernelVariant: null,
     samplesPerSecond: 1,
     steps: losses.length,
+    stoppedEarly: false,
+    metrics: {
+      training: classificationMetrics(new Float64Array([0.9, 0.1]), new Float64Array([1, 0])),
+      validation: null,
+    },
     phaseMs: [[0, 0, 0]],
   };
 }

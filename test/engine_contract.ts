@@ -88,6 +88,7 @@ async function train(engine: StepEngine, ws: WorkspaceViews, epochs: number) {
         order,
         epoch,
         learningRate: 0.2,
+        step: 1,
       });
       stats.push(...out.chunkStats.subarray(0, 2 * out.chunks));
     }
@@ -123,6 +124,7 @@ export function engineContract(make: EngineMaker, threads: number): void {
         order: null,
         epoch: 1,
         learningRate: 0.5,
+        step: 1,
       });
       assert.equal(out.chunks, chunkCount(300, ws.layout.chunkRows));
       assert.ok(out.chunks > 1, "the case must span several chunks");
@@ -151,6 +153,7 @@ export function engineContract(make: EngineMaker, threads: number): void {
         order: null,
         epoch: 1,
         learningRate: null,
+        step: 1,
       });
       assert.deepEqual(Array.from(ws.params.all), before);
       const sum = ws.partialSlots[0].all;
@@ -171,6 +174,7 @@ export function engineContract(make: EngineMaker, threads: number): void {
         order,
         epoch: 1,
         learningRate: 1,
+        step: 1,
       });
       for (let p = 0; p < want.length; p++) {
         const step = before[p] - ws.params.all[p];
@@ -194,6 +198,7 @@ export function engineContract(make: EngineMaker, threads: number): void {
         order: null,
         epoch: 1,
         learningRate: 0.1,
+        step: 1,
       });
       const phases = engine.phaseMs();
       assert.equal(phases.length, Math.max(1, engine.workers));

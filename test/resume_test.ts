@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import type { Checkpoint, RunConfig } from "../src/checkpoint/checkpoint.ts";
 import { resumeState } from "../src/checkpoint/resume.ts";
 import { DataError, UsageError } from "../src/errors.ts";
+import { optimizerConfig } from "../src/core/optimizer.ts";
 
 const CONFIG: RunConfig = {
   data: "data/a.csv",
@@ -37,8 +38,66 @@ function resumeWith(change: Partial<RunConfig>, fingerprint = FINGERPRINT) {
 describe("resumeState", () => {
   it("continues from the checkpoint's epoch, parameters and shuffle state", () => {
     const { state, notes } = resumeWith({ epochs: 30 });
-    assert.deepEqual(state, { epoch: 4, params: CHECKPOINT.params, shuffleState: [1, 2, 3, 4] });
+    assert.deepEqual(state, {
+      epoch: 4,
+      params: CHECKPOINT.params,
+      shuffleState: [1, 2, 3, 4],
+      steps: 16,
+      optimizerState: new Float64Array(0),
+    });
     assert.deepEqual(notes, []);
+  });
+
+  const COSINE = { kind: "cosine", stepEpochs: 0, gamma: 1, minLearningRate: 0, warmupEpochs: 2 };
+
+  it("takes a checkpoint without optimizer or schedule as plain sgd at a constant rate", () => {
+    const { state } = resumeWith({
+      optimizer: optimizerConfig({ kind: "sgd" }),
+      lrSchedule: {
+        kind: "constant",
+        stepEpochs: 0,
+        gamma: 1,
+        minLearningRate: 0,
+        warmupEpochs: 0,
+      },
+    });
+    assert.equal(state.epoch, 4);
+  });
+
+  it("refuses another optimizer or schedule in one line naming both", () => {
+    assert.throws(
+      () => resumeWith({ optimizer: optimizerConfig({ kind: "adam" }) }),
+      (e: unknown) =>
+        e instanceof DataError &&
+        e.message === "--resume run.ckpt: the optimizer differs: the checkpoint has sgd " +
+            "(momentum 0, weight decay 0), this run adam (beta1 0.9, beta2 0.999, eps 1e-8, " +
+            "weight decay 0)",
+    );
+    assert.throws(
+      () => resumeWith({ optimizer: optimizerConfig({ momentum: 0.5, nesterov: true }) }),
+      /the optimizer differs: .*this run sgd \(momentum 0\.5, nesterov, weight decay 0\)$/,
+    );
+    assert.throws(
+      () => resumeWith({ lrSchedule: { ...COSINE, kind: "cosine" } as const }),
+      (e: unknown) =>
+        e instanceof DataError &&
+        e.message === "--resume run.ckpt: the learning-rate schedule differs: the checkpoint " +
+            "has constant (warm-up 0 epochs), this run cosine (min 0, warm-up 2 epochs)",
+    );
+  });
+
+  it("keeps --epochs with the cosine schedule, whose curve spans them", () => {
+    const cosine = { ...CHECKPOINT, config: { ...CONFIG, lrSchedule: COSINE } } as Checkpoint;
+    const resume = (epochs: number) =>
+      resumeState(cosine, { ...CONFIG, lrSchedule: COSINE, epochs } as RunConfig, FINGERPRINT, "r");
+    assert.equal(resume(10).state.epoch, 4);
+    assert.throws(
+      () => resume(20),
+      (e: unknown) =>
+        e instanceof UsageError &&
+        e.message === "--epochs 20: the cosine schedule of r spans 10 epochs; resume it with " +
+            "--epochs 10",
+    );
   });
 
   it("refuses a different setting, naming the flag and both values", () => {

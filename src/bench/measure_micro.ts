@@ -29,6 +29,7 @@ const TINY_STEP = {
   order: null,
   epoch: 1,
   learningRate: TINY_LR,
+  step: 1,
 };
 
 /**
@@ -121,10 +122,10 @@ async function kernelBenchmarks(
       bytes: layout.maxChunks * size * width,
       fn: () => {
         share.reduceSlice(layout.maxChunks, allParams);
-        share.updateSlice(allParams, TINY_LR, m);
+        share.updateSlice(allParams, TINY_LR, m, 1);
       },
     },
-    { name: "update", bytes: size * width, fn: () => share.updateSlice(allParams, TINY_LR, m) },
+    { name: "update", bytes: size * width, fn: () => share.updateSlice(allParams, TINY_LR, m, 1) },
   ];
   const bench = new Bench({ time: taskMs, warmupTime: taskMs / 3, iterations: 10 });
   for (const t of tasks) bench.add(t.name, t.fn);

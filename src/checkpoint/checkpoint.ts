@@ -5,6 +5,13 @@ import type { Dtype } from "../dtype.ts";
 import { DataError, UsageError } from "../errors.ts";
 import { Fnv1a64 } from "../hash.ts";
 import { paramCount } from "../model/params.ts";
+import {
+  OPTIMIZER_KINDS,
+  type OptimizerConfig,
+  optimizerConfig,
+  stateArrays,
+} from "../core/optimizer.ts";
+import { LR_SCHEDULE_KINDS, type LrScheduleKind } from "../train/lr_schedule.ts";
 import { writeFileAtomic } from "../runtime/atomic_write.ts";
 
 /** What a run was configured with: the flags a resumed run must repeat, and some it may change. */
@@ -26,14 +33,41 @@ export interface RunConfig {
   readonly epochs: number;
   /** The kernels that ran, as `kernelsLabel` names them: the backend and its wasm build. */
   readonly backend: string;
+  /** The update rule; absent in checkpoints of earlier versions: plain sgd. */
+  readonly optimizer?: OptimizerConfig;
+  /** The learning-rate schedule; absent in checkpoints of earlier versions: constant. */
+  readonly lrSchedule?: ScheduleConfig;
+}
+
+/** A learning-rate schedule as a run was configured (see `LrSchedule`, without lr and epochs). */
+export interface ScheduleConfig {
+  readonly kind: LrScheduleKind;
+  readonly stepEpochs: number;
+  readonly gamma: number;
+  readonly minLearningRate: number;
+  readonly warmupEpochs: number;
+}
+
+/** With early stopping: the best epoch so far (see `BestEpoch`). */
+export interface CheckpointBest {
+  readonly epoch: number;
+  readonly valLoss: number;
+  readonly params: Float64Array;
 }
 
 /** Everything needed to continue a run exactly after one of its epochs, and to check it fits. */
 export interface Checkpoint {
   /** Epochs completed. */
   readonly epoch: number;
-  /** Steps taken in those epochs. */
+  /** Steps taken in those epochs: the optimizer's step count t. */
   readonly steps: number;
+  /**
+   * The optimizer's state after that epoch, its first array then its second (empty for plain
+   * sgd, and absent in checkpoints of earlier versions, which are all plain sgd).
+   */
+  readonly optimizerState?: Float64Array;
+  /** With early stopping: the best epoch so far (null before any, absent without it). */
+  readonly best?: CheckpointBest | null;
   /** W1 | b1 | W2 | b2 widened to float64 (exact for float32 runs). */
   readonly params: Float64Array;
   /** The shuffling generator's four state words after that epoch. */
@@ -186,7 +220,25 @@ function validate(v: unknown, corrupt: (why: string) => never): Checkpoint {
       : corrupt(`bad "valSplit"`),
     epochs: count(c.epochs, "epochs", 1),
     backend: typeof c.backend === "string" ? c.backend : corrupt(`bad "backend"`),
+    ...(c.optimizer === undefined ? {} : { optimizer: validOptimizer(c.optimizer, corrupt) }),
+    ...(c.lrSchedule === undefined ? {} : { lrSchedule: validSchedule(c.lrSchedule, corrupt) }),
   };
+  const size = paramCount(features, hidden);
+  const stateLength = stateArrays(config.optimizer ?? optimizerConfig()) * size;
+  const optimizerState = v.optimizerState === undefined
+    ? undefined
+    : floats(v.optimizerState, stateLength, "optimizerState");
+  if (optimizerState === undefined && stateLength > 0) corrupt(`no "optimizerState"`);
+  const b = v.best;
+  const best = b === undefined || b === null ? b : isRecord(b)
+    ? {
+      epoch: count(b.epoch, "best.epoch", 1),
+      valLoss: typeof b.valLoss === "number" && Number.isFinite(b.valLoss)
+        ? b.valLoss
+        : corrupt(`bad "best.valLoss"`),
+      params: floats(b.params, size, "best.params"),
+    }
+    : corrupt(`bad "best"`);
   const state = v.shuffleState;
   const words = Array.isArray(state) && state.length === 4 &&
       state.every((w) => Number.isInteger(w) && w >= 0 && w <= 0xffffffff)
@@ -207,6 +259,8 @@ function validate(v: unknown, corrupt: (why: string) => never): Checkpoint {
     ...(writer ? { writer } : {}),
     epoch: count(v.epoch, "epoch"),
     steps: count(v.steps, "steps"),
+    ...(optimizerState ? { optimizerState } : {}),
+    ...(best !== undefined ? { best } : {}),
     params: floats(v.params, paramCount(features, hidden), "params"),
     shuffleState: words,
     loss: typeof v.loss === "number" && Number.isFinite(v.loss) ? v.loss : corrupt(`bad "loss"`),
@@ -216,5 +270,45 @@ function validate(v: unknown, corrupt: (why: string) => never): Checkpoint {
         /^[0-9a-f]{16}$/.test(v.dataFingerprint)
       ? v.dataFingerprint
       : corrupt(`bad "dataFingerprint"`),
+  };
+}
+
+function validOptimizer(x: unknown, corrupt: (why: string) => never): OptimizerConfig {
+  if (!isRecord(x) || !(OPTIMIZER_KINDS as readonly unknown[]).includes(x.kind)) {
+    return corrupt(`bad "optimizer"`);
+  }
+  try {
+    // The same checks as the run's own options: a config that passes them is one a run makes.
+    const config = optimizerConfig({
+      kind: x.kind as OptimizerConfig["kind"],
+      weightDecay: x.weightDecay as number,
+      ...(x.kind === "sgd"
+        ? { momentum: x.momentum as number, nesterov: x.nesterov === true }
+        : { beta1: x.beta1 as number, beta2: x.beta2 as number, eps: x.eps as number }),
+    });
+    for (const key of Object.keys(config) as (keyof OptimizerConfig)[]) {
+      if (config[key] !== x[key]) throw new Error(key);
+    }
+    return config;
+  } catch {
+    return corrupt(`bad "optimizer"`);
+  }
+}
+
+function validSchedule(x: unknown, corrupt: (why: string) => never): ScheduleConfig {
+  const number = (v: unknown) => typeof v === "number" && Number.isFinite(v) && v >= 0;
+  if (
+    !isRecord(x) || !(LR_SCHEDULE_KINDS as readonly unknown[]).includes(x.kind) ||
+    !number(x.stepEpochs) || !number(x.gamma) || !number(x.minLearningRate) ||
+    !number(x.warmupEpochs)
+  ) {
+    return corrupt(`bad "lrSchedule"`);
+  }
+  return {
+    kind: x.kind as LrScheduleKind,
+    stepEpochs: x.stepEpochs as number,
+    gamma: x.gamma as number,
+    minLearningRate: x.minLearningRate as number,
+    warmupEpochs: x.warmupEpochs as number,
   };
 }

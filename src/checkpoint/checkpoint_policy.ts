@@ -52,13 +52,15 @@ export class CheckpointPolicy {
 
   /** Records the state after an epoch and writes it when it is due. */
   epoch(report: EpochReport, snapshot: () => TrainState): void {
-    const { epoch, params, shuffleState } = snapshot();
+    const { epoch, params, shuffleState, steps, optimizerState, best } = snapshot();
     const o = this.#options;
     this.#latest = {
       epoch,
-      steps: epoch * o.stepsPerEpoch,
+      steps: steps ?? epoch * o.stepsPerEpoch,
       params,
       shuffleState,
+      ...(optimizerState ? { optimizerState } : {}),
+      ...(best !== undefined ? { best } : {}),
       loss: report.loss,
       config: o.config,
       standardization: o.standardization,

@@ -1,7 +1,17 @@
 import { DataError, UsageError } from "../errors.ts";
 import type { TrainState } from "../train/train.ts";
 import { runtimeName } from "../runtime/process.ts";
-import type { Checkpoint, RunConfig } from "./checkpoint.ts";
+import type { Checkpoint, RunConfig, ScheduleConfig } from "./checkpoint.ts";
+import { optimizerConfig } from "../core/optimizer.ts";
+
+/** The schedule of checkpoints that name none. */
+const CONSTANT: ScheduleConfig = {
+  kind: "constant",
+  stepEpochs: 0,
+  gamma: 1,
+  minLearningRate: 0,
+  warmupEpochs: 0,
+};
 
 /** The flags that change the computation and must be the same on resume, in the order checked. */
 const FIXED: readonly [flag: string, key: keyof RunConfig][] = [
@@ -70,8 +80,34 @@ export function resumeState(
         `result may differ from an uninterrupted run on either runtime`,
     );
   }
-  const { epoch, params, shuffleState } = checkpoint;
-  return { state: { epoch, params, shuffleState }, notes };
+  const optimizer = (c: RunConfig) => JSON.stringify(c.optimizer ?? optimizerConfig());
+  if (optimizer(was) !== optimizer(current)) {
+    differs("the optimizer", describeOptimizer(was), describeOptimizer(current));
+  }
+  const schedule = (c: RunConfig) => JSON.stringify(c.lrSchedule ?? CONSTANT);
+  if (schedule(was) !== schedule(current)) {
+    differs("the learning-rate schedule", describeSchedule(was), describeSchedule(current));
+  }
+  // The cosine curve spans --epochs: another total would change the rates of the epochs done.
+  if ((current.lrSchedule ?? CONSTANT).kind === "cosine" && was.epochs !== current.epochs) {
+    throw new UsageError(
+      `--epochs ${current.epochs}: the cosine schedule of ${path} spans ${was.epochs} epochs; ` +
+        `resume it with --epochs ${was.epochs}`,
+    );
+  }
+  const { epoch, params, shuffleState, steps } = checkpoint;
+  const optimizerState = checkpoint.optimizerState ?? new Float64Array(0);
+  return {
+    state: {
+      epoch,
+      params,
+      shuffleState,
+      steps,
+      optimizerState,
+      ...(checkpoint.best !== undefined ? { best: checkpoint.best } : {}),
+    },
+    notes,
+  };
 }
 
 /** `deno` of `deno 2.9.6`: versions of one runtime are not told apart. */
@@ -82,4 +118,25 @@ function runtimeKind(runtime: string): string {
 function describeData(config: RunConfig, fingerprint: string): string {
   return `${config.data} (${config.samples} rows × ${config.features} features, ` +
     `fingerprint ${fingerprint})`;
+}
+
+/** An optimizer as its flags would name it: `adam (beta1 0.9, beta2 0.999, eps 1e-8, …)`. */
+function describeOptimizer(config: RunConfig): string {
+  const o = config.optimizer ?? optimizerConfig();
+  const terms = o.kind === "sgd"
+    ? [`momentum ${o.momentum}`, ...(o.nesterov ? ["nesterov"] : [])]
+    : [`beta1 ${o.beta1}`, `beta2 ${o.beta2}`, `eps ${o.eps}`];
+  return `${o.kind} (${[...terms, `weight decay ${o.weightDecay}`].join(", ")})`;
+}
+
+function describeSchedule(config: RunConfig): string {
+  const s = config.lrSchedule ?? CONSTANT;
+  const terms = s.kind === "step"
+    ? [`step ${s.stepEpochs}`, `gamma ${s.gamma}`]
+    : s.kind === "exponential"
+    ? [`gamma ${s.gamma}`]
+    : s.kind === "cosine"
+    ? [`min ${s.minLearningRate}`]
+    : [];
+  return `${s.kind} (${[...terms, `warm-up ${s.warmupEpochs} epochs`].join(", ")})`;
 }

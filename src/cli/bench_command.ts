@@ -10,6 +10,7 @@ import { createProgress } from "../bench/progress.ts";
 import { buildReport } from "../bench/report.ts";
 import type { ChildRuntime } from "../bench/run_child.ts";
 import { ATTEMPTS, BUSY_SHARE, runPlan } from "../bench/run_plan.ts";
+import { measureOptimizers } from "../bench/measure_optimizers.ts";
 import { preset, PRESET_NAMES, type PresetName, type Workload } from "../bench/workloads.ts";
 import { GENERATOR_KINDS } from "../data/generators.ts";
 import type { Dtype } from "../dtype.ts";
@@ -174,6 +175,13 @@ export const BENCH_FLAGS: readonly FlagSpec[] = [
     type: "switch",
     help: "a reduced run: small and L, fewer repetitions (under 2 minutes on 2 cores)",
   },
+  {
+    name: "optimizers",
+    type: "switch",
+    help: "instead: each optimizer's epoch against sgd's, side by side in this process, on L " +
+      "at 2 workers (--workers: another count; --rounds, --warmup, --repeats apply); writes " +
+      "optimizers.json to --out",
+  },
 ];
 
 /**
@@ -192,6 +200,7 @@ export async function benchCommand(args: readonly string[]): Promise<number> {
     console.log(helpText(`${usage} [flags]`, SUMMARY, BENCH_FLAGS));
     return 0;
   }
+  if (f.optimizers === true) return await optimizersCommand(f);
   const settings = settingsFromFlags(f);
   const out = f.out as string;
   mkdirSync(out, { recursive: true });
@@ -207,6 +216,45 @@ export async function benchCommand(args: readonly string[]): Promise<number> {
   for (const chart of await renderCharts(report)) writeFileSync(join(out, chart.file), chart.svg);
   writeStdout(markdown);
   writeStderr(`bench: wrote bench.json, bench.md and the charts to ${out}\n`);
+  return 0;
+}
+
+/** `bench --optimizers`: the update's cost, each optimizer's epoch over plain sgd's. */
+async function optimizersCommand(f: FlagValues): Promise<number> {
+  const allowed = ["optimizers", "workers", "rounds", "warmup", "repeats", "backends", "out"];
+  const stray = BENCH_FLAGS.find((spec) =>
+    !allowed.includes(spec.name) && f[spec.name] !== undefined && f[spec.name] !== spec.default
+  );
+  if (stray) throw new UsageError(`--${stray.name}: not with --optimizers`);
+  const workers = f.workers === undefined ? 2 : workerCount(f.workers as string);
+  const backend = backends(f.backends as string);
+  if (backend.length !== 1) throw new UsageError("--backends: one backend with --optimizers");
+  const comparison = await measureOptimizers(
+    preset("L", false),
+    workers,
+    backend[0] as BackendChoice,
+    (f.rounds as number | undefined) ?? 5,
+    (f.warmup as number | undefined) ?? 10,
+    (f.repeats as number | undefined) ?? 20,
+  );
+  const out = f.out as string;
+  mkdirSync(out, { recursive: true });
+  writeFileSync(join(out, "optimizers.json"), JSON.stringify(comparison, null, 2) + "\n");
+  const ms = (x: number) => x.toFixed(2);
+  const lines = [
+    `L (${comparison.shape.samples} × ${comparison.shape.features}, h ${comparison.shape.hidden}, ` +
+    `${comparison.shape.dtype}), ${workers} workers, ${comparison.runtime}, ` +
+    `${comparison.backend}, ${comparison.rounds} rounds: median epoch (min–max over rounds); ` +
+    `ratio to sgd in the same round; reduce+update per epoch and thread`,
+    ...Object.entries(comparison.epochMs).map(([name, e]) => {
+      const r = comparison.ratioToSgd[name];
+      const u = comparison.reduceUpdateMs[name];
+      return `${name.padEnd(13)} ${ms(e.median)} ms (${ms(e.min)}–${ms(e.max)})  ` +
+        `× ${r.median.toFixed(3)} (${r.min.toFixed(3)}–${r.max.toFixed(3)})  ` +
+        `reduce+update ${ms(u.median)} ms (${ms(u.min)}–${ms(u.max)})`;
+    }),
+  ];
+  writeStdout(lines.join("\n") + "\n");
   return 0;
 }
 

@@ -16,6 +16,8 @@ import {
 } from "../kernels/select.ts";
 import type { TrainOptions, TrainState } from "../train/train.ts";
 import type { FlagValues } from "./flags.ts";
+import { optimizerConfig } from "../core/optimizer.ts";
+import { lrSchedule } from "../train/lr_schedule.ts";
 
 /** What `--checkpoint`, `--checkpoint-every` and `--resume` ask of a run. */
 export interface CheckpointSetup {
@@ -53,6 +55,8 @@ export function checkpointsFromFlags(
   const batchSize = Math.min(options.batchSize ?? m, m);
   const backend = resolveBackend(f.backend as BackendChoice).name;
   const variant = resolveKernelVariant(backend, f["kernel-variant"] as KernelVariantChoice);
+  // Checked already, by the flags' reading: in flag terms.
+  const schedule = lrSchedule(options.lrSchedule ?? {}, f.lr as number, f.epochs as number);
   const config: RunConfig = {
     data: f.data as string,
     samples: m,
@@ -66,6 +70,14 @@ export function checkpointsFromFlags(
     valSplit: f["val-split"] as number,
     epochs: f.epochs as number,
     backend: kernelsLabel(backend, variant),
+    optimizer: optimizerConfig(options.optimizer),
+    lrSchedule: {
+      kind: schedule.kind,
+      stepEpochs: schedule.stepEpochs,
+      gamma: schedule.gamma,
+      minLearningRate: schedule.minLearningRate,
+      warmupEpochs: schedule.warmupEpochs,
+    },
   };
   const dataFingerprint = datasetFingerprint(rows);
   const { state, notes } = resumed

@@ -1,5 +1,6 @@
 import { kernelsLabel } from "../kernels/select.ts";
 import type { EpochReport, TrainResult } from "../train/train.ts";
+import type { ClassificationMetrics, UndefinableMetric } from "../model/metrics.ts";
 import { stderrIsTerminal, writeStderr, writeStdout } from "../runtime/process.ts";
 
 /** How training reports progress: `text` for people, `json` for programs (one object per line). */
@@ -81,6 +82,15 @@ function jsonLog(): EpochLog {
           backend: result.backend,
           kernel_variant: result.kernelVariant,
           samples_per_s: result.samplesPerSecond,
+          ...jsonMetrics("", result.metrics.training),
+          ...(result.metrics.validation ? jsonMetrics("val_", result.metrics.validation) : {}),
+          ...(result.best
+            ? {
+              best_epoch: result.best.epoch,
+              best_val_loss: result.best.valLoss,
+              stopped_early: result.stoppedEarly,
+            }
+            : {}),
         }) + "\n",
       );
     },
@@ -125,7 +135,15 @@ function textLog(epochs: number): EpochLog {
           `${computedBy(result)}, ${kernelsLabel(result.backend, result.kernelVariant)} backend; ` +
           `final loss ${last ? formatLoss(last.loss) : undefined}, accuracy ${
             last?.accuracy.toFixed(4)
-          }\n`,
+          }; ${textMetrics("training", result.metrics.training)}` +
+          (result.metrics.validation
+            ? `; ${textMetrics("validation", result.metrics.validation)}`
+            : "") +
+          (result.best
+            ? `; ${result.stoppedEarly ? "stopped early, " : ""}best epoch ${result.best.epoch} ` +
+              `(val loss ${formatLoss(result.best.valLoss)}), its parameters kept`
+            : "") +
+          "\n",
       );
     },
   };
@@ -140,4 +158,39 @@ function computedBy(result: TrainResult): string {
       `${t.syncMs.toFixed(2)} ms of synchronization per step)`;
   }
   return `${result.workers} worker${result.workers === 1 ? "" : "s"}`;
+}
+
+/** JSON keys of the metrics: `precision`, `recall`, `f1`, `roc_auc`, each with `prefix`. */
+const METRIC_KEYS: readonly [UndefinableMetric, string, string][] = [
+  ["precision", "precision", "precision"],
+  ["recall", "recall", "recall"],
+  ["f1", "f1", "F1"],
+  ["rocAuc", "roc_auc", "ROC AUC"],
+];
+
+/**
+ * The metrics of the returned model on some rows: null where undefined, with the reason under
+ * `<prefix>undefined_because`, never NaN.
+ */
+function jsonMetrics(prefix: string, m: ClassificationMetrics): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, name] of METRIC_KEYS) out[prefix + name] = m[key];
+  const why: Record<string, string> = {};
+  for (const [key, name] of METRIC_KEYS) {
+    const reason = m.undefinedBecause[key];
+    if (reason !== undefined) why[name] = reason;
+  }
+  if (Object.keys(why).length > 0) out[`${prefix}undefined_because`] = why;
+  return out;
+}
+
+/** `training precision 0.9512, recall …, ROC AUC undefined (…)`. */
+function textMetrics(rows: string, m: ClassificationMetrics): string {
+  const terms = METRIC_KEYS.map(([key, , label]) => {
+    const v = m[key];
+    return v === null
+      ? `${label} undefined (${m.undefinedBecause[key]})`
+      : `${label} ${v.toFixed(4)}`;
+  });
+  return `${rows} ${terms.join(", ")}`;
 }

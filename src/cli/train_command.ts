@@ -21,6 +21,20 @@ import { createEpochLog, type EpochLog, type LogFormat } from "./epoch_log.ts";
 import { flagGiven, type FlagSpec, type FlagValues, helpText, parseFlags } from "./flags.ts";
 import { checkOutputs, type Input } from "./output_paths.ts";
 import type { Dtype } from "../dtype.ts";
+import {
+  OPTIMIZER_KINDS,
+  type OptimizerConfig,
+  optimizerConfig,
+  type OptimizerKind,
+  type OptimizerOptions,
+} from "../core/optimizer.ts";
+import {
+  LR_SCHEDULE_KINDS,
+  lrSchedule,
+  type LrScheduleKind,
+  type LrScheduleOptions,
+} from "../train/lr_schedule.ts";
+import type { EarlyStoppingOptions } from "../train/train.ts";
 
 /**
  * Worker threads at most: each is a runtime instance of its own (about 14 MiB on Deno), and a
@@ -71,7 +85,114 @@ export const TRAIN_FLAGS: readonly FlagSpec[] = [
     default: 32,
   },
   { name: "epochs", value: "E", type: "integer", min: 1, help: "epochs in total", default: 300 },
-  { name: "lr", value: "A", type: "number", above: 0, help: "learning rate", default: 0.5 },
+  {
+    name: "lr",
+    value: "A",
+    type: "number",
+    above: 0,
+    help: "learning rate (the base rate of --lr-schedule)",
+    default: 0.5,
+  },
+  {
+    name: "optimizer",
+    value: "O",
+    type: "string",
+    choices: OPTIMIZER_KINDS,
+    help: "update rule, as torch.optim's: sgd (plain gradient descent without --momentum), " +
+      "adam, adamw",
+    default: "sgd",
+  },
+  {
+    name: "momentum",
+    value: "MU",
+    type: "number",
+    help: "sgd: momentum, 0 ≤ MU < 1 (dampening 0)",
+    defaultText: "0",
+  },
+  { name: "nesterov", type: "switch", help: "sgd: Nesterov momentum (needs --momentum > 0)" },
+  {
+    name: "beta1",
+    value: "B1",
+    type: "number",
+    help: "adam, adamw: decay of the first moment, 0 ≤ B1 < 1",
+    defaultText: "0.9",
+  },
+  {
+    name: "beta2",
+    value: "B2",
+    type: "number",
+    help: "adam, adamw: decay of the second moment, 0 ≤ B2 < 1",
+    defaultText: "0.999",
+  },
+  {
+    name: "eps",
+    value: "E",
+    type: "number",
+    help: "adam, adamw: added to the root of the second moment, E > 0",
+    defaultText: "1e-8",
+  },
+  {
+    name: "weight-decay",
+    value: "L",
+    type: "number",
+    help: "L ≥ 0 on every parameter, biases included: sgd and adam add L·p to the gradient, " +
+      "adamw decays p by (1 − lr·L) before its step",
+    defaultText: "0; adamw 0.01",
+  },
+  {
+    name: "lr-schedule",
+    value: "S",
+    type: "string",
+    choices: LR_SCHEDULE_KINDS,
+    help: "the rate of epoch e (from 0): lr·f(e), f = 1, G^⌊e/K⌋, G^e, or " +
+      "(A + (lr − A)(1 + cos(π e / E))/2)/lr, times the warm-up's min(1, (e+1)/W)",
+    default: "constant",
+  },
+  {
+    name: "lr-step",
+    value: "K",
+    type: "integer",
+    min: 1,
+    help: "step schedule: epochs between two decays (required)",
+  },
+  {
+    name: "lr-gamma",
+    value: "G",
+    type: "number",
+    help: "step, exponential schedules: decay factor, 0 < G ≤ 1 (required for exponential)",
+    defaultText: "step: 0.1",
+  },
+  {
+    name: "lr-min",
+    value: "A",
+    type: "number",
+    help: "cosine schedule: the rate approached at the last epoch, 0 ≤ A ≤ --lr",
+    defaultText: "0",
+  },
+  {
+    name: "warmup-epochs",
+    value: "W",
+    type: "integer",
+    min: 0,
+    help: "ramp the rate up linearly over the first W epochs, with any schedule",
+    default: 0,
+  },
+  {
+    name: "early-stopping",
+    value: "P",
+    type: "integer",
+    min: 1,
+    help: "stop when the validation loss has not improved by more than --min-delta for P " +
+      "epochs; --out then holds the best epoch's parameters (needs --val-split)",
+  },
+  {
+    name: "min-delta",
+    value: "D",
+    type: "number",
+    min: 0,
+    help: "with --early-stopping: the improvement that counts",
+    defaultText: "0",
+  },
   {
     name: "seed",
     value: "S",
@@ -266,7 +387,8 @@ export async function trainCommand(args: readonly string[]): Promise<number> {
       signal: interrupt.signal,
     });
     policy?.flush();
-    log.done(result, epochs);
+    // Early stopping may end the run before the total.
+    log.done(result, result.history.at(-1)?.epoch ?? epochs);
     if (f.out !== undefined) {
       writeModelFile(f.out as string, result.model, "--out", {
         data: f.data,
@@ -362,6 +484,7 @@ export function trainingFromFlags(f: FlagValues): TrainingSetup {
       batchSize: Math.min(batchSize ?? samples, samples - held),
       workers: options.workers!,
       standardize: options.standardize === "zscore",
+      optimizer: updateFromFlags(f).optimizer,
     });
   }
   const all = datasetFromFlags(f, seed);
@@ -467,10 +590,14 @@ export function trainOptionsFromFlags(f: FlagValues): TrainOptions {
   }
   const batchSize = f["batch-size"] as number | undefined;
   const cluster = clusterFromFlags(f);
+  const { optimizerOptions, lrScheduleOptions, earlyStopping } = updateFromFlags(f);
   return {
     hidden: init?.hidden ?? f.hidden as number,
     epochs: f.epochs as number,
     learningRate: f.lr as number,
+    optimizer: optimizerOptions,
+    lrSchedule: lrScheduleOptions,
+    ...(earlyStopping ? { earlyStopping } : {}),
     seed: f.seed as number,
     ...(batchSize !== undefined ? { batchSize } : {}),
     dtype: f.dtype as Dtype,
@@ -481,6 +608,86 @@ export function trainOptionsFromFlags(f: FlagValues): TrainOptions {
     standardize: f.standardize as "zscore" | "none",
     ...(init ? { init } : {}),
   };
+}
+
+/** The library's names of the optimizer's options, as flags. */
+const OPTIMIZER_FLAGS: Record<string, string> = {
+  kind: "--optimizer",
+  momentum: "--momentum",
+  nesterov: "--nesterov",
+  beta1: "--beta1",
+  beta2: "--beta2",
+  eps: "--eps",
+  weightDecay: "--weight-decay",
+};
+
+/** The library's names of the schedule's options, as flags. */
+const SCHEDULE_FLAGS: Record<string, string> = {
+  kind: "--lr-schedule",
+  stepEpochs: "--lr-step",
+  gamma: "--lr-gamma",
+  minLearningRate: "--lr-min",
+  warmupEpochs: "--warmup-epochs",
+  "the learning rate": "--lr",
+};
+
+/**
+ * Runs a library check and rewrites the option names of its `UsageError` as the flags that set
+ * them: `momentum applies to sgd only` → `--momentum applies to sgd only`.
+ */
+function asFlags<T>(check: () => T, flags: Record<string, string>): T {
+  try {
+    return check();
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    const names = Object.keys(flags).sort((a, b) => b.length - a.length);
+    const pattern = new RegExp(`(?<![\w-])(${names.join("|")})(?![\w-])`, "g");
+    throw new UsageError(e.message.replace(pattern, (name) => flags[name]));
+  }
+}
+
+/** The optimizer, schedule and early stopping that the flags ask for, checked in flag terms. */
+function updateFromFlags(f: FlagValues): {
+  optimizer: OptimizerConfig;
+  optimizerOptions: OptimizerOptions;
+  lrScheduleOptions: LrScheduleOptions;
+  earlyStopping: EarlyStoppingOptions | undefined;
+} {
+  const given = <T>(flag: string, key: string): Record<string, T> =>
+    flagGiven(f, flag) ? { [key]: f[flag] as T } : {};
+  const optimizerOptions: OptimizerOptions = {
+    kind: f.optimizer as OptimizerKind,
+    ...given<number>("momentum", "momentum"),
+    ...given<boolean>("nesterov", "nesterov"),
+    ...given<number>("beta1", "beta1"),
+    ...given<number>("beta2", "beta2"),
+    ...given<number>("eps", "eps"),
+    ...given<number>("weight-decay", "weightDecay"),
+  };
+  const optimizer = asFlags(() => optimizerConfig(optimizerOptions), OPTIMIZER_FLAGS);
+  const lrScheduleOptions: LrScheduleOptions = {
+    kind: f["lr-schedule"] as LrScheduleKind,
+    ...given<number>("lr-step", "stepEpochs"),
+    ...given<number>("lr-gamma", "gamma"),
+    ...given<number>("lr-min", "minLearningRate"),
+    ...given<number>("warmup-epochs", "warmupEpochs"),
+  };
+  asFlags(() => lrSchedule(lrScheduleOptions, f.lr as number, f.epochs as number), SCHEDULE_FLAGS);
+  const patience = f["early-stopping"] as number | undefined;
+  if (patience === undefined) {
+    if (flagGiven(f, "min-delta")) throw new UsageError("--min-delta: only with --early-stopping");
+    return { optimizer, optimizerOptions, lrScheduleOptions, earlyStopping: undefined };
+  }
+  if (!((f["val-split"] as number) > 0)) {
+    throw new UsageError(
+      "--early-stopping: needs --val-split, whose validation loss it watches",
+    );
+  }
+  const earlyStopping = {
+    patience,
+    ...(flagGiven(f, "min-delta") ? { minDelta: f["min-delta"] as number } : {}),
+  };
+  return { optimizer, optimizerOptions, lrScheduleOptions, earlyStopping };
 }
 
 /** The cluster settings, or undefined without `--cluster`; cluster flags need it. */
@@ -508,7 +715,8 @@ function clusterFromFlags(f: FlagValues): ClusterOptions | undefined {
 
 const SUMMARY =
   "Trains a one-hidden-layer ReLU network with a sigmoid output by gradient descent on " +
-  "binary cross-entropy, data-parallel across worker threads. A flag that would be ignored or " +
+  "binary cross-entropy (or torch.optim's sgd with momentum, adam and adamw, with a " +
+  "learning-rate schedule), data-parallel across worker threads. A flag that would be ignored or " +
   "that contradicts another input (--label with a generator, --samples or --features with a " +
   "CSV, --hidden other than the --init model's, --init with --resume) is a usage error, status " +
   "2; outputs are checked before any work, and an existing file this trainer did not write is " +

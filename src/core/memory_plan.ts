@@ -7,6 +7,7 @@ import {
   type MemoryPart,
   SHARED_MEMORY_LIMIT,
 } from "../runtime/memory_limit.ts";
+import type { OptimizerConfig } from "./optimizer.ts";
 import { planWorkspace, type WorkspaceLayout } from "./workspace.ts";
 
 /**
@@ -28,6 +29,8 @@ export interface RunShape {
   readonly workers: number;
   /** Whether the rows are standardized (a float64 copy of them). */
   readonly standardize: boolean;
+  /** The update rule, whose state lives in the workspace (default plain sgd: none). */
+  readonly optimizer?: OptimizerConfig;
 }
 
 /**
@@ -61,8 +64,12 @@ export function planRunMemory(shape: RunShape, hostLimit = hostMemoryLimit()): W
           bytes: part.bytes + copies * rows * (n + 1) * 8,
         }
         : part.what === "the parameters"
-        // The initial model, the trained model and a checkpoint's snapshot, in float64.
-        ? { ...part, bytes: part.bytes + 3 * size * 8 }
+        // The initial model, the trained model, a checkpoint's snapshot and early stopping's
+        // best epoch, in float64.
+        ? { ...part, bytes: part.bytes + 4 * size * 8 }
+        : part.what === "the optimizer's state"
+        // And a checkpoint's snapshot of it.
+        ? { ...part, bytes: 2 * part.bytes }
         : part
     ),
     {
@@ -120,6 +127,13 @@ function workspaceParts(layout: WorkspaceLayout): MemoryPart[] {
       bytes: bytes(layout.partials),
       reduce: `use a smaller {hidden}, or a {batchSize} of fewer chunks ` +
         `(below 2048 rows, one chunk per 32)${f32}`,
+    },
+    {
+      what: "the optimizer's state",
+      shape: `${layout.optimizerState.length / Math.max(1, layout.paramCount)} arrays × ` +
+        `${layout.paramCount} parameters × 8 bytes`,
+      bytes: layout.optimizerState.length * 8,
+      reduce: `use a smaller {hidden}, or an {optimizer} with less state`,
     },
     {
       what: "the per-thread scratch",

@@ -17,6 +17,11 @@ export interface StepInput {
    * leaves it in partial slot 0 without touching the parameters (what a cluster worker serves).
    */
   readonly learningRate: number | null;
+  /**
+   * The optimizer's step count t of this update, from 1 over the whole run (a resumed run goes
+   * on counting): adam's bias correction depends on it. Ignored when `learningRate` is null.
+   */
+  readonly step: number;
 }
 
 /** What a step measured, from the forward pass before its update. */

@@ -1,5 +1,5 @@
 import type { Kernels } from "../kernels/kernels.ts";
-import { descend } from "./descend.ts";
+import { optimizerStep } from "./optimizer.ts";
 import { reduceTree } from "./reduce_tree.ts";
 import { type Batch, chunkCount, type Range } from "./shards.ts";
 import type { ScratchViews, WorkspaceViews } from "./workspace.ts";
@@ -67,9 +67,23 @@ export class StepShare {
     reduceTree(this.#k, ws.partials, ws.layout.partialStride, chunks, slice.begin, slice.end);
   }
 
-  /** The descent step on `slice` from the batch's gradient sum in partial slot 0, over m rows. */
-  updateSlice(slice: Range, learningRate: number, m: number): void {
-    descend(this.#ws.params.all, this.#ws.partials, slice.begin, slice.end, learningRate, m);
+  /**
+   * The optimizer's update of `slice` (see `optimizerStep`) from the batch's gradient sum in
+   * partial slot 0, over m rows, at rate `learningRate` and step count `t` (from 1).
+   */
+  updateSlice(slice: Range, learningRate: number, m: number, t: number): void {
+    const ws = this.#ws;
+    optimizerStep(
+      ws.layout.optimizer,
+      ws.params.all,
+      ws.partials,
+      ws.optimizerState,
+      slice.begin,
+      slice.end,
+      m,
+      learningRate,
+      t,
+    );
   }
 
   /** Copies the chunk's rows, listed by the epoch's order, into this thread's contiguous scratch. */

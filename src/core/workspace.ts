@@ -1,5 +1,12 @@
 import { type Dtype, type Floats, floatView } from "../dtype.ts";
 import { paramCount, type ParamViews, paramViews } from "../model/params.ts";
+import {
+  type OptimizerConfig,
+  optimizerConfig,
+  type OptimizerState,
+  optimizerState,
+  stateArrays,
+} from "./optimizer.ts";
 import { checkSharedMemory } from "./memory_plan.ts";
 import { chunkCount, chunkRowsFor } from "./shards.ts";
 
@@ -21,6 +28,13 @@ export interface WorkspaceShape {
   readonly threads: number;
   /** Rows per chunk (default: `chunkRowsFor(batchSize)`); fixed by the run, not by this shape. */
   readonly chunkRows?: number;
+  /**
+   * The update rule and its hyperparameters (default: plain sgd, no state). They are fixed for
+   * the run, so they travel with the layout: every thread that updates a slice reads the same
+   * plain data at its start, and only the per-step values (rate, step count) are published in
+   * `stepValues`. The optimizer's state lives in the workspace for the same reason.
+   */
+  readonly optimizer?: OptimizerConfig;
 }
 
 /** A region: byte offset into the memory and length in elements. */
@@ -51,6 +65,9 @@ export interface WorkspaceLayout {
   readonly yVal: Region;
   readonly params: Region;
   readonly partials: Region;
+  /** The optimizer and its float64 state, `stateArrays(optimizer)` × the parameter count. */
+  readonly optimizer: OptimizerConfig;
+  readonly optimizerState: Region;
   readonly scratch: readonly ScratchLayout[];
 }
 
@@ -78,10 +95,11 @@ const PHASES = 3;
 
 /**
  * The float64 inputs of the step being computed, beside the integer ones in the control words:
- * the learning rate, or NaN for a step that only sums the gradient (see `StepInput`).
+ * the learning rate, or NaN for a step that only sums the gradient, and the optimizer's step
+ * count t (see `StepInput`).
  */
-export const StepValue = { LEARNING_RATE: 0 } as const;
-const STEP_VALUES = 1;
+export const StepValue = { LEARNING_RATE: 0, STEP: 1 } as const;
+const STEP_VALUES = 2;
 
 /** Int32 control words before the per-thread ones; see `Control`. */
 export const CONTROL_WORDS = 16;
@@ -121,6 +139,8 @@ export function planWorkspace(shape: WorkspaceShape): WorkspaceLayout {
   const yVal = region(shape.validationSamples, width);
   const params = region(size, width);
   const partials = region(maxChunks * partialStride, width);
+  const optimizer = shape.optimizer ?? optimizerConfig();
+  const optimizerStateRegion = region(stateArrays(optimizer) * size, 8);
   const scratch: ScratchLayout[] = [];
   for (let t = 0; t < Math.max(1, shape.threads); t++) {
     scratch.push({
@@ -149,6 +169,8 @@ export function planWorkspace(shape: WorkspaceShape): WorkspaceLayout {
     yVal,
     params,
     partials,
+    optimizer,
+    optimizerState: optimizerStateRegion,
     scratch,
   };
   checkSharedMemory(layout);
@@ -189,6 +211,8 @@ export interface WorkspaceViews {
   /** The parameter-shaped views of every chunk's partial-gradient slot, in chunk order. */
   readonly partials: Floats;
   readonly partialSlots: readonly ParamViews[];
+  /** The optimizer's state over the whole parameter vector (zeros before the first step). */
+  readonly optimizerState: OptimizerState;
   readonly scratch: readonly ScratchViews[];
 }
 
@@ -234,6 +258,11 @@ export function workspaceViews(
     params: paramViews(floats(layout.params), n, h),
     partials,
     partialSlots,
+    optimizerState: optimizerState(
+      layout.optimizer,
+      layout.paramCount,
+      new Float64Array(buffer, layout.optimizerState.offset, layout.optimizerState.length),
+    ),
     scratch: layout.scratch.map((s) => ({
       a1: floats(s.a1),
       z: floats(s.z),

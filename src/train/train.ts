@@ -20,14 +20,26 @@ import type { ClusterOptions } from "../engines/cluster/cluster_engine.ts";
 import { allocateWorkspace, type WorkspaceViews, workspaceViews } from "../core/workspace.ts";
 import { createEngine, type EngineChoice, scratchSlots } from "../engines/factory.ts";
 import { planRunMemory } from "../core/memory_plan.ts";
+import { optimizerConfig, type OptimizerOptions, stateArrays } from "../core/optimizer.ts";
+import { lrSchedule, type LrScheduleOptions, scheduledLearningRate } from "./lr_schedule.ts";
+import { type ClassificationMetrics, classificationMetrics } from "../model/metrics.ts";
 
 /** How to train; every field but `epochs` has a default. */
 export interface TrainOptions {
   /** Hidden units (default 16); ignored when `init` is given. */
   readonly hidden?: number;
   readonly epochs: number;
-  /** Learning rate α (default 0.5). */
+  /** Learning rate α (default 0.5): the base rate the schedule scales. */
   readonly learningRate?: number;
+  /** The update rule (default plain sgd: gradient descent); see `OptimizerOptions`. */
+  readonly optimizer?: OptimizerOptions;
+  /** How the rate changes per epoch (default constant); see `LrScheduleOptions`. */
+  readonly lrSchedule?: LrScheduleOptions;
+  /**
+   * Stop once the validation loss has not improved for a while and return the best epoch's
+   * parameters (Keras' EarlyStopping with restore_best_weights); needs `validation`.
+   */
+  readonly earlyStopping?: EarlyStoppingOptions;
   /** Seed for initialisation and shuffles (default 1). */
   readonly seed?: number;
   /** Rows per step (default: all rows, the seed's full-batch descent). */
@@ -73,6 +85,26 @@ export interface TrainOptions {
   readonly signal?: AbortSignal;
 }
 
+/** When to stop training early. */
+export interface EarlyStoppingOptions {
+  /** P ≥ 1: stop after P epochs in a row without an improvement. */
+  readonly patience: number;
+  /**
+   * D ≥ 0: an epoch improves when its validation loss is below the best so far minus D
+   * (default 0).
+   */
+  readonly minDelta?: number;
+}
+
+/** The best epoch so far, by validation loss, when stopping early. */
+export interface BestEpoch {
+  /** Counts from 1. */
+  readonly epoch: number;
+  readonly valLoss: number;
+  /** Its parameters, widened to float64. */
+  readonly params: Float64Array;
+}
+
 /** Everything besides the data and options that decides the rest of a run. */
 export interface TrainState {
   /** Epochs completed. */
@@ -81,6 +113,15 @@ export interface TrainState {
   readonly params: Float64Array;
   /** The shuffling generator's state after that epoch. */
   readonly shuffleState: readonly number[];
+  /** Updates taken so far: the optimizer's step count t (default 0, for plain sgd's states). */
+  readonly steps?: number;
+  /**
+   * The optimizer's state after that epoch: its first array, then its second (see
+   * `OptimizerState`), `stateArrays` × the parameter count values (empty for plain sgd).
+   */
+  readonly optimizerState?: Float64Array;
+  /** With early stopping: the best epoch so far. */
+  readonly best?: BestEpoch | null;
 }
 
 /** What one epoch measured, from the forward passes that produced its gradients. */
@@ -113,6 +154,15 @@ export interface TrainResult {
   readonly samplesPerSecond: number;
   /** Steps taken in this call. */
   readonly steps: number;
+  /** With early stopping: the best epoch, whose parameters `model` holds. */
+  readonly best?: { readonly epoch: number; readonly valLoss: number };
+  /** Whether early stopping ended the run before `epochs`. */
+  readonly stoppedEarly: boolean;
+  /** How the returned model classifies the training rows and, with `validation`, those. */
+  readonly metrics: {
+    readonly training: ClassificationMetrics;
+    readonly validation: ClassificationMetrics | null;
+  };
   /**
    * Per computing thread, milliseconds in each phase over the run: [compute, barrier wait,
    * reduce + update] (see `Phase`); one row for `workers: 0`.
@@ -121,7 +171,8 @@ export interface TrainResult {
 }
 
 /**
- * Trains the network with plain gradient descent on binary cross-entropy.
+ * Trains the network on binary cross-entropy, by default with plain gradient descent, else with
+ * the optimizer and learning-rate schedule of `options`.
  * With `workers` ≥ 1 every batch is sharded across worker threads; the result is bit-identical
  * to `workers: 0` for the same data, options, backend and kernel variant.
  *
@@ -146,6 +197,9 @@ export async function train(data: Dataset, options: TrainOptions): Promise<Train
     ? { kind: "local" }
     : { kind: "threads", workers };
   const lr = options.learningRate ?? 0.5;
+  const optimizer = optimizerConfig(options.optimizer);
+  const schedule = lrSchedule(options.lrSchedule ?? {}, lr, options.epochs);
+  const stopping = earlyStopping(options.earlyStopping, options.validation);
   const m = data.samples;
   const batchSize = Math.min(options.batchSize ?? m, m);
   if (options.init && options.init.features !== data.features) {
@@ -166,6 +220,7 @@ export async function train(data: Dataset, options: TrainOptions): Promise<Train
     batchSize,
     workers: scratchSlots(choice),
     standardize: options.standardize !== "none",
+    optimizer,
   });
   const stats = options.standardize === "none" ? undefined : fitStandardization(data);
   const trainRows = stats ? applyStandardization(data, stats) : data;
@@ -190,6 +245,21 @@ export async function train(data: Dataset, options: TrainOptions): Promise<Train
     );
   }
   ws.params.all.set(options.resume?.params ?? start.params);
+  const stateValues = stateArrays(optimizer) * layout.paramCount;
+  const resumedState = options.resume?.optimizerState ?? new Float64Array(0);
+  if (options.resume && resumedState.length !== stateValues) {
+    throw new DataError(
+      `the resumed state has ${resumedState.length} optimizer values, ${optimizer.kind} ` +
+        `keeps ${stateValues} for this network`,
+    );
+  }
+  // The two arrays are contiguous in the workspace, in the order a snapshot lists them.
+  const stateView = new Float64Array(
+    memory.buffer,
+    layout.optimizerState.offset,
+    layout.optimizerState.length,
+  );
+  stateView.set(resumedState);
 
   const backend = resolveBackend(options.backend ?? "auto");
   if (backend.note) options.onNote?.(backend.note);
@@ -228,6 +298,9 @@ export async function train(data: Dataset, options: TrainOptions): Promise<Train
   const valStats = new Float64Array(2);
   let trainingMs = 0;
   let steps = 0;
+  let t = options.resume?.steps ?? 0;
+  let best: BestEpoch | null = options.resume?.best ?? null;
+  let stoppedEarly = false;
   const firstEpoch = (options.resume?.epoch ?? 0) + 1;
   let transport: TransportReport | undefined;
   let computing = engine.workers;
@@ -240,12 +313,15 @@ export async function train(data: Dataset, options: TrainOptions): Promise<Train
       }
       let lossSum = 0;
       let correct = 0;
+      const rate = scheduledLearningRate(schedule, epoch - 1);
       for (const range of batches) {
+        t++;
         const out = await engine.step({
           batch: { ...range, shuffled },
           order,
           epoch,
-          learningRate: lr,
+          learningRate: rate,
+          step: t,
         });
         steps++;
         for (let c = 0; c < out.chunks; c++) {
@@ -254,7 +330,12 @@ export async function train(data: Dataset, options: TrainOptions): Promise<Train
         }
         options.signal?.throwIfAborted();
       }
-      let report: EpochReport = { epoch, loss: lossSum / m, accuracy: correct / m, ms: 0 };
+      let report: EpochReport = {
+        epoch,
+        loss: lossSum / m,
+        accuracy: correct / m,
+        ms: 0,
+      };
       // The loss comes from the parameters before the last update, so that update is checked too:
       // no epoch with non-finite parameters reaches `onEpoch` or the returned model.
       if (!Number.isFinite(report.loss) || !allFinite(ws.params.all)) {
@@ -262,7 +343,7 @@ export async function train(data: Dataset, options: TrainOptions): Promise<Train
           ? "the update made parameters non-finite"
           : `the loss is ${report.loss}`;
         throw new DivergenceError(
-          `training diverged at epoch ${epoch}: ${what}; the learning rate ${lr} is probably ` +
+          `training diverged at epoch ${epoch}: ${what}; the learning rate ${rate} is probably ` +
             `too large (try a smaller --lr)`,
         );
       }
@@ -275,26 +356,50 @@ export async function train(data: Dataset, options: TrainOptions): Promise<Train
           valAccuracy: valStats[1] / validation.samples,
         };
       }
+      if (stopping) {
+        const valLoss = report.valLoss!;
+        if (best === null || valLoss < best.valLoss - stopping.minDelta) {
+          best = { epoch, valLoss, params: Float64Array.from(ws.params.all) };
+        }
+      }
       const ms = performance.now() - t0;
       trainingMs += ms;
       report = { ...report, ms };
       history.push(report);
+      const taken = t;
+      const kept = best;
       options.onEpoch?.(report, () => ({
         epoch,
         params: Float64Array.from(ws.params.all),
         shuffleState: shuffle.state(),
+        steps: taken,
+        optimizerState: stateView.slice(),
+        ...(stopping ? { best: kept } : {}),
       }), phaseTotals);
+      if (stopping && best !== null && epoch - best.epoch >= stopping.patience) {
+        stoppedEarly = epoch < options.epochs;
+        break;
+      }
     }
   } finally {
     transport = engine.transport?.();
     computing = engine.workers;
     await engine.close();
   }
+  // Keras' restore_best_weights: the best epoch's parameters, whether or not the run stopped.
+  if (stopping && best) ws.params.all.set(best.params);
   const model: Model = {
     features: n,
     hidden: h,
     params: Float64Array.from(ws.params.all),
     ...(stats ? { standardization: stats } : {}),
+  };
+  // On the rows as the run holds them (standardized, in its dtype), with its kernels: no copy.
+  const metricsOf = (x: Floats, y: Floats, rows: number, labels: Float64Array) => {
+    const probabilities = new Float64Array(rows);
+    const sums = new Float64Array(2);
+    forwardRows(kernels, x, y, rows, ws.params, n, h, ws.scratch[0], sums, probabilities);
+    return classificationMetrics(probabilities, labels);
   };
   return {
     model,
@@ -307,8 +412,33 @@ export async function train(data: Dataset, options: TrainOptions): Promise<Train
     kernelVariant: computedWith,
     samplesPerSecond: (m * history.length) / (trainingMs / 1000),
     steps,
+    ...(stopping && best ? { best: { epoch: best.epoch, valLoss: best.valLoss } } : {}),
+    stoppedEarly,
+    metrics: {
+      training: metricsOf(ws.x, ws.y, m, data.y),
+      validation: validation ? metricsOf(ws.xVal, ws.yVal, validation.samples, validation.y) : null,
+    },
     phaseMs: phaseTotals(),
   };
+}
+
+/** Early stopping validated, with its default filled in; null without it. */
+function earlyStopping(
+  options: EarlyStoppingOptions | undefined,
+  validation: Dataset | null | undefined,
+): { patience: number; minDelta: number } | null {
+  if (options === undefined) return null;
+  const { patience, minDelta = 0 } = options;
+  if (!(Number.isInteger(patience) && patience >= 1)) {
+    throw new UsageError(`earlyStopping.patience: expected an integer ≥ 1, got ${patience}`);
+  }
+  if (!(Number.isFinite(minDelta) && minDelta >= 0)) {
+    throw new UsageError(`earlyStopping.minDelta: expected a number ≥ 0, got ${minDelta}`);
+  }
+  if (!validation) {
+    throw new UsageError("earlyStopping needs validation rows to watch the validation loss");
+  }
+  return { patience, minDelta };
 }
 
 /**

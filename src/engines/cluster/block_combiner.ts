@@ -1,6 +1,6 @@
 import type { Floats } from "../../dtype.ts";
 import type { Kernels } from "../../kernels/kernels.ts";
-import { descend } from "../../core/descend.ts";
+import { optimizerStep } from "../../core/optimizer.ts";
 import { reduceTree } from "../../core/reduce_tree.ts";
 import type { StepOutput } from "../../core/step_engine.ts";
 import type { WorkspaceViews } from "../../core/workspace.ts";
@@ -16,7 +16,7 @@ import type { Block } from "./assignment.ts";
  * const combiner = new BlockCombiner(kernels, workspace);
  * combiner.begin(chunks);
  * combiner.put({ first: 0, span: 4 }, sum, stats);
- * const out = combiner.finish(0.5, rows);
+ * const out = combiner.finish(0.5, rows, 1);
  * ```
  */
 export class BlockCombiner {
@@ -55,15 +55,27 @@ export class BlockCombiner {
   }
 
   /**
-   * Finishes the tree and takes the descent step at `learningRate` over the batch's `rows` rows
-   * (none when null: the gradient sum stays in partial slot 0); returns the step's chunk
-   * statistics.
+   * Finishes the tree and takes the optimizer's step `t` at `learningRate` over the batch's `rows`
+   * rows (none when null: the gradient sum stays in partial slot 0), the update every engine
+   * applies, with its state in the coordinator's workspace; returns the step's chunk statistics.
    */
-  finish(learningRate: number | null, rows: number): StepOutput {
+  finish(learningRate: number | null, rows: number, t: number): StepOutput {
     const ws = this.#ws;
     const size = ws.layout.paramCount;
     reduceTree(this.#k, ws.partials, ws.layout.partialStride, this.#chunks, 0, size, this.#given);
-    if (learningRate !== null) descend(ws.params.all, ws.partials, 0, size, learningRate, rows);
+    if (learningRate !== null) {
+      optimizerStep(
+        ws.layout.optimizer,
+        ws.params.all,
+        ws.partials,
+        ws.optimizerState,
+        0,
+        size,
+        rows,
+        learningRate,
+        t,
+      );
+    }
     return { chunks: this.#chunks, chunkStats: ws.chunkStats };
   }
 }

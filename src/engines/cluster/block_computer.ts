@@ -104,6 +104,7 @@ export class BlockComputer {
         order: null,
         epoch: 0,
         learningRate: null,
+        step: 0,
       });
       sums.push(ws.partialSlots[0].all.slice());
       chunkStats.set(out.chunkStats.subarray(0, 2 * out.chunks), statAt);

@@ -229,7 +229,7 @@ export class ClusterEngine implements StepEngine {
       await Promise.all(attempts);
     }
     const t1 = performance.now();
-    const out = this.#combiner.finish(input.learningRate, rows);
+    const out = this.#combiner.finish(input.learningRate, rows, input.step);
     const ms = performance.now() - t0;
     this.#slowestStepMs = Math.max(this.#slowestStepMs, ms);
     this.#syncMs += Math.max(0, ms - slowestWorkerMs);

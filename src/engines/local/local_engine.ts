@@ -24,7 +24,7 @@ export class LocalEngine implements StepEngine {
   }
 
   step(input: StepInput): StepOutput {
-    const { batch, learningRate } = input;
+    const { batch, learningRate, step } = input;
     this.#io.stage(input);
     const chunks = this.#share.chunks(batch);
     const t0 = performance.now();
@@ -32,7 +32,7 @@ export class LocalEngine implements StepEngine {
     const t1 = performance.now();
     this.#share.reduceSlice(chunks, this.#all);
     if (learningRate !== null) {
-      this.#share.updateSlice(this.#all, learningRate, batch.end - batch.begin);
+      this.#share.updateSlice(this.#all, learningRate, batch.end - batch.begin, step);
     }
     this.#times[Phase.COMPUTE] += t1 - t0;
     this.#times[Phase.REDUCE] += performance.now() - t1;

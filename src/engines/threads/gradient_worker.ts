@@ -87,6 +87,7 @@ const api = {
         const { batch, chunkBase, sliceBase } = step;
         // Written before the step was published; NaN: sum the gradient only.
         const learningRate = stepValues[StepValue.LEARNING_RATE];
+        const stepCount = stepValues[StepValue.STEP];
         const rows = batch.end - batch.begin;
         const chunks = share.chunks(batch);
         const chunksEnd = (chunkBase + chunks) | 0;
@@ -108,7 +109,9 @@ const api = {
           Atomics.store(control, holding, -1 - s);
           const slice = paramSlice(layout.paramCount, s, slices);
           share.reduceSlice(chunks, slice);
-          if (!Number.isNaN(learningRate)) share.updateSlice(slice, learningRate, rows);
+          if (!Number.isNaN(learningRate)) {
+            share.updateSlice(slice, learningRate, rows, stepCount);
+          }
           Atomics.store(control, holding, 0);
           spent(Phase.REDUCE);
           countDone(control, Control.SLICES_DONE, (sliceBase + slices) | 0);

@@ -106,7 +106,7 @@ export class ThreadEngine implements StepEngine {
    * });
    * const batch = { begin: 0, end: 569, shuffled: false };
    * try {
-   *   await engine.step({ batch, order: null, epoch: 1, learningRate: 0.5 });
+   *   await engine.step({ batch, order: null, epoch: 1, learningRate: 0.5, step: 1 });
    * } finally {
    *   await engine.close();
    * }
@@ -218,6 +218,7 @@ export class ThreadEngine implements StepEngine {
     this.#throwIfFailed();
     this.#io.stage(input);
     this.#stepValues[StepValue.LEARNING_RATE] = input.learningRate ?? Number.NaN;
+    this.#stepValues[StepValue.STEP] = input.step;
     const chunks = chunkCount(batch.end - batch.begin, this.#chunkRows);
     const slicesEnd = (this.#sliceTicket + this.#slices) | 0;
     const started = performance.now();
