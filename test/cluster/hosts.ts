@@ -14,14 +14,22 @@
  * ```
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { accessSync, constants, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  accessSync,
+  constants,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { findNatsServer } from "../../src/engines/cluster/nats_server.ts";
 import { currentRuntime, type RuntimeKind } from "../../src/runtime/runtimes.ts";
-import { commandLine, type CliResult, type RunningCli } from "../run_cli.ts";
+import { type CliResult, commandLine, type RunningCli } from "../run_cli.ts";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const SCRIPT = join(ROOT, "scripts/cluster_hosts.sh");
@@ -188,7 +196,9 @@ export function createHosts(n: number, rate: string): Promise<Hosts> {
       while (!readLog(log).slice(before).includes("Server is ready")) {
         if (server.child.exitCode !== null || Date.now() > deadline) {
           throw new Error(
-            `nats-server did not start in ${namespace(i)}: ${server.stderr()}${readLog(log).slice(-500)}`,
+            `nats-server did not start in ${namespace(i)}: ${server.stderr()}${
+              readLog(log).slice(-500)
+            }`,
           );
         }
         await new Promise((resolve) => setTimeout(resolve, 20));
