@@ -5,7 +5,8 @@
 #                                   each link capped at RATE (tc's syntax, e.g. 1gbit) both ways
 #   cluster_hosts.sh down ID        kills every process in the run's namespaces, deletes them
 #   cluster_hosts.sh link ID I up|down   connects or cuts host I's link (at the switch's port)
-#   cluster_hosts.sh watch ID       waits for end-of-file on standard input, then `down ID`
+#   cluster_hosts.sh watch ID DIR   waits for end-of-file on standard input, then `down ID` and
+#                                   removes the run's scratch directory DIR
 #   cluster_hosts.sh stale          `down` for every run whose process (ID) no longer exists
 #
 # ID is the process id of the run that owns the hosts, optionally _K for its K-th set, so runs in
@@ -54,10 +55,10 @@ case "${1:-}" in
     up "$2" "$3" "$4" || { status=$?; down "$2"; exit "$status"; } ;;
   down) down "$2" ;;
   link) ip -n "sn-$2-sw" link set "p$3" "$4" ;;
-  watch) read -r _ || :; down "$2" ;;
+  watch) read -r _ || :; down "$2"; rm -rf "$3" ;;
   stale)
     for id in $(ip netns list | awk '{print $1}' | sed -nE 's/^sn-([0-9]+(_[0-9]+)?)-(sw|[0-9]+)$/\1/p' | sort -u); do
       kill -0 "${id%%_*}" 2>/dev/null || down "$id"
     done ;;
-  *) echo "usage: $0 up ID N RATE | down ID | link ID I up|down | watch ID | stale" >&2; exit 2 ;;
+  *) echo "usage: $0 up ID N RATE | down ID | link ID I up|down | watch ID DIR | stale" >&2; exit 2 ;;
 esac

@@ -6,10 +6,9 @@
  */
 import { after, afterEach, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
-import { tmpdir } from "node:os";
 import { currentRuntime, type RuntimeKind } from "../src/runtime/runtimes.ts";
 import { eventually } from "./cluster/nats_fixture.ts";
 import { createHosts, type HostNats, type Hosts, hostsSkip } from "./cluster/hosts.ts";
@@ -39,8 +38,8 @@ const started: RunningCli[] = [];
 
 before(async () => {
   if (hostsSkip) return;
-  dir = mkdtempSync(join(tmpdir(), "shardnet-hosts-test-"));
   hosts = await createHosts(5, "1gbit");
+  dir = hosts.dir;
   nats = await hosts.startNats(1);
   const out = join(dir, "reference.json");
   const r = await runCli("train", [...LONG, "--workers", "0", "--out", out]);
@@ -52,7 +51,6 @@ afterEach(stopWorkers);
 
 after(async () => {
   await hosts?.stop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
 /** Starts a worker process in host `i` and waits until it has joined the cluster. */

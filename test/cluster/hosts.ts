@@ -71,6 +71,8 @@ export interface HostNats {
 export interface Hosts extends AsyncDisposable {
   /** The run's id: sn-ID-i are the hosts' namespaces. */
   readonly id: string;
+  /** A scratch directory for the caller's files, removed with the hosts on every exit path. */
+  readonly dir: string;
   /** Host i's namespace (1-based). */
   namespace(i: number): string;
   /** Host i's address. */
@@ -105,7 +107,7 @@ export function createHosts(n: number, rate: string): Promise<Hosts> {
   sh("stale");
   const dir = mkdtempSync(join(tmpdir(), "shardnet-hosts-"));
   // Started before the hosts exist, so that there is no moment when they could outlive us.
-  const watchdog: ChildProcess = spawn("bash", [SCRIPT, "watch", id], {
+  const watchdog: ChildProcess = spawn("bash", [SCRIPT, "watch", id, dir], {
     detached: true,
     stdio: ["pipe", "ignore", "ignore"],
   });
@@ -222,6 +224,7 @@ export function createHosts(n: number, rate: string): Promise<Hosts> {
   };
   return Promise.resolve({
     id,
+    dir,
     namespace,
     address,
     startNats,
