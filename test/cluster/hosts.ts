@@ -3,8 +3,8 @@
  * capped with tc's tbf (`scripts/cluster_hosts.sh`), programs started inside them with
  * `ip netns exec`, addressing each other as 10.213.0.i — never loopback. Every namespace, link and
  * process goes on every exit path: `stop()`, this process's exit or SIGINT/SIGTERM, and, should it
- * be killed outright, a watchdog that tears down when our end of its pipe closes; the leftovers of
- * a machine reboot-free crash are removed by the stale step the next run begins with.
+ * be killed outright, a watchdog that tears down when our end of its pipe closes; whatever a run
+ * that died anyway left behind is removed by the stale step the next run begins with.
  *
  * @example
  * ```ts
