@@ -483,8 +483,12 @@ export class ClusterEngine implements StepEngine {
       }
       return;
     }
-    // A worker that is or becomes idle while the run goes on takes work from the next step.
-    if (type !== "leave" && member.run === "" && !serving && !this.#declined.has(member.id)) {
+    // A worker that is or becomes idle while the run goes on takes work from the next step. So
+    // does one whose lease names this run while we do not count it: it accepted a join after we
+    // had stopped waiting for its answer (its link was slow to come back), and it would otherwise
+    // sit out the rest of the run; asking again is answered at once, a join being idempotent.
+    const ours = member.run === "" || member.run === this.#run;
+    if (type !== "leave" && ours && !serving && !this.#declined.has(member.id)) {
       this.#join(member).catch(() => {});
     }
   }
