@@ -10,14 +10,15 @@
  * const data = generate("xor", 4096, 4, 1);
  * const { model } = await train(data, { epochs: 200, hidden: 16, workers: 2 });
  * console.log(evaluate(model, data).accuracy);
- * writeModelFile("model.json", model, "--out");
+ * writeModelFile("model.json", model);
  * ```
  */
-export type { Dataset } from "./data/dataset.ts";
+export type { Dataset, LabelColumn } from "./data/dataset.ts";
 export { parseCsv, readCsv } from "./data/csv.ts";
 export { generate, GENERATOR_KINDS, type GeneratorKind } from "./data/generators.ts";
 export {
   type DataSource,
+  GENERATOR_DEFAULTS,
   GENERATOR_PREFIX,
   loadDataset,
   resolveDataSource,
@@ -39,7 +40,13 @@ export {
   type KernelVariantChoice,
 } from "./kernels/select.ts";
 export type { WasmVariant } from "./kernels/wasm.ts";
-export { initModel, type Model, modelViews } from "./model/model.ts";
+export {
+  datasetColumns,
+  initModel,
+  type Model,
+  type ModelColumns,
+  modelViews,
+} from "./model/model.ts";
 export { modelFromJson, modelToJson, readModelFile, writeModelFile } from "./model/model_file.ts";
 export { evaluate, type Evaluation, predict, type Rows } from "./model/predict.ts";
 export { type EpochReport, train, type TrainOptions, type TrainResult } from "./train/train.ts";

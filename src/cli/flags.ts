@@ -185,3 +185,21 @@ export function helpText(usage: string, summary: string, specs: readonly FlagSpe
   ]
     .join("\n");
 }
+
+/**
+ * Runs `body`, naming `flag` at the start of any `UsageError` it throws: the library names paths,
+ * the command line names the flag that gave them.
+ *
+ * @example
+ * ```ts
+ * const model = underFlag("--model", () => readModelFile(path));
+ * ```
+ */
+export function underFlag<T>(flag: string, body: () => T): T {
+  try {
+    return body();
+  } catch (e) {
+    if (e instanceof UsageError) throw new UsageError(`${flag}: ${e.message}`);
+    throw e;
+  }
+}

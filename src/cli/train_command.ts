@@ -18,7 +18,15 @@ import { train, type TrainOptions } from "../train/train.ts";
 import type { Dataset } from "../data/dataset.ts";
 import { checkpointsFromFlags } from "./checkpoint_flags.ts";
 import { createEpochLog, type EpochLog, type LogFormat } from "./epoch_log.ts";
-import { flagGiven, type FlagSpec, type FlagValues, helpText, parseFlags } from "./flags.ts";
+import {
+  flagGiven,
+  type FlagSpec,
+  type FlagValues,
+  helpText,
+  parseFlags,
+  underFlag,
+} from "./flags.ts";
+import { labelNote } from "./model_rows.ts";
 import { checkOutputs, type Input } from "./output_paths.ts";
 import type { Dtype } from "../dtype.ts";
 
@@ -61,6 +69,13 @@ export const TRAIN_FLAGS: readonly FlagSpec[] = [
     type: "string",
     help: "label column of a CSV, by header name or 0-based index (CSV only)",
     defaultText: "last column",
+  },
+  {
+    name: "positive-label",
+    value: "V",
+    type: "string",
+    help: "the label value that is class 1, of a CSV's two (CSV only)",
+    defaultText: "the larger: numbers by value, words in code-unit order",
   },
   {
     name: "hidden",
@@ -268,15 +283,16 @@ export async function trainCommand(args: readonly string[]): Promise<number> {
     policy?.flush();
     log.done(result, epochs);
     if (f.out !== undefined) {
-      writeModelFile(f.out as string, result.model, "--out", {
-        data: f.data,
-        epochs,
-        lr: f.lr,
-        seed: f.seed,
-        dtype: f.dtype,
-        batch_size: options.batchSize ?? rows.samples,
-        final_loss: result.history.at(-1)?.loss,
-      });
+      underFlag("--out", () =>
+        writeModelFile(f.out as string, result.model, {
+          data: f.data,
+          epochs,
+          lr: f.lr,
+          seed: f.seed,
+          dtype: f.dtype,
+          batch_size: options.batchSize ?? rows.samples,
+          final_loss: result.history.at(-1)?.loss,
+        }));
     }
     return 0;
   } catch (e) {
@@ -363,17 +379,23 @@ export function trainingFromFlags(f: FlagValues): TrainingSetup {
         );
       }
     }
-  } else if (flagGiven(f, "label")) {
-    throw new UsageError(
-      `--label: only with a CSV file; ${f.data} is a generator, which makes its own labels`,
-    );
+  } else {
+    for (const flag of ["label", "positive-label"]) {
+      if (flagGiven(f, flag)) {
+        throw new UsageError(
+          `--${flag}: only with a CSV file; ${f.data} is a generator, which makes its own labels`,
+        );
+      }
+    }
   }
   if (f.init !== undefined && f.resume !== undefined) {
     throw new UsageError(
       `--init: not with --resume, which continues from the checkpoint's parameters`,
     );
   }
-  const init = f.init !== undefined ? readModelFile(f.init as string, "--init") : undefined;
+  const init = f.init !== undefined
+    ? underFlag("--init", () => readModelFile(f.init as string))
+    : undefined;
   if (init && flagGiven(f, "hidden") && f.hidden !== init.hidden) {
     throw new UsageError(
       `--hidden ${f.hidden}: the --init model ${f.init} has ${init.hidden} hidden units; ` +
@@ -408,7 +430,10 @@ export function trainingFromFlags(f: FlagValues): TrainingSetup {
     features: f.features as number,
     seed,
     ...(f.label !== undefined ? { label: f.label as string } : {}),
+    ...(flagGiven(f, "positive-label") ? { positiveLabel: f["positive-label"] as string } : {}),
   });
+  const note = flagGiven(f, "positive-label") ? undefined : labelNote(f.data as string, all);
+  if (note) notes.push(note);
   const { train: rows, validation } = splitValidation(all, valSplit, seed);
   const ones = rows.y.reduce((sum, label) => sum + label, 0);
   if (valSplit > 0 && (ones === 0 || ones === rows.samples)) {

@@ -11,7 +11,7 @@ import {
   resolveKernelVariant,
 } from "../kernels/select.ts";
 import type { WasmVariant } from "../kernels/wasm.ts";
-import { initModel, type Model } from "../model/model.ts";
+import { datasetColumns, initModel, type Model } from "../model/model.ts";
 import { Rng } from "../rng.ts";
 import { forwardRows } from "../model/forward.ts";
 import { batchRanges, chunkCount } from "../core/shards.ts";
@@ -289,6 +289,7 @@ export async function train(data: Dataset, options: TrainOptions): Promise<Train
     hidden: h,
     params: Float64Array.from(ws.params.all),
     ...(stats ? { standardization: stats } : {}),
+    columns: datasetColumns(data),
   };
   return {
     model,
