@@ -283,7 +283,7 @@ describe("7: --workers is bounded and start-up is interruptible", () => {
   });
   it("--help states the bound", async () => {
     const r = await runCli("train", ["--help"]);
-    assert.match(r.stdout, /--workers N .*N from 1 to 256/);
+    assert.match(r.stdout, /--workers W .*W from 1 to 256/);
   });
   it("SIGINT during the start-up of 256 workers acts within 5 s", async () => {
     const out = join(dir, "interrupted.json");

@@ -22,7 +22,7 @@ import {
   RUNTIME_KINDS,
   type RuntimeKind,
 } from "../runtime/runtimes.ts";
-import { type FlagSpec, type FlagValues, helpText, parseFlags } from "./flags.ts";
+import { type FlagSpec, type FlagValues, helpText, parseFlags, usageLines } from "./flags.ts";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 
@@ -43,7 +43,7 @@ function defaultWorkers(): number[] {
 export const BENCH_FLAGS: readonly FlagSpec[] = [
   {
     name: "workloads",
-    value: "LIST",
+    value: "WORKLOADS",
     type: "string",
     help: "comma-separated: small (data/breast_cancer.csv, h 16, f64), L (xor 32768 × 256, " +
       "h 64, f32), XL (262144 rows, same n and h), custom (the --data … --dtype flags)",
@@ -51,21 +51,21 @@ export const BENCH_FLAGS: readonly FlagSpec[] = [
   },
   {
     name: "workers",
-    value: "LIST",
+    value: "COUNTS",
     type: "string",
     help: "comma-separated worker counts; 0, the baseline, is always measured",
     defaultText: defaultWorkers().join(","),
   },
   {
-    name: "runtimes",
-    value: "LIST",
+    name: "runtime",
+    value: "RUNTIMES",
     type: "string",
     help: "run every measurement on each of these (deno, bun)",
     defaultText: "deno,bun where found",
   },
   {
-    name: "backends",
-    value: "LIST",
+    name: "backend",
+    value: "BACKENDS",
     type: "string",
     help: `kernel backends to measure, comma-separated (${BACKEND_CHOICES.join(", ")})`,
     default: "auto",
@@ -97,7 +97,7 @@ export const BENCH_FLAGS: readonly FlagSpec[] = [
   },
   {
     name: "weak-samples",
-    value: "M",
+    value: "ROWS",
     type: "integer",
     min: 1,
     help: "weak scaling: rows per worker, in the L shape",
@@ -136,7 +136,7 @@ export const BENCH_FLAGS: readonly FlagSpec[] = [
   },
   {
     name: "dtype",
-    value: "T",
+    value: "DTYPE",
     type: "string",
     choices: ["f32", "f64"],
     help: "custom workload: precision",
@@ -155,7 +155,7 @@ export const BENCH_FLAGS: readonly FlagSpec[] = [
     default: ATTEMPTS,
   },
   {
-    name: "out",
+    name: "out-dir",
     value: "DIR",
     type: "string",
     help: "write bench.json, bench.md and the SVG charts here",
@@ -174,18 +174,18 @@ export const BENCH_FLAGS: readonly FlagSpec[] = [
  *
  * @example
  * ```ts
- * await benchCommand(["--quick", "--out", "out/bench"]);
+ * await benchCommand(["--quick", "--out-dir", "out/bench"]);
  * ```
  */
 export async function benchCommand(args: readonly string[]): Promise<number> {
   const f = parseFlags(args, BENCH_FLAGS);
   const usage = currentRuntime() === "deno" ? "deno task bench" : "bun run bench";
   if (f.help) {
-    console.log(helpText(`${usage} [flags]`, SUMMARY, BENCH_FLAGS));
+    console.log(helpText(usageLines("bench", "[flags]"), SUMMARY, BENCH_FLAGS));
     return 0;
   }
   const settings = settingsFromFlags(f);
-  const out = f.out as string;
+  const out = f["out-dir"] as string;
   mkdirSync(out, { recursive: true });
   const machine = describeMachine();
   const items = planBench(settings);
@@ -241,8 +241,8 @@ function settingsFromFlags(f: FlagValues): BenchSettings {
   return {
     workloads,
     workers,
-    runtimes: runtimes(f.runtimes as string | undefined),
-    backends: backends(f.backends as string),
+    runtimes: runtimes(f.runtime as string | undefined),
+    backends: backends(f.backend as string),
     weak: override({
       ...preset("L", quick),
       name: "weak",
@@ -255,7 +255,7 @@ function settingsFromFlags(f: FlagValues): BenchSettings {
 
 /** The backends the choices mean on this machine, each once (`auto` and what it picks are one). */
 function backends(text: string): string[] {
-  const names = list(text, "backends", BACKEND_CHOICES).map((choice) => {
+  const names = list(text, "backend", BACKEND_CHOICES).map((choice) => {
     const { name, note } = resolveBackend(choice as BackendChoice);
     if (note) writeStderr(`note: ${note}\n`);
     return name;
@@ -302,7 +302,7 @@ function runtimes(text: string | undefined): ChildRuntime[] {
   const kinds =
     (text === undefined
       ? [...RUNTIME_KINDS]
-      : list(text, "runtimes", RUNTIME_KINDS)) as RuntimeKind[];
+      : list(text, "runtime", RUNTIME_KINDS)) as RuntimeKind[];
   const found: ChildRuntime[] = [];
   for (const kind of kinds) {
     const binary = findRuntime(kind, ROOT);
@@ -310,7 +310,7 @@ function runtimes(text: string | undefined): ChildRuntime[] {
       found.push({ kind, binary });
     } else if (text !== undefined) {
       throw new UsageError(
-        `--runtimes: ${kind} is not installed (looked in node_modules/.bin and PATH)`,
+        `--runtime: ${kind} is not installed (looked in node_modules/.bin and PATH)`,
       );
     } else {
       writeStderr(`note: ${kind} is not installed; measuring ${currentRuntime()} only\n`);

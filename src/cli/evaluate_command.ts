@@ -3,7 +3,7 @@ import { type ClassificationMetrics, classificationMetrics } from "../model/metr
 import { readModelFile } from "../model/model_file.ts";
 import { evaluate } from "../model/predict.ts";
 import { writeStderr, writeStdout } from "../runtime/process.ts";
-import { type FlagSpec, helpText, parseFlags, underFlag } from "./flags.ts";
+import { type FlagSpec, helpText, parseFlags, underFlag, usageLines } from "./flags.ts";
 import { readModelRows } from "./model_rows.ts";
 import { PREDICT_FLAGS } from "./predict_command.ts";
 
@@ -14,7 +14,7 @@ export const EVALUATE_FLAGS: readonly FlagSpec[] = [
   predictFlag("model"),
   {
     name: "data",
-    value: "FILE",
+    value: "CSV",
     type: "string",
     help: "a CSV of the model's features and its label column",
   },
@@ -22,7 +22,7 @@ export const EVALUATE_FLAGS: readonly FlagSpec[] = [
   predictFlag("positive-label"),
   {
     name: "log-format",
-    value: "F",
+    value: "FORMAT",
     type: "string",
     choices: ["text", "json"],
     help: "text: a table for people; json: one object on stdout",
@@ -44,8 +44,7 @@ export function evaluateCommand(args: readonly string[]): Promise<number> {
   if (f.help) {
     console.log(
       helpText(
-        "deno task evaluate --model MODEL --data CSV [--label COL] [--log-format text|json]\n" +
-          "       bun run evaluate --model MODEL --data CSV [--label COL] [--log-format text|json]",
+        usageLines("evaluate", "--model MODEL --data CSV [--label COL] [--log-format text|json]"),
         SUMMARY,
         EVALUATE_FLAGS,
       ),

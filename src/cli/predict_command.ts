@@ -4,15 +4,15 @@ import { writeFileAtomic } from "../runtime/atomic_write.ts";
 import { checkOutputs } from "./output_paths.ts";
 import { evaluate, predict } from "../model/predict.ts";
 import { writeStderr, writeStdout } from "../runtime/process.ts";
-import { type FlagSpec, helpText, parseFlags, underFlag } from "./flags.ts";
+import { type FlagSpec, helpText, parseFlags, underFlag, usageLines } from "./flags.ts";
 import { readModelRows } from "./model_rows.ts";
 
 /** The predict command's flags. */
 export const PREDICT_FLAGS: readonly FlagSpec[] = [
-  { name: "model", value: "FILE", type: "string", help: "a model file written by train --out" },
+  { name: "model", value: "MODEL", type: "string", help: "a model file written by train --out" },
   {
     name: "data",
-    value: "FILE",
+    value: "CSV",
     type: "string",
     help: "a CSV of the model's features, with or without a label column",
   },
@@ -25,7 +25,7 @@ export const PREDICT_FLAGS: readonly FlagSpec[] = [
   },
   {
     name: "positive-label",
-    value: "V",
+    value: "VALUE",
     type: "string",
     help: "the label value that is class 1 (the model records it; needed only for models " +
       "written before it did)",
@@ -51,7 +51,7 @@ export const PREDICT_FLAGS: readonly FlagSpec[] = [
   },
   {
     name: "out",
-    value: "FILE",
+    value: "PRED",
     type: "string",
     help: "write the probabilities and classes here as CSV",
     defaultText: "standard output",
@@ -78,8 +78,7 @@ export function predictCommand(args: readonly string[]): Promise<number> {
   if (f.help) {
     console.log(
       helpText(
-        "deno task predict --model MODEL --data CSV [--out PRED]\n" +
-          "       bun run predict --model MODEL --data CSV [--out PRED]",
+        usageLines("predict", "--model MODEL --data CSV [--out PRED]"),
         SUMMARY,
         PREDICT_FLAGS,
       ),

@@ -25,6 +25,7 @@ import {
   helpText,
   parseFlags,
   underFlag,
+  usageLines,
 } from "./flags.ts";
 import { labelNote } from "./model_rows.ts";
 import { checkOutputs, type Input } from "./output_paths.ts";
@@ -72,7 +73,7 @@ export const TRAIN_FLAGS: readonly FlagSpec[] = [
   },
   {
     name: "positive-label",
-    value: "V",
+    value: "VALUE",
     type: "string",
     help: "the label value that is class 1, of a CSV's two (CSV only)",
     defaultText: "the larger: numbers by value, words in code-unit order",
@@ -106,7 +107,7 @@ export const TRAIN_FLAGS: readonly FlagSpec[] = [
   },
   {
     name: "dtype",
-    value: "T",
+    value: "DTYPE",
     type: "string",
     choices: ["f32", "f64"],
     help: "precision",
@@ -114,7 +115,7 @@ export const TRAIN_FLAGS: readonly FlagSpec[] = [
   },
   {
     name: "standardize",
-    value: "S",
+    value: "SCALING",
     type: "string",
     choices: ["zscore", "none"],
     help: "feature scaling, fitted on the training rows",
@@ -122,7 +123,7 @@ export const TRAIN_FLAGS: readonly FlagSpec[] = [
   },
   {
     name: "val-split",
-    value: "F",
+    value: "FRAC",
     type: "number",
     min: 0,
     below: 1,
@@ -131,15 +132,15 @@ export const TRAIN_FLAGS: readonly FlagSpec[] = [
   },
   {
     name: "init",
-    value: "FILE",
+    value: "MODEL",
     type: "string",
     help: "start from this model file (not with --resume)",
     defaultText: "He-style random init from --seed",
   },
-  { name: "out", value: "FILE", type: "string", help: "write the trained model here" },
+  { name: "out", value: "MODEL", type: "string", help: "write the trained model here" },
   {
     name: "checkpoint",
-    value: "FILE",
+    value: "CKPT",
     type: "string",
     help: "save the state after completed epochs here: periodically, at the end, on Ctrl-C / " +
       "SIGTERM and on failure (mid-epoch: the epoch before)",
@@ -154,18 +155,18 @@ export const TRAIN_FLAGS: readonly FlagSpec[] = [
   },
   {
     name: "resume",
-    value: "FILE",
+    value: "CKPT",
     type: "string",
     help: "continue from this checkpoint; --epochs stays the total; the data, shapes, --dtype, " +
       "--lr, --seed and --batch-size must match",
   },
   {
     name: "workers",
-    value: "N",
+    value: "W",
     type: "integer",
     min: 0,
     max: MAX_WORKERS,
-    help: `0: train in the main thread; N from 1 to ${MAX_WORKERS}: data-parallel on N worker ` +
+    help: `0: train in the main thread; W from 1 to ${MAX_WORKERS}: data-parallel on W worker ` +
       "threads (more workers than a batch has chunks only share the reduction)",
     default: logicalCpus(),
     defaultText: `logical CPUs (${logicalCpus()})`,
@@ -179,7 +180,7 @@ export const TRAIN_FLAGS: readonly FlagSpec[] = [
   },
   {
     name: "min-workers",
-    value: "K",
+    value: "MIN",
     type: "integer",
     min: 1,
     help: "with --cluster: worker processes to wait for before the first step",
@@ -203,14 +204,14 @@ export const TRAIN_FLAGS: readonly FlagSpec[] = [
   },
   {
     name: "cluster-ca",
-    value: "FILE",
+    value: "PEM",
     type: "string",
     help: "with --cluster: a PEM file of the certificate authority of the servers' TLS " +
       "certificates",
   },
   {
     name: "backend",
-    value: "B",
+    value: "BACKEND",
     type: "string",
     choices: BACKEND_CHOICES,
     help: "kernel implementation",
@@ -218,7 +219,7 @@ export const TRAIN_FLAGS: readonly FlagSpec[] = [
   },
   {
     name: "kernel-variant",
-    value: "V",
+    value: "VARIANT",
     type: "string",
     choices: KERNEL_VARIANT_CHOICES,
     help: "wasm build of the wasm and blas backends: relaxed (fused multiply-add where the " +
@@ -228,7 +229,7 @@ export const TRAIN_FLAGS: readonly FlagSpec[] = [
   },
   {
     name: "log-format",
-    value: "F",
+    value: "FORMAT",
     type: "string",
     choices: ["text", "json"],
     help: "text: progress for people; json: one object per line on stdout",
@@ -253,7 +254,7 @@ export async function trainCommand(args: readonly string[]): Promise<number> {
   const f = parseFlags(args, TRAIN_FLAGS);
   if (f.help) {
     console.log(
-      helpText("deno task train [flags]   (or: bun run train [flags])", SUMMARY, TRAIN_FLAGS),
+      helpText(usageLines("train", "[flags]"), SUMMARY, TRAIN_FLAGS),
     );
     return 0;
   }
@@ -330,7 +331,7 @@ function saveAfterStop(policy: CheckpointPolicy, path: string, log: EpochLog): s
  */
 function checkTrainOutputs(f: FlagValues): void {
   const inputs: Input[] = [];
-  const source = resolveDataSource(f.data as string);
+  const source = underFlag("--data", () => resolveDataSource(f.data as string));
   if (source.kind === "file") inputs.push({ flag: "--data", path: source.path });
   for (const flag of ["init", "resume"]) {
     if (f[flag] !== undefined) inputs.push({ flag: `--${flag}`, path: f[flag] as string });

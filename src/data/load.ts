@@ -1,4 +1,5 @@
 import { statSync } from "node:fs";
+import { didYouMean } from "../did_you_mean.ts";
 import { UsageError } from "../errors.ts";
 import { readCsv } from "./csv.ts";
 import type { Dataset } from "./dataset.ts";
@@ -44,8 +45,10 @@ export function resolveDataSource(source: string): ResolvedSource {
   if (source.startsWith(GENERATOR_PREFIX)) {
     const name = source.slice(GENERATOR_PREFIX.length);
     if (!isGenerator(name)) {
+      const meant = didYouMean(name, GENERATOR_KINDS);
       throw new UsageError(
-        `no generator "${name}"; the generators are ${GENERATOR_KINDS.join(", ")}`,
+        `no generator "${name}"${meant ? ` (did you mean ${GENERATOR_PREFIX}${meant}?)` : ""}; ` +
+          `the generators are ${GENERATOR_KINDS.join(", ")}`,
       );
     }
     return { kind: "generator", generator: name };
@@ -55,6 +58,15 @@ export function resolveDataSource(source: string): ResolvedSource {
     return exists
       ? { kind: "file", path: source, shadows: source }
       : { kind: "generator", generator: source };
+  }
+  if (!exists) {
+    // A misspelt generator (`spiral`) would otherwise read as a missing file.
+    const meant = /^[\w-]+$/.test(source) ? didYouMean(source, GENERATOR_KINDS) : undefined;
+    if (meant) {
+      throw new UsageError(
+        `no such file or generator: ${source} (did you mean ${GENERATOR_PREFIX}${meant}?)`,
+      );
+    }
   }
   return { kind: "file", path: source };
 }
