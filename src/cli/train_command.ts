@@ -282,7 +282,6 @@ export async function trainCommand(args: readonly string[]): Promise<number> {
       signal: interrupt.signal,
     });
     policy?.flush();
-    log.done(result, epochs);
     if (f.out !== undefined) {
       underFlag("--out", () =>
         writeModelFile(f.out as string, result.model, {
@@ -295,6 +294,10 @@ export async function trainCommand(args: readonly string[]): Promise<number> {
           final_loss: result.history.at(-1)?.loss,
         }));
     }
+    log.done(result, epochs, {
+      ...(f.out !== undefined ? { out: f.out as string } : {}),
+      ...(f.checkpoint !== undefined ? { checkpoint: f.checkpoint as string } : {}),
+    });
     return 0;
   } catch (e) {
     // A usage error here is a checkpoint write that failed: trying again would only repeat it.
@@ -499,4 +502,7 @@ const SUMMARY =
   "that contradicts another input (--label with a generator, --samples or --features with a " +
   "CSV, --hidden other than the --init model's, --init with --resume) is a usage error, status " +
   "2; outputs are checked before any work, and an existing file this trainer did not write is " +
-  "replaced only with --force.";
+  "replaced only with --force. Metrics: the training loss and accuracy of an epoch come from " +
+  "the forward passes that produced its gradients, so from the parameters before each step (in " +
+  "full batch, before the epoch's update; with mini-batches, the sample-weighted mean over its " +
+  "steps); the validation loss and accuracy are measured after the epoch's last step.";
