@@ -50,3 +50,4 @@ export {
 export { modelFromJson, modelToJson, readModelFile, writeModelFile } from "./model/model_file.ts";
 export { evaluate, type Evaluation, predict, type Rows } from "./model/predict.ts";
 export { type EpochReport, train, type TrainOptions, type TrainResult } from "./train/train.ts";
+export { trainingCurvesSpec, trainingCurvesSvg } from "./train/training_curves.ts";

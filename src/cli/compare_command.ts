@@ -8,6 +8,7 @@ import { TRAIN_FLAGS, trainingFromFlags } from "./train_command.ts";
 
 /** Train flags that write files, log or resume: they have no meaning for a comparison. */
 const NOT_COMPARED = new Set([
+  "plot",
   "out",
   "log-format",
   "checkpoint",

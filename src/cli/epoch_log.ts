@@ -17,6 +17,7 @@ export interface EpochLog {
 export interface Written {
   readonly out?: string;
   readonly checkpoint?: string;
+  readonly plot?: string;
 }
 
 /** The epochs a run took: how many, and the epoch it resumed after (0 for a fresh run). */
@@ -98,6 +99,7 @@ function jsonLog(): EpochLog {
             : {}),
           ...(written.out !== undefined ? { out: written.out } : {}),
           ...(written.checkpoint !== undefined ? { checkpoint: written.checkpoint } : {}),
+          ...(written.plot !== undefined ? { plot: written.plot } : {}),
           engine: result.engine,
           workers: result.workers,
           ...(result.transport
@@ -160,6 +162,7 @@ function textLog(epochs: number): EpochLog {
       const files = [
         written.out !== undefined ? `model in ${written.out}` : "",
         written.checkpoint !== undefined ? `checkpoint in ${written.checkpoint}` : "",
+        written.plot !== undefined ? `curves in ${written.plot}` : "",
       ].filter((f) => f !== "");
       writeStdout(
         `done: ${run} epochs${which} in ${(result.ms / 1000).toFixed(2)} s, ` +

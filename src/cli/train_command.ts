@@ -29,6 +29,11 @@ import {
 } from "./flags.ts";
 import { labelNote } from "./model_rows.ts";
 import { checkOutputs, type Input } from "./output_paths.ts";
+import { writeFileAtomic } from "../runtime/atomic_write.ts";
+import { TRAINING_CURVES_MARK } from "../train/training_curves_mark.ts";
+
+const looksLikeCurves = (head: Uint8Array) =>
+  new TextDecoder().decode(head).startsWith(TRAINING_CURVES_MARK);
 import type { Dtype } from "../dtype.ts";
 
 /**
@@ -138,6 +143,12 @@ export const TRAIN_FLAGS: readonly FlagSpec[] = [
     defaultText: "He-style random init from --seed",
   },
   { name: "out", value: "MODEL", type: "string", help: "write the trained model here" },
+  {
+    name: "plot",
+    value: "SVG",
+    type: "string",
+    help: "draw the loss and accuracy curves, training and validation, into this .svg file",
+  },
   {
     name: "checkpoint",
     value: "CKPT",
@@ -294,8 +305,21 @@ export async function trainCommand(args: readonly string[]): Promise<number> {
           final_loss: result.history.at(-1)?.loss,
         }));
     }
+    if (f.plot !== undefined) {
+      // Loaded only when asked for: the charting library is large.
+      const { trainingCurvesSvg } = await import("../train/training_curves.ts");
+      const svg = await trainingCurvesSvg(result.history);
+      underFlag("--plot", () => {
+        try {
+          writeFileAtomic(f.plot as string, svg);
+        } catch (e) {
+          throw new UsageError((e as Error).message);
+        }
+      });
+    }
     log.done(result, epochs, {
       ...(f.out !== undefined ? { out: f.out as string } : {}),
+      ...(f.plot !== undefined ? { plot: f.plot as string } : {}),
       ...(f.checkpoint !== undefined ? { checkpoint: f.checkpoint as string } : {}),
     });
     return 0;
@@ -333,6 +357,9 @@ function saveAfterStop(policy: CheckpointPolicy, path: string, log: EpochLog): s
  * ours: see `checkOutputs`. `--checkpoint` may be the `--resume` file: a run continues in it.
  */
 function checkTrainOutputs(f: FlagValues): void {
+  if (f.plot !== undefined && !/\.svg$/i.test(f.plot as string)) {
+    throw new UsageError(`--plot: the chart is SVG, so the file name ends in .svg, got ${f.plot}`);
+  }
   const inputs: Input[] = [];
   const source = underFlag("--data", () => resolveDataSource(f.data as string));
   if (source.kind === "file") inputs.push({ flag: "--data", path: source.path });
@@ -342,6 +369,7 @@ function checkTrainOutputs(f: FlagValues): void {
   const outputs = [
     { flag: "--out", path: f.out, kind: "model file", ours: looksLikeModelFile },
     { flag: "--checkpoint", path: f.checkpoint, kind: "checkpoint", ours: looksLikeCheckpoint },
+    { flag: "--plot", path: f.plot, kind: "training-curves chart", ours: looksLikeCurves },
   ].filter((o): o is typeof o & { path: string } => o.path !== undefined);
   checkOutputs(outputs, inputs, f.force === true, [["--checkpoint", "--resume"]]);
 }
