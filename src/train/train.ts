@@ -23,7 +23,7 @@ import { planRunMemory } from "../core/memory_plan.ts";
 
 /** How to train; every field but `epochs` has a default. */
 export interface TrainOptions {
-  /** Hidden units (default 16); ignored when `init` is given. */
+  /** Hidden units (default 32, as the CLI's); ignored when `init` is given. */
   readonly hidden?: number;
   readonly epochs: number;
   /** Learning rate α (default 0.5). */
@@ -155,7 +155,7 @@ export async function train(data: Dataset, options: TrainOptions): Promise<Train
   }
   checkBothClasses(data);
   const n = data.features;
-  const h = options.init?.hidden ?? options.hidden ?? 16;
+  const h = options.init?.hidden ?? options.hidden ?? 32;
   // Before anything of the run's size is allocated.
   const layout = planRunMemory({
     dtype,
