@@ -11,14 +11,15 @@
  * const data = generate("xor", 4096, 4, 1);
  * const { model } = await train(data, { epochs: 200, hidden: 16, workers: 2 });
  * console.log(evaluate(model, data).accuracy);
- * writeModelFile("model.json", model, "--out");
+ * writeModelFile("model.json", model);
  * ```
  */
-export type { Dataset } from "./data/dataset.ts";
+export type { Dataset, LabelColumn } from "./data/dataset.ts";
 export { parseCsv, readCsv } from "./data/csv.ts";
 export { generate, GENERATOR_KINDS, type GeneratorKind } from "./data/generators.ts";
 export {
   type DataSource,
+  GENERATOR_DEFAULTS,
   GENERATOR_PREFIX,
   loadDataset,
   resolveDataSource,
@@ -40,7 +41,13 @@ export {
   type KernelVariantChoice,
 } from "./kernels/select.ts";
 export type { WasmVariant } from "./kernels/wasm.ts";
-export { initModel, type Model, modelViews } from "./model/model.ts";
+export {
+  datasetColumns,
+  initModel,
+  type Model,
+  type ModelColumns,
+  modelViews,
+} from "./model/model.ts";
 export { modelFromJson, modelToJson, readModelFile, writeModelFile } from "./model/model_file.ts";
 export { evaluate, type Evaluation, predict, type Rows } from "./model/predict.ts";
 export {
@@ -89,3 +96,4 @@ export { rocAuc } from "./sweep/roc_auc.ts";
 export { type ClusterOptions } from "./engines/cluster/cluster_engine.ts";
 export { ClusterWorker, type ClusterWorkerOptions } from "./engines/cluster/cluster_worker.ts";
 export { type LocalCluster, startLocalCluster } from "./engines/cluster/local_cluster.ts";
+export { trainingCurvesSpec, trainingCurvesSvg } from "./train/training_curves.ts";

@@ -225,7 +225,7 @@ describe("bench command", () => {
     const r = await runCli("bench", [
       ...["--quick", "--workloads", "custom", "--samples", "512", "--features", "8"],
       ...["--hidden", "4", "--workers", "2", "--repeats", "3", "--warmup", "1"],
-      ...["--weak-samples", "128", "--runtimes", currentRuntime(), "--out", out],
+      ...["--weak-samples", "128", "--runtime", currentRuntime(), "--out-dir", out],
       // Measured once however busy the machine: the test must not wait for it to go idle.
       ...["--attempts", "1"],
     ]);
@@ -279,7 +279,7 @@ describe("bench command", () => {
     const cases = [
       [["--workloads", "M"], /^bench: --workloads: expected a comma-separated list of/],
       [["--workers", "0,two"], /^bench: --workers: expected comma-separated integers ≥ 0/],
-      [["--runtimes", "node"], /^bench: --runtimes: expected a comma-separated list of deno, bun/],
+      [["--runtime", "node"], /^bench: --runtime: expected a comma-separated list of deno, bun/],
       [["--workloads", "small", "--samples", "100"], /^bench: --samples: describes the custom/],
       [["--attempts", "0"], /^bench: --attempts: /],
       [["--optimizers", "--quick"], /^bench: --quick: not with --optimizers\n$/],

@@ -57,12 +57,15 @@ describe("train refuses bad CSV input with one line naming file, line and column
     ["an empty file", "", /: empty file$/],
     ["a header and no rows", "a,b,label\n", /: a header row but no data rows$/],
     ["a missing cell", "a,b,label\n1,,0\n3,4,1\n", /:2:2: empty cell \(missing value\)$/],
-    ["a label other than 0 and 1", "a,b,label\n1,2,0\n3,4,2\n", /:3:3: label "2" is not 0 or 1$/],
-    ["a fractional label", "a,b,label\n1,2,0.5\n3,4,1\n", /:2:3: label "0.5" is not 0 or 1$/],
+    [
+      "a third label value",
+      "a,b,label\n1,2,0\n3,4,2\n5,6,1\n",
+      /:4:3: column 2 "label" has more than two label values \("0", "2", "1"\); a binary classifier needs two$/,
+    ],
     [
       "a label column of one class",
       "a,b,label\n1,2,1\n3,4,1\n",
-      /: every label in column 2 "label" is 1; training needs both classes, 0 and 1$/,
+      /: every label in column 2 "label" is "1"; training needs two classes$/,
     ],
     [
       "binary garbage",

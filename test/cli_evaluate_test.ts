@@ -18,7 +18,7 @@ const model = {
   standardization: fitStandardization(data),
 };
 const modelPath = join(dir, "model.json");
-writeModelFile(modelPath, model, "--out");
+writeModelFile(modelPath, model);
 const expected = evaluate(model, data);
 
 /** The breast cancer rows as CSV lines: the header, then rows i with keep(i). */
@@ -82,7 +82,10 @@ describe("evaluate command", () => {
     const report = JSON.parse(json.stdout);
     const { tp, fp, tn, fn } = report.confusion;
     const lines = r.stdout.trimEnd().split("\n");
-    assert.equal(lines[0], `569 rows, ${tp + fn} of label 1`);
+    assert.equal(
+      lines[0],
+      `569 rows, ${tp + fn} of class 1 (label "1"), ${tn + fp} of class 0 (label "0")`,
+    );
     assert.equal(lines[1], `loss       ${report.loss.toFixed(6)}`);
     assert.equal(lines[6], `roc_auc    ${report.roc_auc.toFixed(6)}`);
     assert.match(lines[9], new RegExp(`^label 0 +${tn} +${fp}$`));

@@ -283,7 +283,7 @@ describe("7: --workers is bounded and start-up is interruptible", () => {
   });
   it("--help states the bound", async () => {
     const r = await runCli("train", ["--help"]);
-    assert.match(r.stdout, /--workers N .*N from 1 to 256/);
+    assert.match(r.stdout, /--workers W .*W from 1 to 256/);
   });
   it("SIGINT during the start-up of 256 workers acts within 5 s", async () => {
     const out = join(dir, "interrupted.json");
@@ -440,7 +440,14 @@ describe("11: smaller cases, same rule", () => {
   });
   it("a cell with a carriage return is quoted as it is", async () => {
     const csv = file("cr-cell.csv", `a,b,label\n1,2,"0\r"\n3,4,1\n`);
-    await assertRefused("train", ["--data", csv], 1, /:2:3: "0\\r" is not a number$/);
+    await assertRefused(
+      "train",
+      ["--data", csv],
+      1,
+      /:2:3: label "0\\r" holds a control character$/,
+    );
+    const feature = file("cr-feature.csv", `a,b,label\n1,"2\r",0\n3,4,1\n`);
+    await assertRefused("train", ["--data", feature], 1, /:2:2: "2\\r" is not a number$/);
   });
   it("1e999 in a model file is not a finite number", async () => {
     const text = JSON.stringify(MODEL).replace('"b2":0', '"b2":1e999');

@@ -33,10 +33,13 @@ describe("predict command", () => {
     ]);
     assert.equal(r.code, 0, r.stderr);
     const lines = readFileSync(out, "utf8").trim().split("\n");
-    assert.equal(lines[0], "probability");
+    assert.equal(lines[0], "probability,class");
     assert.equal(lines.length, 570);
-    const expected = evaluate(readModelFile(modelPath, "--model"), readCsv(BREAST_CANCER));
-    lines.slice(1).forEach((line, i) => assert.equal(Number(line), expected.probabilities[i]));
+    const expected = evaluate(readModelFile(modelPath), readCsv(BREAST_CANCER));
+    lines.slice(1).forEach((line, i) => {
+      const p = expected.probabilities[i];
+      assert.equal(line, `${p.toFixed(6)},${p >= 0.5 ? 1 : 0}`);
+    });
     assert.match(
       r.stderr,
       new RegExp(`569 rows: loss ${expected.loss}, accuracy ${expected.accuracy}`),
@@ -56,7 +59,7 @@ describe("predict command", () => {
     assert.equal(r.code, 0, r.stderr);
     const lines = r.stdout.trim().split("\n");
     assert.equal(lines.length, 6);
-    for (const line of lines.slice(1)) assert.ok(Number(line) >= 0 && Number(line) <= 1);
+    for (const line of lines.slice(1)) assert.match(line, /^[01]\.\d{6},[01]$/);
     assert.doesNotMatch(r.stderr, /loss/);
   });
 
@@ -65,7 +68,10 @@ describe("predict command", () => {
     writeFileSync(narrow, "a,b,label\n1,2,0\n3,4,1\n");
     const r = await runCli("predict", ["--model", modelPath, "--data", narrow]);
     assert.equal(r.code, 1);
-    assert.match(r.stderr, /^predict: .*narrow\.csv: 3 columns, but the model takes 30 features/);
+    assert.match(
+      r.stderr,
+      /^predict: .*narrow\.csv: the columns do not match the model's features: missing "mean_radius", .* and 25 more; extra "a", "b"\n$/,
+    );
     assert.equal(r.stderr.trim().split("\n").length, 1);
   });
 });

@@ -52,7 +52,7 @@ describe("sweep command", () => {
 
     // The best configuration, retrained on all rows, is the model train() makes of them.
     const data = readCsv(BREAST_CANCER);
-    const model = readModelFile(join(out, "best_model.json"), "test");
+    const model = readModelFile(join(out, "best_model.json"));
     const alone = await train(data, {
       epochs: 20,
       dtype: "f64",

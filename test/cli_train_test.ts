@@ -57,9 +57,12 @@ describe("train command", () => {
     assert.deepEqual(Object.keys(done), [
       "event",
       "epochs",
+      "epochs_run",
       "ms",
       "loss",
       "accuracy",
+      "val_loss",
+      "val_accuracy",
       "engine",
       "workers",
       "backend",
@@ -83,6 +86,7 @@ describe("train command", () => {
     assert.equal(done.epochs, 4);
     assert.equal(done.workers, 2);
     assert.equal(done.loss, lines[3].loss);
+    assert.equal(done.val_loss, lines[3].val_loss);
   });
 
   it("omits the validation fields without a split", async () => {

@@ -9,7 +9,18 @@ const BC = ["--data", "data/breast_cancer.csv", "--epochs", "1"];
 
 /** Each case: flags, and what the one line on stderr must say. */
 const USAGE_ERRORS: [string[], RegExp][] = [
-  [["--frobnicate"], /--frobnicate: unknown flag/],
+  [["--frobnicate"], /--frobnicate: unknown flag \(see --help\)$/],
+  [["--epoch", "5"], /--epoch: unknown flag \(did you mean --epochs\? see --help\)$/],
+  [["--batchsize", "5"], /--batchsize: unknown flag \(did you mean --batch-size\? see --help\)$/],
+  [
+    ["--data", "spiral"],
+    /--data: no such file or generator: spiral \(did you mean gen:spirals\?\)$/,
+  ],
+  [
+    ["--data", "gen:spiral"],
+    /--data: no generator "spiral" \(did you mean gen:spirals\?\); the generators/,
+  ],
+  [["--dtype", "f46"], /--dtype: expected one of f32, f64, got "f46" \(did you mean f64\?\)$/],
   [["--workers", "-1"], /--workers: expected an integer ≥ 0 and ≤ 256, got -1/],
   [["--workers", "two"], /--workers: expected an integer ≥ 0 and ≤ 256, got "two"/],
   [["--lr", "0"], /--lr: expected a number > 0, got 0/],
@@ -65,7 +76,7 @@ describe("train usage errors", () => {
     ) {
       assert.match(r.stdout, new RegExp(`^  ${flag} `, "m"));
     }
-    assert.match(r.stdout, /--workers N .*\[default: logical CPUs/);
+    assert.match(r.stdout, /--workers W .*\[default: logical CPUs/);
   });
 
   it("a malformed CSV exits 1 naming file, line and column", async () => {

@@ -147,11 +147,65 @@ describe("parseCsv", () => {
     assertFails('a,"\0",label\n', DataError, ["t.csv:1:2:", "not a text CSV"]);
   });
 
-  it("rejects labels other than 0 and 1, and a single class", () => {
-    assertFails("a,label\n1,0\n2,2\n", DataError, ['t.csv:3:2: label "2" is not 0 or 1']);
-    assertFails("a,label\n1,0.5\n", DataError, ['t.csv:2:2: label "0.5" is not 0 or 1']);
-    assertFails("a,label\n1,1\n2,1\n", DataError, ['t.csv: every label in column 1 "label" is 1']);
-    assertFails("1,0\n2,0\n", DataError, ["t.csv: every label in column 1 is 0"]);
+  it("rejects a third label value, naming the values, and a single class", () => {
+    assertFails("a,label\n1,0\n2,2\n3,1\n", DataError, [
+      't.csv:4:2: column 1 "label" has more than two label values ("0", "2", "1")',
+    ]);
+    assertFails("a,label\n1,M\n2,B\n3,\n", DataError, ["t.csv:4:2: empty cell"]);
+    assertFails("a,label\n1,1\n2,1\n", DataError, [
+      't.csv: every label in column 1 "label" is "1"',
+    ]);
+    assertFails("1,0\n2,0\n", DataError, ['t.csv: every label in column 1 is "0"']);
+  });
+
+  it("takes any two label values, class 1 the larger unless positiveLabel says", () => {
+    const cases: [string, string | undefined, [string, string], number[]][] = [
+      ["a,y\n1,0\n2,1\n", undefined, ["0", "1"], [0, 1]],
+      ["a,y\n1,1.0\n2,0\n", undefined, ["0", "1"], [1, 0]],
+      ["a,y\n1,M\n2,B\n3,M\n", undefined, ["B", "M"], [1, 0, 1]],
+      ["a,y\n1,yes\n2,no\n", undefined, ["no", "yes"], [1, 0]],
+      ["a,y\n1,4\n2,2\n", undefined, ["2", "4"], [1, 0]],
+      ["a,y\n1,9\n2,10\n", undefined, ["9", "10"], [0, 1]],
+      ["a,y\n1,M\n2,B\n", "B", ["M", "B"], [0, 1]],
+      ["a,y\n1,0\n2,1\n", "0", ["1", "0"], [1, 0]],
+    ];
+    for (const [text, positiveLabel, values, y] of cases) {
+      const data = parseCsv(text, { source: SOURCE, ...(positiveLabel ? { positiveLabel } : {}) });
+      assert.deepEqual(data.label, { name: "y", values }, text);
+      assert.deepEqual(Array.from(data.y), y, text);
+    }
+  });
+
+  it("reads words in the label column of a file without a header as data", () => {
+    const data = parseCsv("1,2,M\n3,4,B\n", { source: SOURCE });
+    assert.equal(data.samples, 2);
+    assert.deepEqual(data.label, { values: ["B", "M"] });
+    assert.deepEqual(Array.from(data.y), [1, 0]);
+  });
+
+  it("reads labels with fixed label values, and refuses others or a contradicting positiveLabel", () => {
+    const fixed = { source: SOURCE, labelValues: ["no", "yes"] as [string, string] };
+    const data = parseCsv("a,y\n1,no\n", { ...fixed, bothClasses: false });
+    assert.deepEqual(Array.from(data.y), [0]);
+    assert.throws(
+      () => parseCsv("a,y\n1,no\n2,maybe\n", fixed),
+      /t\.csv:3:2: label "maybe" is not one of the model's labels, "no" and "yes"/,
+    );
+    assert.throws(
+      () => parseCsv("a,y\n1,no\n2,yes\n", { ...fixed, positiveLabel: "no" }),
+      (e: unknown) =>
+        e instanceof UsageError && /--positive-label: the model's class 1 is "yes"/.test(e.message),
+    );
+  });
+
+  it("refuses a positiveLabel that is not a label value", () => {
+    assert.throws(
+      () => parseCsv("a,y\n1,M\n2,B\n", { source: SOURCE, positiveLabel: "X" }),
+      (e: unknown) =>
+        e instanceof UsageError &&
+        e.message ===
+          '--positive-label: "X" is not a value of column 1 "y", whose values are "M" and "B"',
+    );
   });
 
   it("rejects unterminated quotes and text after a closing quote", () => {

@@ -1,32 +1,14 @@
-import * as vega from "vega";
-import * as vl from "vega-lite";
 import type { TopLevelSpec } from "vega-lite";
+import { CHART_CONFIG as CONFIG, vegaLiteToSvg } from "../charts/vega_svg.ts";
 import type { BenchReport } from "./report.ts";
+import { BUSY_SHARE } from "./run_plan.ts";
+import { INTERVAL_LEVEL } from "./speedup_interval.ts";
 
 /** A rendered chart: its file name and SVG text. */
 export interface Chart {
   readonly file: string;
   readonly svg: string;
 }
-
-/** Looks shared by every chart: readable sizes, a white background for dark-mode viewers. */
-const CONFIG = {
-  background: "white",
-  font: "Helvetica, Arial, sans-serif",
-  title: { fontSize: 15, anchor: "start", offset: 12 },
-  axis: { labelFontSize: 11, titleFontSize: 12, grid: true, gridOpacity: 0.5 },
-  header: { labelFontSize: 13, labelFontWeight: "bold", title: null },
-  legend: {
-    labelFontSize: 11,
-    titleFontSize: 12,
-    orient: "bottom",
-    columns: 3,
-    symbolStrokeWidth: 2,
-  },
-  view: { stroke: "#ccc" },
-  line: { strokeWidth: 2 },
-  point: { size: 45, filled: true },
-} as const;
 
 /**
  * The report's charts as SVG, drawn with Vega-Lite (compiled to Vega and rendered headlessly):
@@ -46,17 +28,8 @@ export async function renderCharts(report: BenchReport): Promise<Chart[]> {
     ["memory.svg", memorySpec(report)],
   ];
   const charts: Chart[] = [];
-  for (const [file, spec] of specs) charts.push({ file, svg: await toSvg(spec) });
+  for (const [file, spec] of specs) charts.push({ file, svg: await vegaLiteToSvg(spec) });
   return charts;
-}
-
-async function toSvg(spec: TopLevelSpec): Promise<string> {
-  const view = new vega.View(vega.parse(vl.compile(spec).spec), { renderer: "none" });
-  try {
-    return await view.toSVG();
-  } finally {
-    view.finalize();
-  }
 }
 
 function series(runtime: string, backend: string): string {
@@ -105,18 +78,32 @@ function seriesEncoding(measured: readonly string[], references: readonly string
   };
 }
 
-function speedupSpec(r: BenchReport): TopLevelSpec {
+/**
+ * Speedup against workers: the measured medians with their bootstrap intervals, the ideal lines
+ * clipped to the measured range (so that 0–2× on 2 cores stays readable beside an ideal of 16×),
+ * and a cross on figures measured while other processes took more than `BUSY_SHARE` of the CPUs.
+ */
+export function speedupSpec(r: BenchReport): TopLevelSpec {
   const cores = r.machine.logicalCores;
   const workers = [...new Set(r.strong.map((s) => s.workers))].sort((a, b) => a - b);
   const workloads = [...new Set(r.strong.map((s) => s.workload))];
   const ideal = "ideal: N×";
   const ceiling = `ideal on ${cores} cores`;
   const measured = measuredSeries(r);
+  const highest = Math.max(
+    cores,
+    ...r.strong.map((s) => Math.max(s.speedup, s.speedupInterval?.high ?? 0)),
+  );
+  const top = Math.ceil(highest * 1.1 * 10) / 10;
   const values = [
     ...r.strong.map((s) => ({
       workload: s.workload,
       workers: s.workers,
       speedup: s.speedup,
+      low: s.speedupInterval?.low ?? s.speedup,
+      high: s.speedupInterval?.high ?? s.speedup,
+      busy: s.otherCpuShare !== null && s.otherCpuShare > BUSY_SHARE,
+      others: s.otherCpuShare,
       series: series(s.runtime, s.backend),
       measured: true,
     })),
@@ -133,11 +120,16 @@ function speedupSpec(r: BenchReport): TopLevelSpec {
       ])
     ),
   ];
+  const level = Math.round(INTERVAL_LEVEL * 100);
   return {
     $schema: "https://vega.github.io/schema/vega-lite/v6.json",
     title: {
       text: "Strong scaling: speedup over --workers 0",
-      subtitle: `median epoch time, full batch, on ${r.machine.cpu} (${cores} logical cores)`,
+      subtitle: [
+        `median epoch time, full batch, on ${r.machine.cpu} (${cores} logical cores)`,
+        `bars: ${level} % bootstrap intervals over the rounds; ✕: measured while other ` +
+        `processes used more than ${BUSY_SHARE * 100} % of the CPUs`,
+      ],
     },
     data: { values },
     facet: { column: { field: "workload", sort: workloads } },
@@ -146,10 +138,36 @@ function speedupSpec(r: BenchReport): TopLevelSpec {
       height: 220,
       encoding: {
         x: axisWorkers(workers),
-        y: { field: "speedup", type: "quantitative", title: "speedup (×)" },
+        y: {
+          field: "speedup",
+          type: "quantitative",
+          title: "speedup (×)",
+          scale: { domain: [0, top], nice: false },
+        },
         ...seriesEncoding(measured, [ideal, ceiling]),
       },
-      layer: lines("speedup", ".2f"),
+      layer: [
+        { transform: [{ filter: "!datum.measured" }], mark: { type: "line", clip: true } },
+        {
+          transform: [{ filter: "datum.measured" }],
+          mark: { type: "rule", strokeWidth: 1.5, opacity: 0.7 },
+          encoding: { y: { field: "low", type: "quantitative" }, y2: { field: "high" } },
+        },
+        ...lines("speedup", ".2f").slice(1),
+        {
+          transform: [{ filter: "datum.measured && datum.busy" }],
+          mark: { type: "point", shape: "cross", size: 110, color: "black", filled: true },
+          encoding: {
+            color: { value: "black" },
+            strokeDash: { value: [1, 0] },
+            tooltip: [
+              { field: "series" },
+              { field: "workers" },
+              { field: "others", title: "other processes' CPU share", format: ".0%" },
+            ],
+          },
+        },
+      ],
     },
     config: CONFIG,
   } as TopLevelSpec;

@@ -23,7 +23,7 @@ import {
   RUNTIME_KINDS,
   type RuntimeKind,
 } from "../runtime/runtimes.ts";
-import { type FlagSpec, type FlagValues, helpText, parseFlags } from "./flags.ts";
+import { type FlagSpec, type FlagValues, helpText, parseFlags, usageLines } from "./flags.ts";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 
@@ -44,7 +44,7 @@ function defaultWorkers(): number[] {
 export const BENCH_FLAGS: readonly FlagSpec[] = [
   {
     name: "workloads",
-    value: "LIST",
+    value: "WORKLOADS",
     type: "string",
     help: "comma-separated: small (data/breast_cancer.csv, h 16, f64), L (xor 32768 × 256, " +
       "h 64, f32), XL (262144 rows, same n and h), custom (the --data … --dtype flags)",
@@ -52,13 +52,13 @@ export const BENCH_FLAGS: readonly FlagSpec[] = [
   },
   {
     name: "workers",
-    value: "LIST",
+    value: "COUNTS",
     type: "string",
     help: "comma-separated worker counts; 0, the baseline, is always measured",
     defaultText: defaultWorkers().join(","),
   },
   {
-    name: "cluster",
+    name: "cluster-processes",
     value: "LIST",
     type: "string",
     help: "also train each workload on loopback clusters of this many worker processes " +
@@ -66,15 +66,15 @@ export const BENCH_FLAGS: readonly FlagSpec[] = [
     defaultText: "none",
   },
   {
-    name: "runtimes",
-    value: "LIST",
+    name: "runtime",
+    value: "RUNTIMES",
     type: "string",
     help: "run every measurement on each of these (deno, bun)",
     defaultText: "deno,bun where found",
   },
   {
-    name: "backends",
-    value: "LIST",
+    name: "backend",
+    value: "BACKENDS",
     type: "string",
     help: `kernel backends to measure, comma-separated (${BACKEND_CHOICES.join(", ")})`,
     default: "auto",
@@ -106,7 +106,7 @@ export const BENCH_FLAGS: readonly FlagSpec[] = [
   },
   {
     name: "weak-samples",
-    value: "M",
+    value: "ROWS",
     type: "integer",
     min: 1,
     help: "weak scaling: rows per worker, in the L shape",
@@ -145,7 +145,7 @@ export const BENCH_FLAGS: readonly FlagSpec[] = [
   },
   {
     name: "dtype",
-    value: "T",
+    value: "DTYPE",
     type: "string",
     choices: ["f32", "f64"],
     help: "custom workload: precision",
@@ -164,7 +164,7 @@ export const BENCH_FLAGS: readonly FlagSpec[] = [
     default: ATTEMPTS,
   },
   {
-    name: "out",
+    name: "out-dir",
     value: "DIR",
     type: "string",
     help: "write bench.json, bench.md and the SVG charts here",
@@ -190,19 +190,19 @@ export const BENCH_FLAGS: readonly FlagSpec[] = [
  *
  * @example
  * ```ts
- * await benchCommand(["--quick", "--out", "out/bench"]);
+ * await benchCommand(["--quick", "--out-dir", "out/bench"]);
  * ```
  */
 export async function benchCommand(args: readonly string[]): Promise<number> {
   const f = parseFlags(args, BENCH_FLAGS);
   const usage = currentRuntime() === "deno" ? "deno task bench" : "bun run bench";
   if (f.help) {
-    console.log(helpText(`${usage} [flags]`, SUMMARY, BENCH_FLAGS));
+    console.log(helpText(usageLines("bench", "[flags]"), SUMMARY, BENCH_FLAGS));
     return 0;
   }
   if (f.optimizers === true) return await optimizersCommand(f);
   const settings = settingsFromFlags(f);
-  const out = f.out as string;
+  const out = f["out-dir"] as string;
   mkdirSync(out, { recursive: true });
   const machine = describeMachine();
   const items = planBench(settings);
@@ -294,16 +294,18 @@ function settingsFromFlags(f: FlagValues): BenchSettings {
       b,
     ) => a - b)
     : defaultWorkers();
-  const cluster = f.cluster === undefined
-    ? []
-    : [...new Set(list(f.cluster as string, "cluster").map((p) => workerCount(p)))]
-      .filter((p) => p > 0).sort((a, b) => a - b);
+  const cluster = f["cluster-processes"] === undefined ? [] : [
+    ...new Set(
+      list(f["cluster-processes"] as string, "cluster-processes").map((p) => workerCount(p)),
+    ),
+  ]
+    .filter((p) => p > 0).sort((a, b) => a - b);
   return {
     workloads,
     workers,
     cluster,
-    runtimes: runtimes(f.runtimes as string | undefined),
-    backends: backends(f.backends as string),
+    runtimes: runtimes(f.runtime as string | undefined),
+    backends: backends(f.backend as string),
     weak: override({
       ...preset("L", quick),
       name: "weak",
@@ -316,7 +318,7 @@ function settingsFromFlags(f: FlagValues): BenchSettings {
 
 /** The backends the choices mean on this machine, each once (`auto` and what it picks are one). */
 function backends(text: string): string[] {
-  const names = list(text, "backends", BACKEND_CHOICES).map((choice) => {
+  const names = list(text, "backend", BACKEND_CHOICES).map((choice) => {
     const { name, note } = resolveBackend(choice as BackendChoice);
     if (note) writeStderr(`note: ${note}\n`);
     return name;
@@ -363,7 +365,7 @@ function runtimes(text: string | undefined): ChildRuntime[] {
   const kinds =
     (text === undefined
       ? [...RUNTIME_KINDS]
-      : list(text, "runtimes", RUNTIME_KINDS)) as RuntimeKind[];
+      : list(text, "runtime", RUNTIME_KINDS)) as RuntimeKind[];
   const found: ChildRuntime[] = [];
   for (const kind of kinds) {
     const binary = findRuntime(kind, ROOT);
@@ -371,7 +373,7 @@ function runtimes(text: string | undefined): ChildRuntime[] {
       found.push({ kind, binary });
     } else if (text !== undefined) {
       throw new UsageError(
-        `--runtimes: ${kind} is not installed (looked in node_modules/.bin and PATH)`,
+        `--runtime: ${kind} is not installed (looked in node_modules/.bin and PATH)`,
       );
     } else {
       writeStderr(`note: ${kind} is not installed; measuring ${currentRuntime()} only\n`);

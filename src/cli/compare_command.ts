@@ -3,11 +3,12 @@ import { UsageError } from "../errors.ts";
 import { kernelsLabel } from "../kernels/select.ts";
 import { writeStderr, writeStdout } from "../runtime/process.ts";
 import { train, type TrainResult } from "../train/train.ts";
-import { helpText, parseFlags } from "./flags.ts";
+import { helpText, parseFlags, usageLines } from "./flags.ts";
 import { TRAIN_FLAGS, trainingFromFlags } from "./train_command.ts";
 
 /** Train flags that write files, log or resume: they have no meaning for a comparison. */
 const NOT_COMPARED = new Set([
+  "plot",
   "out",
   "log-format",
   "checkpoint",
@@ -37,7 +38,7 @@ export async function compareCommand(args: readonly string[]): Promise<number> {
   const f = parseFlags(args, COMPARE_FLAGS);
   if (f.help) {
     console.log(
-      helpText("deno task compare [flags]   (or: bun run compare [flags])", SUMMARY, COMPARE_FLAGS),
+      helpText(usageLines("compare", "[flags]"), SUMMARY, COMPARE_FLAGS),
     );
     return 0;
   }

@@ -10,7 +10,29 @@ export type LogFormat = "text" | "json";
 export interface EpochLog {
   note(message: string): void;
   epoch(report: EpochReport): void;
-  done(result: TrainResult, epochs: number): void;
+  /** `written`: where the model (`--out`) and the last checkpoint (`--checkpoint`) went. */
+  done(result: TrainResult, epochs: number, written?: Written): void;
+}
+
+/** Files a run wrote, for the done line. */
+export interface Written {
+  readonly out?: string;
+  readonly checkpoint?: string;
+  readonly plot?: string;
+}
+
+/** The epochs a run took: how many, and the epoch it resumed after (0 for a fresh run). */
+function epochsRun(result: TrainResult): { run: number; resumedFrom: number } {
+  const first = result.history[0]?.epoch ?? 1;
+  return { run: result.history.length, resumedFrom: first - 1 };
+}
+
+/** A duration for people: `42 s`, `3 min 05 s`, `1 h 02 min`. */
+export function formatDuration(ms: number): string {
+  const s = Math.round(ms / 1000);
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ${String(s % 60).padStart(2, "0")} s`;
+  return `${Math.floor(s / 3600)} h ${String(Math.floor(s / 60) % 60).padStart(2, "0")} min`;
 }
 
 /**
@@ -61,15 +83,24 @@ function jsonLog(): EpochLog {
       line.ms = r.ms;
       writeStdout(JSON.stringify({ event: "epoch", ...line }) + "\n");
     },
-    done(result, epochs) {
+    done(result, epochs, written = {}) {
       const last = result.history.at(-1);
+      const { run, resumedFrom } = epochsRun(result);
       writeStdout(
         JSON.stringify({
           event: "done",
           epochs,
+          epochs_run: run,
+          ...(resumedFrom > 0 ? { resumed_from: resumedFrom } : {}),
           ms: result.ms,
           loss: last?.loss ?? null,
           accuracy: last?.accuracy ?? null,
+          ...(last?.valLoss !== undefined
+            ? { val_loss: last.valLoss, val_accuracy: last.valAccuracy }
+            : {}),
+          ...(written.out !== undefined ? { out: written.out } : {}),
+          ...(written.checkpoint !== undefined ? { checkpoint: written.checkpoint } : {}),
+          ...(written.plot !== undefined ? { plot: written.plot } : {}),
           engine: result.engine,
           workers: result.workers,
           ...(result.transport
@@ -101,6 +132,8 @@ function textLog(epochs: number): EpochLog {
   const live = stderrIsTerminal();
   const every = Math.max(1, Math.round(epochs / TEXT_LINES));
   const clearBar = () => live && writeStderr("\r\x1b[2K");
+  /** The first epoch's start (its end less its time) and number: a resumed run starts late. */
+  let start: { ms: number; epoch: number } | undefined;
   return {
     note(message) {
       clearBar();
@@ -119,23 +152,35 @@ function textLog(epochs: number): EpochLog {
         );
       }
       if (live) {
-        const filled = Math.round((r.epoch / epochs) * BAR_WIDTH);
-        writeStderr(
-          `\r[${"#".repeat(filled)}${".".repeat(BAR_WIDTH - filled)}] ${r.epoch}/${epochs}  ` +
-            `loss ${Math.abs(r.loss) >= 1e6 ? r.loss.toExponential(3) : r.loss.toFixed(4)}`,
-        );
+        const now = performance.now();
+        start ??= { ms: now - r.ms, epoch: r.epoch - 1 };
+        writeStderr(`\r\x1b[2K${progressBar(r, epochs, now - start.ms, r.epoch - start.epoch)}`);
       }
     },
-    done(result, epochs) {
+    done(result, epochs, written = {}) {
       clearBar();
       const last = result.history.at(-1);
+      const { run, resumedFrom } = epochsRun(result);
+      const which = resumedFrom > 0
+        ? ` (${resumedFrom + 1}–${
+          resumedFrom + run
+        } of ${epochs}, resumed from epoch ${resumedFrom})`
+        : "";
+      const val = last?.valLoss !== undefined
+        ? `, val loss ${formatLoss(last.valLoss)}, val accuracy ${last.valAccuracy!.toFixed(4)}`
+        : "";
+      const files = [
+        written.out !== undefined ? `model in ${written.out}` : "",
+        written.checkpoint !== undefined ? `checkpoint in ${written.checkpoint}` : "",
+        written.plot !== undefined ? `curves in ${written.plot}` : "",
+      ].filter((f) => f !== "");
       writeStdout(
-        `done: ${epochs} epochs in ${(result.ms / 1000).toFixed(2)} s, ` +
+        `done: ${run} epochs${which} in ${(result.ms / 1000).toFixed(2)} s, ` +
           `${Math.round(result.samplesPerSecond).toLocaleString("en-US")} samples/s, ` +
           `${computedBy(result)}, ${kernelsLabel(result.backend, result.kernelVariant)} backend; ` +
           `final loss ${last ? formatLoss(last.loss) : undefined}, accuracy ${
             last?.accuracy.toFixed(4)
-          }; ${textMetrics("training", result.metrics.training)}` +
+          }${val}; ${textMetrics("training", result.metrics.training)}` +
           (result.metrics.validation
             ? `; ${textMetrics("validation", result.metrics.validation)}`
             : "") +
@@ -143,10 +188,39 @@ function textLog(epochs: number): EpochLog {
             ? `; ${result.stoppedEarly ? "stopped early, " : ""}best epoch ${result.best.epoch} ` +
               `(val loss ${formatLoss(result.best.valLoss)}), its parameters kept`
             : "") +
+          (files.length ? `; ${files.join(", ")}` : "") +
           "\n",
       );
     },
   };
+}
+
+/**
+ * The live line on a terminal: the bar, the epoch, elapsed time, the estimated time left, epochs
+ * per second and the latest metrics. `elapsedMs` and `ran` count this run's epochs only.
+ *
+ * @example
+ * ```ts
+ * progressBar({ epoch: 50, loss: 0.1, accuracy: 0.9, ms: 2 }, 100, 1000, 50);
+ * ```
+ */
+export function progressBar(
+  r: EpochReport,
+  epochs: number,
+  elapsedMs: number,
+  ran: number,
+): string {
+  const filled = Math.round((r.epoch / epochs) * BAR_WIDTH);
+  const perSecond = elapsedMs > 0 ? (1000 * ran) / elapsedMs : 0;
+  const left = perSecond > 0 ? formatDuration((1000 * (epochs - r.epoch)) / perSecond) : "?";
+  const short = (v: number) => Math.abs(v) >= 1e6 ? v.toExponential(3) : v.toFixed(4);
+  const val = r.valLoss !== undefined
+    ? `  val loss ${short(r.valLoss)} acc ${r.valAccuracy!.toFixed(4)}`
+    : "";
+  const rate = perSecond >= 10 ? perSecond.toFixed(0) : perSecond.toFixed(2);
+  return `[${"#".repeat(filled)}${".".repeat(BAR_WIDTH - filled)}] ${r.epoch}/${epochs}  ` +
+    `${formatDuration(elapsedMs)} elapsed, ${left} left, ${rate} epochs/s  ` +
+    `loss ${short(r.loss)} acc ${r.accuracy.toFixed(4)}${val}`;
 }
 
 /** Who computed the steps, for the done line. */

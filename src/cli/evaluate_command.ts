@@ -2,8 +2,8 @@ import { DataError, UsageError } from "../errors.ts";
 import { type ClassificationMetrics, classificationMetrics } from "../model/metrics.ts";
 import { readModelFile } from "../model/model_file.ts";
 import { evaluate } from "../model/predict.ts";
-import { writeStdout } from "../runtime/process.ts";
-import { type FlagSpec, helpText, parseFlags } from "./flags.ts";
+import { writeStderr, writeStdout } from "../runtime/process.ts";
+import { type FlagSpec, helpText, parseFlags, underFlag, usageLines } from "./flags.ts";
 import { readModelRows } from "./model_rows.ts";
 import { PREDICT_FLAGS } from "./predict_command.ts";
 
@@ -14,14 +14,15 @@ export const EVALUATE_FLAGS: readonly FlagSpec[] = [
   predictFlag("model"),
   {
     name: "data",
-    value: "FILE",
+    value: "CSV",
     type: "string",
-    help: "a CSV of the model's features and a 0/1 label column",
+    help: "a CSV of the model's features and its label column",
   },
-  { ...predictFlag("label"), defaultText: "the last column" },
+  { ...predictFlag("label"), defaultText: "the model's label column; else the last column" },
+  predictFlag("positive-label"),
   {
     name: "log-format",
-    value: "F",
+    value: "FORMAT",
     type: "string",
     choices: ["text", "json"],
     help: "text: a table for people; json: one object on stdout",
@@ -43,7 +44,7 @@ export function evaluateCommand(args: readonly string[]): Promise<number> {
   if (f.help) {
     console.log(
       helpText(
-        "deno task evaluate --model FILE --data FILE [--label COL] [--log-format text|json]",
+        usageLines("evaluate", "--model MODEL --data CSV [--label COL] [--log-format text|json]"),
         SUMMARY,
         EVALUATE_FLAGS,
       ),
@@ -52,9 +53,15 @@ export function evaluateCommand(args: readonly string[]): Promise<number> {
   }
   if (f.model === undefined) throw new UsageError("--model: a model file is required");
   if (f.data === undefined) throw new UsageError("--data: a CSV file is required");
-  const model = readModelFile(f.model as string, "--model");
+  const model = underFlag("--model", () => readModelFile(f.model as string));
   const path = f.data as string;
-  const { data, labelled } = readModelRows(model, path, f.label as string | undefined);
+  const { data, labelled, notes } = readModelRows(
+    model,
+    path,
+    f.label as string | undefined,
+    f["positive-label"] as string | undefined,
+  );
+  for (const note of notes) writeStderr(`note: ${note}\n`);
   if (!labelled) {
     throw new DataError(
       `${path}: ${model.features} columns, the model's features, and no label column to ` +
@@ -63,17 +70,27 @@ export function evaluateCommand(args: readonly string[]): Promise<number> {
   }
   const { loss, probabilities } = evaluate(model, data);
   const metrics = classificationMetrics(probabilities, data.y);
-  writeStdout(f["log-format"] === "json" ? jsonReport(loss, metrics) : textReport(loss, metrics));
+  const values = model.columns?.labelValues ?? data.label?.values ?? ["0", "1"];
+  writeStdout(
+    f["log-format"] === "json"
+      ? jsonReport(loss, metrics, values)
+      : textReport(loss, metrics, values),
+  );
   return Promise.resolve(0);
 }
 
-function jsonReport(loss: number, m: ClassificationMetrics): string {
+function jsonReport(
+  loss: number,
+  m: ClassificationMetrics,
+  values: readonly [string, string],
+): string {
   const why = m.undefinedBecause;
   const undefinedBecause: Record<string, string> = {};
   for (const [name, key] of NAMES) if (why[name]) undefinedBecause[key] = why[name]!;
   return JSON.stringify({
     event: "evaluate",
     rows: m.rows,
+    label_values: values,
     loss,
     accuracy: m.accuracy,
     precision: m.precision,
@@ -85,7 +102,11 @@ function jsonReport(loss: number, m: ClassificationMetrics): string {
   }) + "\n";
 }
 
-function textReport(loss: number, m: ClassificationMetrics): string {
+function textReport(
+  loss: number,
+  m: ClassificationMetrics,
+  values: readonly [string, string],
+): string {
   const { tp, fp, tn, fn } = m.confusion;
   const value = (name: "precision" | "recall" | "f1" | "rocAuc") =>
     m[name] === null ? `undefined: ${m.undefinedBecause[name]}` : m[name]!.toFixed(6);
@@ -93,7 +114,9 @@ function textReport(loss: number, m: ClassificationMetrics): string {
   const width = Math.max(11, ...counts.map((c) => c.length));
   const cell = (c: string) => c.padStart(width);
   return [
-    `${m.rows} rows, ${tp + fn} of label 1`,
+    `${m.rows} rows, ${tp + fn} of class 1 (label ${JSON.stringify(values[1])}), ${
+      tn + fp
+    } of class 0 (label ${JSON.stringify(values[0])})`,
     `loss       ${loss.toFixed(6)}`,
     `accuracy   ${m.accuracy.toFixed(6)}`,
     `precision  ${value("precision")}`,

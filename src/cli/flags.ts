@@ -1,4 +1,5 @@
 import { parseArgs } from "node:util";
+import { didYouMean } from "../did_you_mean.ts";
 import { UsageError } from "../errors.ts";
 
 /**
@@ -56,7 +57,7 @@ export function parseFlags(args: readonly string[], specs: readonly FlagSpec[]):
       allowPositionals: false,
     });
   } catch (e) {
-    throw new UsageError(describeParseError((e as Error).message));
+    throw new UsageError(describeParseError((e as Error).message, specs));
   }
   const raw = parsed.values as Record<string, string | boolean | undefined>;
   const values: FlagValues = { help: raw.help === true };
@@ -98,8 +99,11 @@ export function flagValue(spec: FlagSpec, given: string | boolean): string | num
   const text = String(given);
   if (spec.type === "string") {
     if (spec.choices && !spec.choices.includes(text)) {
+      const meant = didYouMean(text, spec.choices);
       throw new UsageError(
-        `--${spec.name}: expected one of ${spec.choices.join(", ")}, got "${text}"`,
+        `--${spec.name}: expected one of ${spec.choices.join(", ")}, got "${text}"${
+          meant ? ` (did you mean ${meant}?)` : ""
+        }`,
       );
     }
     if (text === "") {
@@ -148,9 +152,12 @@ function attachNegativeNumbers(args: readonly string[], specs: readonly FlagSpec
   return joined;
 }
 
-function describeParseError(message: string): string {
+function describeParseError(message: string, specs: readonly FlagSpec[]): string {
   const unknown = /Unknown option '(-{1,2}[^']+)'/.exec(message);
-  if (unknown) return `${unknown[1]}: unknown flag (see --help)`;
+  if (unknown) {
+    const meant = didYouMean(unknown[1].replace(/^-+/, ""), specs.map((s) => s.name));
+    return `${unknown[1]}: unknown flag (${meant ? `did you mean --${meant}? ` : ""}see --help)`;
+  }
   const missing = /Option '(?:-\w, )?(--[\w-]+) <value>' argument missing/.exec(message);
   if (missing) return `${missing[1]}: a value is required`;
   const ambiguous = /Option '(?:-\w, )?(--[\w-]+)' argument is ambiguous/.exec(message);
@@ -166,7 +173,19 @@ function describeParseError(message: string): string {
 }
 
 /**
- * The `--help` text: a usage line, then each flag with its value, meaning and default.
+ * Usage lines for both runtimes, for `helpText`: `deno task NAME ARGS`, then `bun run NAME ARGS`.
+ *
+ * @example
+ * ```ts
+ * usageLines("train", "[flags]"); // "deno task train [flags]\n       bun run train [flags]"
+ * ```
+ */
+export function usageLines(command: string, args: string): string {
+  return `deno task ${command} ${args}\n       bun run ${command} ${args}`;
+}
+
+/**
+ * The `--help` text: usage lines, then each flag with its value, meaning and default.
  *
  * @example
  * ```ts
@@ -193,4 +212,22 @@ export function helpText(usage: string, summary: string, specs: readonly FlagSpe
     `${"  -h, --help".padEnd(width)}this text`,
   ]
     .join("\n");
+}
+
+/**
+ * Runs `body`, naming `flag` at the start of any `UsageError` it throws: the library names paths,
+ * the command line names the flag that gave them.
+ *
+ * @example
+ * ```ts
+ * const model = underFlag("--model", () => readModelFile(path));
+ * ```
+ */
+export function underFlag<T>(flag: string, body: () => T): T {
+  try {
+    return body();
+  } catch (e) {
+    if (e instanceof UsageError) throw new UsageError(`${flag}: ${e.message}`);
+    throw e;
+  }
 }

@@ -4,15 +4,15 @@ import { writeFileAtomic } from "../runtime/atomic_write.ts";
 import { checkOutputs } from "./output_paths.ts";
 import { evaluate, predict } from "../model/predict.ts";
 import { writeStderr, writeStdout } from "../runtime/process.ts";
-import { type FlagSpec, helpText, parseFlags } from "./flags.ts";
+import { type FlagSpec, helpText, parseFlags, underFlag, usageLines } from "./flags.ts";
 import { readModelRows } from "./model_rows.ts";
 
 /** The predict command's flags. */
 export const PREDICT_FLAGS: readonly FlagSpec[] = [
-  { name: "model", value: "FILE", type: "string", help: "a model file written by train --out" },
+  { name: "model", value: "MODEL", type: "string", help: "a model file written by train --out" },
   {
     name: "data",
-    value: "FILE",
+    value: "CSV",
     type: "string",
     help: "a CSV of the model's features, with or without a label column",
   },
@@ -24,10 +24,36 @@ export const PREDICT_FLAGS: readonly FlagSpec[] = [
     defaultText: "the last column, when there is one more column than the model has features",
   },
   {
-    name: "out",
-    value: "FILE",
+    name: "positive-label",
+    value: "VALUE",
     type: "string",
-    help: "write the probabilities here as CSV",
+    help: "the label value that is class 1 (the model records it; needed only for models " +
+      "written before it did)",
+    defaultText: "the model's; else the larger of the two values",
+  },
+  {
+    name: "threshold",
+    value: "T",
+    type: "number",
+    min: 0,
+    max: 1,
+    help: "predict class 1 when its probability is ≥ T",
+    default: 0.5,
+  },
+  {
+    name: "digits",
+    value: "D",
+    type: "integer",
+    min: 0,
+    max: 17,
+    help: "digits after the decimal point of each probability",
+    default: 6,
+  },
+  {
+    name: "out",
+    value: "PRED",
+    type: "string",
+    help: "write the probabilities and classes here as CSV",
     defaultText: "standard output",
   },
   {
@@ -37,7 +63,7 @@ export const PREDICT_FLAGS: readonly FlagSpec[] = [
   },
 ];
 
-const HEADER = "probability";
+const HEADER = "probability,class";
 
 /**
  * `predict`: one probability of class 1 per row; with labels, also the loss and accuracy.
@@ -51,7 +77,11 @@ export function predictCommand(args: readonly string[]): Promise<number> {
   const f = parseFlags(args, PREDICT_FLAGS);
   if (f.help) {
     console.log(
-      helpText("deno task predict --model FILE --data FILE [--out FILE]", SUMMARY, PREDICT_FLAGS),
+      helpText(
+        usageLines("predict", "--model MODEL --data CSV [--out PRED]"),
+        SUMMARY,
+        PREDICT_FLAGS,
+      ),
     );
     return Promise.resolve(0);
   }
@@ -59,15 +89,23 @@ export function predictCommand(args: readonly string[]): Promise<number> {
   if (f.data === undefined) throw new UsageError("--data: a CSV file is required");
   const path = f.data as string;
   if (f.out !== undefined) {
-    const ours = (head: Uint8Array) => new TextDecoder().decode(head).startsWith(`${HEADER}\n`);
+    // The header of this program's predictions files, now and before they had a class column.
+    const ours = (head: Uint8Array) =>
+      /^probability(,class)?\n/.test(new TextDecoder().decode(head));
     checkOutputs(
       [{ flag: "--out", path: f.out as string, kind: "predictions file", ours }],
       [{ flag: "--model", path: f.model as string }, { flag: "--data", path }],
       f.force === true,
     );
   }
-  const model = readModelFile(f.model as string, "--model");
-  const { data, labelled } = readModelRows(model, path, f.label as string | undefined);
+  const model = underFlag("--model", () => readModelFile(f.model as string));
+  const { data, labelled, notes } = readModelRows(
+    model,
+    path,
+    f.label as string | undefined,
+    f["positive-label"] as string | undefined,
+  );
+  for (const note of notes) writeStderr(`note: ${note}\n`);
   const scores = labelled ? evaluate(model, data) : null;
   const probabilities = scores?.probabilities ?? predict(model, data);
   const bad = probabilities.findIndex((p) => !Number.isFinite(p));
@@ -78,7 +116,16 @@ export function predictCommand(args: readonly string[]): Promise<number> {
         `large for these inputs`,
     );
   }
-  const lines = [HEADER, ...Array.from(probabilities, String)].join("\n") + "\n";
+  const [negative, positive] = model.columns?.labelValues ?? data.label?.values ?? ["0", "1"];
+  const threshold = f.threshold as number;
+  const digits = f.digits as number;
+  const lines = [
+    HEADER,
+    ...Array.from(
+      probabilities,
+      (p) => `${p.toFixed(digits)},${csvCell(p >= threshold ? positive : negative)}`,
+    ),
+  ].join("\n") + "\n";
   if (f.out !== undefined) {
     try {
       writeFileAtomic(f.out as string, lines);
@@ -96,11 +143,18 @@ export function predictCommand(args: readonly string[]): Promise<number> {
   return Promise.resolve(0);
 }
 
+/** A label value as a CSV cell: quoted when it holds a comma, quote or line break. */
+function csvCell(value: string): string {
+  return /[",\r\n]/.test(value) ? `"${value.replaceAll('"', '""')}"` : value;
+}
+
 /** Every digit of a float64, in exponent form once large (not twenty digits of a huge loss). */
 function exact(value: number): string {
   return Math.abs(value) < 1e6 ? String(value) : value.toExponential();
 }
 
 const SUMMARY =
-  "Scores rows with a trained model: the probability of class 1 for each row, and the " +
-  "loss and accuracy when the CSV has labels.";
+  "Scores rows with a trained model: for each row the probability of class 1 (with --digits " +
+  "decimals) and the predicted class in the training data's label values, and the loss and " +
+  "accuracy when the CSV has labels. Columns are matched to the model's by header name when " +
+  "both have names.";

@@ -16,7 +16,14 @@ import { sweep, type SweepResult } from "../sweep/sweep.ts";
 import type { RunOptions } from "../sweep/sweep_run.ts";
 import { train } from "../train/train.ts";
 import type { LogFormat } from "./epoch_log.ts";
-import { type FlagSpec, flagValue, type FlagValues, helpText, parseFlags } from "./flags.ts";
+import {
+  type FlagSpec,
+  flagValue,
+  type FlagValues,
+  helpText,
+  parseFlags,
+  underFlag,
+} from "./flags.ts";
 import { createSweepLog, type SweepColumn } from "./sweep_log.ts";
 import {
   checkBatchSize,
@@ -217,15 +224,16 @@ export async function sweepCommand(args: readonly string[]): Promise<number> {
     const path = join(outDir, "best_model.json");
     try {
       const trained = await train(data, { ...base, ...best.config, signal: interrupt.signal });
-      writeModelFile(path, trained.model, "--out", {
-        data: f.data,
-        ...Object.fromEntries(columns.map((c) => [snake(c.flag), c.value(best.config) ?? null])),
-        epochs: base.epochs,
-        dtype: base.dtype,
-        val_loss_mean: best.valLoss,
-        validation: folds > 1 ? `${folds}-fold cross-validation` : `val-split ${f["val-split"]}`,
-        trained_on: `all ${data.samples} rows`,
-      });
+      underFlag("--out-dir", () =>
+        writeModelFile(path, trained.model, {
+          data: f.data,
+          ...Object.fromEntries(columns.map((c) => [snake(c.flag), c.value(best.config) ?? null])),
+          epochs: base.epochs,
+          dtype: base.dtype,
+          val_loss_mean: best.valLoss,
+          validation: folds > 1 ? `${folds}-fold cross-validation` : `val-split ${f["val-split"]}`,
+          trained_on: `all ${data.samples} rows`,
+        }));
       log.note(`wrote ${path}: the best configuration retrained on all ${data.samples} rows`);
     } catch (e) {
       if (!signalled) throw e;

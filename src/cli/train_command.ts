@@ -18,8 +18,22 @@ import { train, type TrainOptions } from "../train/train.ts";
 import type { Dataset } from "../data/dataset.ts";
 import { checkpointsFromFlags } from "./checkpoint_flags.ts";
 import { createEpochLog, type EpochLog, type LogFormat } from "./epoch_log.ts";
-import { flagGiven, type FlagSpec, type FlagValues, helpText, parseFlags } from "./flags.ts";
+import {
+  flagGiven,
+  type FlagSpec,
+  type FlagValues,
+  helpText,
+  parseFlags,
+  underFlag,
+  usageLines,
+} from "./flags.ts";
+import { labelNote } from "./model_rows.ts";
 import { checkOutputs, type Input } from "./output_paths.ts";
+import { writeFileAtomic } from "../runtime/atomic_write.ts";
+import { TRAINING_CURVES_MARK } from "../train/training_curves_mark.ts";
+
+const looksLikeCurves = (head: Uint8Array) =>
+  new TextDecoder().decode(head).startsWith(TRAINING_CURVES_MARK);
 import type { Dtype } from "../dtype.ts";
 import {
   OPTIMIZER_KINDS,
@@ -75,6 +89,13 @@ export const TRAIN_FLAGS: readonly FlagSpec[] = [
     type: "string",
     help: "label column of a CSV, by header name or 0-based index (CSV only)",
     defaultText: "last column",
+  },
+  {
+    name: "positive-label",
+    value: "VALUE",
+    type: "string",
+    help: "the label value that is class 1, of a CSV's two (CSV only)",
+    defaultText: "the larger: numbers by value, words in code-unit order",
   },
   {
     name: "hidden",
@@ -212,7 +233,7 @@ export const TRAIN_FLAGS: readonly FlagSpec[] = [
   },
   {
     name: "dtype",
-    value: "T",
+    value: "DTYPE",
     type: "string",
     choices: ["f32", "f64"],
     help: "precision",
@@ -220,7 +241,7 @@ export const TRAIN_FLAGS: readonly FlagSpec[] = [
   },
   {
     name: "standardize",
-    value: "S",
+    value: "SCALING",
     type: "string",
     choices: ["zscore", "none"],
     help: "feature scaling, fitted on the training rows",
@@ -228,7 +249,7 @@ export const TRAIN_FLAGS: readonly FlagSpec[] = [
   },
   {
     name: "val-split",
-    value: "F",
+    value: "FRAC",
     type: "number",
     min: 0,
     below: 1,
@@ -237,15 +258,21 @@ export const TRAIN_FLAGS: readonly FlagSpec[] = [
   },
   {
     name: "init",
-    value: "FILE",
+    value: "MODEL",
     type: "string",
     help: "start from this model file (not with --resume)",
     defaultText: "He-style random init from --seed",
   },
-  { name: "out", value: "FILE", type: "string", help: "write the trained model here" },
+  { name: "out", value: "MODEL", type: "string", help: "write the trained model here" },
+  {
+    name: "plot",
+    value: "SVG",
+    type: "string",
+    help: "draw the loss and accuracy curves, training and validation, into this .svg file",
+  },
   {
     name: "checkpoint",
-    value: "FILE",
+    value: "CKPT",
     type: "string",
     help: "save the state after completed epochs here: periodically, at the end, on Ctrl-C / " +
       "SIGTERM and on failure (mid-epoch: the epoch before)",
@@ -260,18 +287,18 @@ export const TRAIN_FLAGS: readonly FlagSpec[] = [
   },
   {
     name: "resume",
-    value: "FILE",
+    value: "CKPT",
     type: "string",
     help: "continue from this checkpoint; --epochs stays the total; the data, shapes, --dtype, " +
       "--lr, --seed and --batch-size must match",
   },
   {
     name: "workers",
-    value: "N",
+    value: "W",
     type: "integer",
     min: 0,
     max: MAX_WORKERS,
-    help: `0: train in the main thread; N from 1 to ${MAX_WORKERS}: data-parallel on N worker ` +
+    help: `0: train in the main thread; W from 1 to ${MAX_WORKERS}: data-parallel on W worker ` +
       "threads (more workers than a batch has chunks only share the reduction)",
     default: logicalCpus(),
     defaultText: `logical CPUs (${logicalCpus()})`,
@@ -285,7 +312,7 @@ export const TRAIN_FLAGS: readonly FlagSpec[] = [
   },
   {
     name: "min-workers",
-    value: "K",
+    value: "MIN",
     type: "integer",
     min: 1,
     help: "with --cluster: worker processes to wait for before the first step",
@@ -309,14 +336,14 @@ export const TRAIN_FLAGS: readonly FlagSpec[] = [
   },
   {
     name: "cluster-ca",
-    value: "FILE",
+    value: "PEM",
     type: "string",
     help: "with --cluster: a PEM file of the certificate authority of the servers' TLS " +
       "certificates",
   },
   {
     name: "backend",
-    value: "B",
+    value: "BACKEND",
     type: "string",
     choices: BACKEND_CHOICES,
     help: "kernel implementation",
@@ -324,7 +351,7 @@ export const TRAIN_FLAGS: readonly FlagSpec[] = [
   },
   {
     name: "kernel-variant",
-    value: "V",
+    value: "VARIANT",
     type: "string",
     choices: KERNEL_VARIANT_CHOICES,
     help: "wasm build of the wasm and blas backends: relaxed (fused multiply-add where the " +
@@ -334,7 +361,7 @@ export const TRAIN_FLAGS: readonly FlagSpec[] = [
   },
   {
     name: "log-format",
-    value: "F",
+    value: "FORMAT",
     type: "string",
     choices: ["text", "json"],
     help: "text: progress for people; json: one object per line on stdout",
@@ -359,7 +386,7 @@ export async function trainCommand(args: readonly string[]): Promise<number> {
   const f = parseFlags(args, TRAIN_FLAGS);
   if (f.help) {
     console.log(
-      helpText("deno task train [flags]   (or: bun run train [flags])", SUMMARY, TRAIN_FLAGS),
+      helpText(usageLines("train", "[flags]"), SUMMARY, TRAIN_FLAGS),
     );
     return 0;
   }
@@ -387,19 +414,35 @@ export async function trainCommand(args: readonly string[]): Promise<number> {
       signal: interrupt.signal,
     });
     policy?.flush();
-    // Early stopping may end the run before the total.
-    log.done(result, result.history.at(-1)?.epoch ?? epochs);
     if (f.out !== undefined) {
-      writeModelFile(f.out as string, result.model, "--out", {
-        data: f.data,
-        epochs,
-        lr: f.lr,
-        seed: f.seed,
-        dtype: f.dtype,
-        batch_size: options.batchSize ?? rows.samples,
-        final_loss: result.history.at(-1)?.loss,
+      underFlag("--out", () =>
+        writeModelFile(f.out as string, result.model, {
+          data: f.data,
+          epochs,
+          lr: f.lr,
+          seed: f.seed,
+          dtype: f.dtype,
+          batch_size: options.batchSize ?? rows.samples,
+          final_loss: result.history.at(-1)?.loss,
+        }));
+    }
+    if (f.plot !== undefined) {
+      // Loaded only when asked for: the charting library is large.
+      const { trainingCurvesSvg } = await import("../train/training_curves.ts");
+      const svg = await trainingCurvesSvg(result.history);
+      underFlag("--plot", () => {
+        try {
+          writeFileAtomic(f.plot as string, svg);
+        } catch (e) {
+          throw new UsageError((e as Error).message);
+        }
       });
     }
+    log.done(result, epochs, {
+      ...(f.out !== undefined ? { out: f.out as string } : {}),
+      ...(f.plot !== undefined ? { plot: f.plot as string } : {}),
+      ...(f.checkpoint !== undefined ? { checkpoint: f.checkpoint as string } : {}),
+    });
     return 0;
   } catch (e) {
     // A usage error here is a checkpoint write that failed: trying again would only repeat it.
@@ -435,8 +478,11 @@ function saveAfterStop(policy: CheckpointPolicy, path: string, log: EpochLog): s
  * ours: see `checkOutputs`. `--checkpoint` may be the `--resume` file: a run continues in it.
  */
 function checkTrainOutputs(f: FlagValues): void {
+  if (f.plot !== undefined && !/\.svg$/i.test(f.plot as string)) {
+    throw new UsageError(`--plot: the chart is SVG, so the file name ends in .svg, got ${f.plot}`);
+  }
   const inputs: Input[] = [];
-  const source = resolveDataSource(f.data as string);
+  const source = underFlag("--data", () => resolveDataSource(f.data as string));
   if (source.kind === "file") inputs.push({ flag: "--data", path: source.path });
   for (const flag of ["init", "resume"]) {
     if (f[flag] !== undefined) inputs.push({ flag: `--${flag}`, path: f[flag] as string });
@@ -444,6 +490,7 @@ function checkTrainOutputs(f: FlagValues): void {
   const outputs = [
     { flag: "--out", path: f.out, kind: "model file", ours: looksLikeModelFile },
     { flag: "--checkpoint", path: f.checkpoint, kind: "checkpoint", ours: looksLikeCheckpoint },
+    { flag: "--plot", path: f.plot, kind: "training-curves chart", ours: looksLikeCurves },
   ].filter((o): o is typeof o & { path: string } => o.path !== undefined);
   checkOutputs(outputs, inputs, f.force === true, [["--checkpoint", "--resume"]]);
 }
@@ -488,6 +535,8 @@ export function trainingFromFlags(f: FlagValues): TrainingSetup {
     });
   }
   const all = datasetFromFlags(f, seed);
+  const note = flagGiven(f, "positive-label") ? undefined : labelNote(f.data as string, all);
+  if (note) notes.push(note);
   const { train: rows, validation } = splitValidation(all, valSplit, seed);
   const ones = rows.y.reduce((sum, label) => sum + label, 0);
   if (valSplit > 0 && (ones === 0 || ones === rows.samples)) {
@@ -523,10 +572,14 @@ function checkDataFlags(f: FlagValues): string[] {
         );
       }
     }
-  } else if (flagGiven(f, "label")) {
-    throw new UsageError(
-      `--label: only with a CSV file; ${f.data} is a generator, which makes its own labels`,
-    );
+  } else {
+    for (const flag of ["label", "positive-label"]) {
+      if (flagGiven(f, flag)) {
+        throw new UsageError(
+          `--${flag}: only with a CSV file; ${f.data} is a generator, which makes its own labels`,
+        );
+      }
+    }
   }
   return notes;
 }
@@ -547,6 +600,7 @@ export function datasetFromFlags(f: FlagValues, seed: number): Dataset {
     features: f.features as number,
     seed,
     ...(f.label !== undefined ? { label: f.label as string } : {}),
+    ...(flagGiven(f, "positive-label") ? { positiveLabel: f["positive-label"] as string } : {}),
   });
 }
 
@@ -581,7 +635,9 @@ export function trainOptionsFromFlags(f: FlagValues): TrainOptions {
       `--init: not with --resume, which continues from the checkpoint's parameters`,
     );
   }
-  const init = f.init !== undefined ? readModelFile(f.init as string, "--init") : undefined;
+  const init = f.init !== undefined
+    ? underFlag("--init", () => readModelFile(f.init as string))
+    : undefined;
   if (init && flagGiven(f, "hidden") && f.hidden !== init.hidden) {
     throw new UsageError(
       `--hidden ${f.hidden}: the --init model ${f.init} has ${init.hidden} hidden units; ` +
@@ -720,4 +776,7 @@ const SUMMARY =
   "that contradicts another input (--label with a generator, --samples or --features with a " +
   "CSV, --hidden other than the --init model's, --init with --resume) is a usage error, status " +
   "2; outputs are checked before any work, and an existing file this trainer did not write is " +
-  "replaced only with --force.";
+  "replaced only with --force. Metrics: the training loss and accuracy of an epoch come from " +
+  "the forward passes that produced its gradients, so from the parameters before each step (in " +
+  "full batch, before the epoch's update; with mini-batches, the sample-weighted mean over its " +
+  "steps); the validation loss and accuracy are measured after the epoch's last step.";

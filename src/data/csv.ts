@@ -1,7 +1,7 @@
 import { readFileSync, statSync } from "node:fs";
 import { totalmem } from "node:os";
 import { DataError, UsageError } from "../errors.ts";
-import type { Dataset } from "./dataset.ts";
+import type { Dataset, LabelColumn } from "./dataset.ts";
 
 /**
  * V8's longest string (`String::kMaxLength` on 64-bit), which is Deno's; JavaScriptCore (Bun)
@@ -21,7 +21,7 @@ const DECIMAL = /^[ \t]*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?[ \t]*$/;
 const NON_FINITE = /^[ \t]*[+-]?(?:nan|inf|infinity)[ \t]*$/i;
 
 /**
- * Loads a CSV file of numbers with a 0/1 label column; see {@link parseCsv} for the format.
+ * Loads a CSV file of numbers with a two-valued label column; see {@link parseCsv} for the format.
  * The size is checked before reading: by default a file may take a quarter of the machine's memory
  * (the bytes and the decoded text are held together, and the float64 rows take about as much again
  * for typical cells), and never more than one string can hold.
@@ -97,8 +97,10 @@ export function csvColumns(text: string, source = "<csv>"): number {
  * Parses CSV text of numbers into a data set. The first row is a header when any of its cells is
  * not a number, else columns are named `x0`, `x1`, …. Cells may be quoted (`""` escapes a quote),
  * lines end in LF, CRLF or CR, and a BOM and blank lines at the end are ignored. `label` names the
- * label column by header name or 0-based index (default: the last column); its values must be 0
- * or 1, with both present. Errors name `source:line:column`, the column counted in cells from 1.
+ * label column by header name or 0-based index (default: the last column). It holds two distinct
+ * values, numbers or words (`0`/`1`, `2`/`4`, `B`/`M`): class 1 is `positiveLabel`, by default the
+ * larger (numbers by value, words in code-unit order), and `label.values` records which is which.
+ * Errors name `source:line:column`, the column counted in cells from 1.
  *
  * @example
  * ```ts
@@ -138,6 +140,13 @@ export interface CsvOptions {
    * of one class does not.
    */
   readonly bothClasses?: boolean;
+  /** The label value that is class 1 (default: the larger of the two). */
+  readonly positiveLabel?: string;
+  /**
+   * The label values of class 0 and class 1, fixed in advance (a model's); any other value is an
+   * error, and `positiveLabel`, if given, must be the second.
+   */
+  readonly labelValues?: readonly [string, string];
 }
 
 /** Reads records one at a time, tracking the line each starts on. */
@@ -232,17 +241,18 @@ class Layout {
   #x: Float64Array;
   #y: Float64Array;
   #rows = 0;
-  #ones = 0;
   #bothClasses: boolean;
+  #headerLabel: string | undefined;
+  /** The label values in order of first appearance, or the fixed ones; y holds their index. */
+  #values: string[];
+  #fixed: boolean;
+  #positive: string | undefined;
 
   constructor(text: string, first: string[], line: number, source: string, options: CsvOptions) {
     this.#source = source;
     this.#bothClasses = options.bothClasses ?? true;
     this.#columns = first.length;
-    // A blank cell is a missing value, not a name: the row is still data, and fails as such.
-    this.#header = first.some((cell) =>
-      cell.trim() !== "" && !DECIMAL.test(cell) && !NON_FINITE.test(cell)
-    );
+    this.#header = isHeader(first, options.label);
     const names = this.#header ? first.map((cell) => cell.trim()) : null;
     this.#labelColumn = options.label === null
       ? -1
@@ -250,6 +260,22 @@ class Layout {
     this.#labelName = names === null
       ? `column ${this.#labelColumn}`
       : `column ${this.#labelColumn} ${JSON.stringify(names[this.#labelColumn])}`;
+    this.#headerLabel = names === null || this.#labelColumn < 0
+      ? undefined
+      : names[this.#labelColumn];
+    this.#fixed = options.labelValues !== undefined;
+    this.#values = options.labelValues ? [...options.labelValues] : [];
+    this.#positive = options.positiveLabel === undefined
+      ? undefined
+      : labelKey(options.positiveLabel);
+    if (options.labelValues && this.#positive !== undefined) {
+      if (this.#positive !== options.labelValues[1]) {
+        throw new UsageError(
+          `--positive-label: the model's class 1 is ${quote(options.labelValues[1])}, ` +
+            `its class 0 ${quote(options.labelValues[0])}`,
+        );
+      }
+    }
     if (first.length === 1 && this.#labelColumn === 0) {
       throw new DataError(`${source}: no feature columns: the only column is the label`);
     }
@@ -276,40 +302,172 @@ class Layout {
     const labelColumn = this.#labelColumn;
     let k = row * this.#features;
     for (let c = 0; c < columns; c++) {
-      const value = parseNumber(cells[c], this.#source, line, c + 1);
       if (c !== labelColumn) {
-        this.#x[k++] = value;
-      } else if (value === 1) {
-        this.#y[row] = 1;
-        this.#ones++;
-      } else if (value !== 0) {
-        throw new DataError(
-          `${this.#source}:${line}:${c + 1}: label ${quote(cells[c])} is not 0 or 1`,
-        );
+        this.#x[k++] = parseNumber(cells[c], this.#source, line, c + 1);
+      } else {
+        this.#y[row] = this.#labelCode(cells[c], line, c + 1);
       }
     }
+  }
+
+  /** The index of a label cell's value among the column's values (at most two). */
+  #labelCode(cell: string, line: number, column: number): number {
+    if (cell.trim() === "") {
+      throw new DataError(`${this.#source}:${line}:${column}: empty cell (missing label)`);
+    }
+    // A label value is written back (predict's classes), so it must be one line of text.
+    if (hasControlCharacter(cell)) {
+      throw new DataError(
+        `${this.#source}:${line}:${column}: label ${quote(cell)} holds a control character`,
+      );
+    }
+    const key = labelKey(cell);
+    const at = this.#values.indexOf(key);
+    if (at >= 0) return at;
+    if (this.#fixed) {
+      throw new DataError(
+        `${this.#source}:${line}:${column}: label ${quote(cell)} is not one of the model's ` +
+          `labels, ${quote(this.#values[0])} and ${quote(this.#values[1])}`,
+      );
+    }
+    if (this.#values.length === 2) {
+      throw new DataError(
+        `${this.#source}:${line}:${column}: ${this.#labelName} has more than two label values ` +
+          `(${[...this.#values, key].map(quote).join(", ")}); a binary classifier needs two`,
+      );
+    }
+    this.#values.push(key);
+    return this.#values.length - 1;
   }
 
   finish(): Dataset {
     const rows = this.#rows;
     if (rows === 0) throw new DataError(`${this.#source}: a header row but no data rows`);
-    if (this.#bothClasses && this.#labelColumn >= 0 && (this.#ones === 0 || this.#ones === rows)) {
-      throw new DataError(
-        `${this.#source}: every label in ${this.#labelName} is ${this.#ones === 0 ? 0 : 1}; ` +
-          `training needs both classes, 0 and 1`,
-      );
-    }
     const features = this.#features;
     // The arrays were sized by an upper bound on the rows.
     const fits = this.#y.length === rows;
-    return {
+    const y = fits ? this.#y : this.#y.slice(0, rows);
+    const data = {
       x: fits ? this.#x : this.#x.slice(0, rows * features),
-      y: fits ? this.#y : this.#y.slice(0, rows),
+      y,
       samples: rows,
       features,
       featureNames: this.#names,
     };
+    if (this.#labelColumn < 0) return data;
+    if (this.#bothClasses && !this.#fixed && this.#values.length < 2) {
+      throw new DataError(
+        `${this.#source}: every label in ${this.#labelName} is ${quote(this.#values[0])}; ` +
+          `training needs two classes`,
+      );
+    }
+    const values = this.#classValues();
+    // y holds indexes into #values; class 1 is values[1].
+    if (this.#values[0] === values[1]) { for (let i = 0; i < rows; i++) y[i] = 1 - y[i]; }
+    if (this.#bothClasses && this.#fixed && (y.every((v) => v === 0) || y.every((v) => v === 1))) {
+      throw new DataError(
+        `${this.#source}: every label in ${this.#labelName} is ${quote(values[y[0]])}; ` +
+          `training needs both classes, ${quote(values[0])} and ${quote(values[1])}`,
+      );
+    }
+    const label: LabelColumn = {
+      ...(this.#headerLabel !== undefined ? { name: this.#headerLabel } : {}),
+      values,
+    };
+    return { ...data, label };
   }
+
+  /** Class 0's and class 1's label values. */
+  #classValues(): [string, string] {
+    const seen = this.#values;
+    if (this.#fixed) return [seen[0], seen[1]];
+    const positive = this.#positive;
+    if (positive !== undefined && seen.length === 2 && !seen.includes(positive)) {
+      throw new UsageError(
+        `--positive-label: ${quote(positive)} is not a value of ${this.#labelName}, whose ` +
+          `values are ${seen.map(quote).join(" and ")}`,
+      );
+    }
+    if (seen.length === 1) {
+      const only = seen[0];
+      if (positive !== undefined && positive !== only) return [only, positive];
+      if (only === "0" || only === "1") return positive === "0" ? ["1", "0"] : ["0", "1"];
+      throw new DataError(
+        `${this.#source}: every label in ${this.#labelName} is ${quote(only)}, and without ` +
+          `the other value the classes cannot be told apart`,
+      );
+    }
+    const [low, high] = [...seen].sort(compareLabels);
+    if (positive === undefined || positive === high) return [low, high];
+    return [high, low];
+  }
+}
+
+/**
+ * Whether a first record is a header: a cell that is not a number, but for the label column's
+ * (given by index or the last), whose values may be words (`M`, `B`) in data rows too.
+ */
+function isHeader(first: readonly string[], label: string | null | undefined): boolean {
+  const labelAt = label === null
+    ? -1
+    : label === undefined
+    ? first.length - 1
+    : /^\d+$/.test(label)
+    ? Number(label)
+    : -1;
+  // A blank cell is a missing value, not a name: the row is still data, and fails as such.
+  return first.some((cell, c) =>
+    c !== labelAt && cell.trim() !== "" && !DECIMAL.test(cell) && !NON_FINITE.test(cell)
+  );
+}
+
+/**
+ * The header row's names, or null when the first record is data (see {@link parseCsv}); `label`
+ * as for `parseCsv`.
+ *
+ * @example
+ * ```ts
+ * csvHeader("a,b,label\n1,2,0\n"); // ["a", "b", "label"]
+ * ```
+ */
+export function csvHeader(
+  text: string,
+  source = "<csv>",
+  label?: string | null,
+): string[] | null {
+  const cursor = new CsvCursor(text, source);
+  const cells: string[] = [];
+  while (cursor.read(cells)) {
+    if (!(cells.length === 1 && cells[0].trim() === "")) {
+      return isHeader(cells, label) ? cells.map((cell) => cell.trim()) : null;
+    }
+  }
+  throw new DataError(`${source}: empty file`);
+}
+
+/** Whether text holds a control character other than tab (a line end, an escape, DEL). */
+function hasControlCharacter(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if ((c < 0x20 && c !== 0x09) || c === 0x7f) return true;
+  }
+  return false;
+}
+
+/** A label value as compared: a number in its shortest form (`1.0` is `1`), else the trimmed text. */
+function labelKey(cell: string): string {
+  return DECIMAL.test(cell) && Number.isFinite(Number(cell))
+    ? String(Number(cell))
+    : cell.replace(/^[ \t]+|[ \t]+$/g, "");
+}
+
+/** Numbers by value, before words; words in code-unit order. */
+function compareLabels(a: string, b: string): number {
+  const na = DECIMAL.test(a) ? Number(a) : NaN;
+  const nb = DECIMAL.test(b) ? Number(b) : NaN;
+  if (!Number.isNaN(na) && !Number.isNaN(nb)) return na - nb;
+  if (!Number.isNaN(na) || !Number.isNaN(nb)) return Number.isNaN(na) ? 1 : -1;
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 /** The label column's index from `--label` (a header name first, else an index). */

@@ -86,5 +86,12 @@ export function selectRows(data: Dataset, indices: ArrayLike<number>): Dataset {
     x.set(data.x.subarray(i * n, (i + 1) * n), r * n);
     y[r] = data.y[i];
   }
-  return { x, y, samples: indices.length, features: n, featureNames: data.featureNames };
+  return {
+    x,
+    y,
+    samples: indices.length,
+    features: n,
+    featureNames: data.featureNames,
+    ...(data.label ? { label: data.label } : {}),
+  };
 }

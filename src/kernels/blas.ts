@@ -1,7 +1,8 @@
 import { existsSync } from "node:fs";
 import process from "node:process";
 import type { Dtype, Floats } from "../dtype.ts";
-import { addressOf, type NativeLibrary, openLibrary } from "../runtime/ffi.ts";
+import { UsageError } from "../errors.ts";
+import { addressOf, ffiAllowed, type NativeLibrary, openLibrary } from "../runtime/ffi.ts";
 import { jsKernels } from "./js.ts";
 import type { Kernels } from "./kernels.ts";
 
@@ -95,10 +96,23 @@ const opened = new Map<string, Blas>();
 function load(path: string): Blas {
   let blas = opened.get(path);
   if (blas === undefined) {
+    if (!ffiAllowed(path)) {
+      throw new UsageError(
+        `the blas backend calls OpenBLAS through FFI, which this runtime does not allow here: ` +
+          `run Deno with --allow-ffi, or choose the wasm backend`,
+      );
+    }
     try {
       blas = openLibrary(path, SYMBOLS);
     } catch (e) {
-      const reason = e instanceof Error ? e.message : String(e);
+      const reason = (e instanceof Error ? e.message : String(e)).split("\n")[0];
+      if (path === process.env.SHARDNET_BLAS_LIB) {
+        // The user's setting, not our fault: one line that names it.
+        throw new UsageError(
+          `SHARDNET_BLAS_LIB=${path}: cannot load OpenBLAS from it (${reason}); set it to the ` +
+            `libopenblas shared library, or unset it to search the usual places`,
+        );
+      }
       throw new Error(`cannot load OpenBLAS from ${path}: ${reason}`, { cause: e });
     }
     blas.openblas_set_num_threads(1);

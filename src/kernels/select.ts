@@ -1,5 +1,6 @@
 import type { Dtype } from "../dtype.ts";
 import { UsageError } from "../errors.ts";
+import { ffiAllowed } from "../runtime/ffi.ts";
 import { createBlasKernels, findBlasLibrary } from "./blas.ts";
 import { jsKernels } from "./js.ts";
 import type { Kernels } from "./kernels.ts";
@@ -22,7 +23,7 @@ export const BACKEND_CHOICES: readonly BackendChoice[] = ["auto", "wasm", "blas"
 
 /**
  * The backend `choice` means on this machine: `auto` is `blas` where OpenBLAS is installed and
- * `wasm` otherwise, with a note saying so.
+ * may be called (Deno needs `--allow-ffi`), and `wasm` otherwise, with a note saying why.
  *
  * @example
  * ```ts
@@ -31,7 +32,14 @@ export const BACKEND_CHOICES: readonly BackendChoice[] = ["auto", "wasm", "blas"
  */
 export function resolveBackend(choice: BackendChoice): { name: BackendName; note?: string } {
   if (choice !== "auto") return { name: choice };
-  if (findBlasLibrary() !== null) return { name: "blas" };
+  const library = findBlasLibrary();
+  if (library !== null && !ffiAllowed(library)) {
+    return {
+      name: "wasm",
+      note: "no FFI access (Deno without --allow-ffi) for OpenBLAS: using the wasm backend",
+    };
+  }
+  if (library !== null) return { name: "blas" };
   return {
     name: "wasm",
     note:

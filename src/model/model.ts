@@ -1,3 +1,4 @@
+import type { Dataset } from "../data/dataset.ts";
 import type { Standardization } from "../data/standardize.ts";
 import { Rng } from "../rng.ts";
 import { paramCount, type ParamViews, paramViews } from "./params.ts";
@@ -14,6 +15,34 @@ export interface Model {
   readonly params: Float64Array;
   /** The standardization the model expects its inputs to have gone through, if any. */
   readonly standardization?: Standardization;
+  /** The columns it was trained on, when known (model files before they were recorded lack it). */
+  readonly columns?: ModelColumns;
+}
+
+/** What a model knows of its training data's columns. */
+export interface ModelColumns {
+  /** One name per feature, in the model's order. */
+  readonly featureNames: readonly string[];
+  /** The label column's header name, when the CSV had a header. */
+  readonly labelName?: string;
+  /** The label values of class 0 and class 1 (`["0", "1"]` for generated data). */
+  readonly labelValues: readonly [string, string];
+}
+
+/**
+ * The columns of a data set, as a model trained on it records them.
+ *
+ * @example
+ * ```ts
+ * datasetColumns(generate("xor", 100, 2, 1)); // { featureNames: ["x0", "x1"], labelValues: ["0", "1"] }
+ * ```
+ */
+export function datasetColumns(data: Dataset): ModelColumns {
+  return {
+    featureNames: [...data.featureNames],
+    ...(data.label?.name !== undefined ? { labelName: data.label.name } : {}),
+    labelValues: data.label?.values ?? ["0", "1"],
+  };
 }
 
 /**

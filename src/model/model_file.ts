@@ -2,11 +2,12 @@ import { readFileSync } from "node:fs";
 import { DataError, UsageError } from "../errors.ts";
 import { writeFileAtomic } from "../runtime/atomic_write.ts";
 import { paramCount } from "./params.ts";
-import { type Model, modelViews } from "./model.ts";
+import { type Model, type ModelColumns, modelViews } from "./model.ts";
 
 /**
  * The model file's JSON text: `{"hidden", "features", "W1": [h rows of n], "b1", "W2", "b2"}`,
- * plus `"standardize": {"mean", "std"}` when the model has one and any `metadata` given.
+ * plus `"standardize": {"mean", "std"}` when the model has one, its columns (`"feature_names"`,
+ * `"label"`, `"label_values"`: class 0's, class 1's) when known, and any `metadata` given.
  * JavaScript prints the shortest decimal that reads back as the same float64, so values round-trip.
  *
  * @example
@@ -33,6 +34,11 @@ export function modelToJson(model: Model, metadata?: Record<string, unknown>): s
       mean: Array.from(model.standardization.mean),
       std: Array.from(model.standardization.std),
     };
+  }
+  if (model.columns) {
+    file.feature_names = model.columns.featureNames;
+    if (model.columns.labelName !== undefined) file.label = model.columns.labelName;
+    file.label_values = model.columns.labelValues;
   }
   if (metadata) file.metadata = metadata;
   return JSON.stringify(file) + "\n";
@@ -82,7 +88,9 @@ export function modelFromJson(text: string, source: string): Model {
   p.b1.set(finiteArray(f.b1, hidden, "b1", fail));
   p.w2.set(finiteArray(f.W2, hidden, "W2", fail));
   p.b2[0] = finiteArray([f.b2], 1, "b2", fail)[0];
-  if (f.standardize === undefined) return { features, hidden, params };
+  const columns = readColumns(f, features, fail);
+  const model = { features, hidden, params, ...(columns ? { columns } : {}) };
+  if (f.standardize === undefined) return model;
   const s = f.standardize as Record<string, unknown> | null;
   if (typeof s !== "object" || s === null) {
     fail(`"standardize" must be an object with mean and std`);
@@ -90,7 +98,31 @@ export function modelFromJson(text: string, source: string): Model {
   const mean = Float64Array.from(finiteArray(s!.mean, features, "standardize.mean", fail));
   const std = Float64Array.from(finiteArray(s!.std, features, "standardize.std", fail));
   if (std.some((v) => v < 0)) fail(`"standardize.std" values must not be negative`);
-  return { features, hidden, params, standardization: { mean, std } };
+  return { ...model, standardization: { mean, std } };
+}
+
+/** The recorded columns, or undefined in a model file written before they were recorded. */
+function readColumns(
+  f: Record<string, unknown>,
+  features: number,
+  fail: (what: string) => never,
+): ModelColumns | undefined {
+  if (f.feature_names === undefined) return undefined;
+  const strings = (v: unknown, length: number) =>
+    Array.isArray(v) && v.length === length && v.every((s) => typeof s === "string");
+  if (!strings(f.feature_names, features)) {
+    fail(`"feature_names" must be an array of ${features} strings (features)`);
+  }
+  if (f.label !== undefined && typeof f.label !== "string") fail(`"label" must be a string`);
+  const values = f.label_values as string[];
+  if (!strings(values, 2) || values[0] === values[1]) {
+    fail(`"label_values" must be two different strings: class 0's and class 1's`);
+  }
+  return {
+    featureNames: f.feature_names as string[],
+    ...(f.label !== undefined ? { labelName: f.label as string } : {}),
+    labelValues: [values[0], values[1]],
+  };
 }
 
 /**
@@ -107,19 +139,20 @@ export function looksLikeModelFile(head: Uint8Array): boolean {
 }
 
 /**
- * Reads a model file. A missing file is a usage error naming `flag`; a malformed one a `DataError`.
+ * Reads a model file. A file that cannot be read is a `UsageError` naming the path; a malformed
+ * one a `DataError`.
  *
  * @example
  * ```ts
- * const model = readModelFile("model.json", "--init");
+ * const model = readModelFile("model.json");
  * ```
  */
-export function readModelFile(path: string, flag: string): Model {
+export function readModelFile(path: string): Model {
   let text: string;
   try {
     text = readFileSync(path, "utf8");
   } catch {
-    throw new UsageError(`${flag}: cannot read model file: ${path}`);
+    throw new UsageError(`cannot read model file: ${path}`);
   }
   return modelFromJson(text, path);
 }
@@ -155,22 +188,21 @@ function finiteArray(
 
 /**
  * Writes a model file atomically (see `writeFileAtomic`), so a crash never leaves a half-written
- * model. An unwritable path is a usage error naming `flag` and the path.
+ * model. An unwritable path is a `UsageError` naming the path.
  *
  * @example
  * ```ts
- * writeModelFile("model.json", model, "--out", { epochs: 100 });
+ * writeModelFile("model.json", model, { epochs: 100 });
  * ```
  */
 export function writeModelFile(
   path: string,
   model: Model,
-  flag: string,
   metadata?: Record<string, unknown>,
 ): void {
   try {
     writeFileAtomic(path, modelToJson(model, metadata));
   } catch (e) {
-    throw new UsageError(`${flag}: ${(e as Error).message}`);
+    throw new UsageError((e as Error).message);
   }
 }

@@ -57,6 +57,20 @@ const bunSpecifier = "bun:ffi";
 const bunFfi: BunFfi | null = isBun ? await import(bunSpecifier) : null;
 
 /**
+ * Whether this thread may open the native library at `path`: on Deno, when FFI access to it is
+ * granted (`--allow-ffi`); on Bun, always; elsewhere, never.
+ *
+ * @example
+ * ```ts
+ * if (!ffiAllowed(path)) console.log("run Deno with --allow-ffi");
+ * ```
+ */
+export function ffiAllowed(path: string): boolean {
+  if (isDeno) return Deno.permissions.querySync({ name: "ffi", path }).state === "granted";
+  return bunFfi !== null;
+}
+
+/**
  * Opens a shared library and binds the named functions. The library stays loaded for the life of
  * the thread that opened it: kernels call into it until the worker exits.
  *

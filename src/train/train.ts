@@ -11,7 +11,7 @@ import {
   resolveKernelVariant,
 } from "../kernels/select.ts";
 import type { WasmVariant } from "../kernels/wasm.ts";
-import { initModel, type Model } from "../model/model.ts";
+import { datasetColumns, initModel, type Model } from "../model/model.ts";
 import { Rng } from "../rng.ts";
 import { forwardRows } from "../model/forward.ts";
 import { batchRanges, chunkCount } from "../core/shards.ts";
@@ -26,7 +26,7 @@ import { type ClassificationMetrics, classificationMetrics } from "../model/metr
 
 /** How to train; every field but `epochs` has a default. */
 export interface TrainOptions {
-  /** Hidden units (default 16); ignored when `init` is given. */
+  /** Hidden units (default 32, as the CLI's); ignored when `init` is given. */
   readonly hidden?: number;
   readonly epochs: number;
   /** Learning rate α (default 0.5): the base rate the schedule scales. */
@@ -209,7 +209,7 @@ export async function train(data: Dataset, options: TrainOptions): Promise<Train
   }
   checkBothClasses(data);
   const n = data.features;
-  const h = options.init?.hidden ?? options.hidden ?? 16;
+  const h = options.init?.hidden ?? options.hidden ?? 32;
   // Before anything of the run's size is allocated.
   const layout = planRunMemory({
     dtype,
@@ -393,6 +393,7 @@ export async function train(data: Dataset, options: TrainOptions): Promise<Train
     hidden: h,
     params: Float64Array.from(ws.params.all),
     ...(stats ? { standardization: stats } : {}),
+    columns: datasetColumns(data),
   };
   // On the rows as the run holds them (standardized, in its dtype), with its kernels: no copy.
   const metricsOf = (x: Floats, y: Floats, rows: number, labels: Float64Array) => {

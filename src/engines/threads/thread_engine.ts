@@ -43,7 +43,11 @@ const STALL_STEPS = 20;
  */
 const START_CONCURRENCY = 8;
 
-const WORKER_URL = new URL("./gradient_worker.ts", import.meta.url);
+// The package ships this module compiled to JavaScript, beside a compiled worker.
+const WORKER_URL = new URL(
+  import.meta.url.endsWith(".ts") ? "./gradient_worker.ts" : "./gradient_worker.js",
+  import.meta.url,
+);
 
 /**
  * Data-parallel steps on worker threads that share the workspace memory: the data set is read
