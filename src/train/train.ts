@@ -216,8 +216,8 @@ export async function train(data: Dataset, options: TrainOptions): Promise<Train
   const history: EpochReport[] = [];
   const shuffle = new Rng(seed, "shuffle");
   if (options.resume) shuffle.restore(options.resume.shuffleState);
-  const batches = batchRanges(m, batchSize);
   const shuffled = batchSize < m;
+  const batches = batchRanges(m, batchSize).map((range) => ({ ...range, shuffled }));
   const order = shuffled ? new Int32Array(m) : null;
   const valStats = new Float64Array(2);
   let trainingMs = 0;
@@ -234,13 +234,10 @@ export async function train(data: Dataset, options: TrainOptions): Promise<Train
       }
       let lossSum = 0;
       let correct = 0;
-      for (const range of batches) {
-        const out = await engine.step({
-          batch: { ...range, shuffled },
-          order,
-          epoch,
-          learningRate: lr,
-        });
+      for (const batch of batches) {
+        // The local engine steps synchronously: no await, so no trip through the event loop per step.
+        const pending = engine.step({ batch, order, epoch, learningRate: lr });
+        const out = pending instanceof Promise ? await pending : pending;
         steps++;
         for (let c = 0; c < out.chunks; c++) {
           lossSum += out.chunkStats[2 * c];
@@ -248,13 +245,13 @@ export async function train(data: Dataset, options: TrainOptions): Promise<Train
         }
         options.signal?.throwIfAborted();
       }
-      let report: EpochReport = { epoch, loss: lossSum / m, accuracy: correct / m, ms: 0 };
+      const loss = lossSum / m;
       // The loss comes from the parameters before the last update, so that update is checked too:
       // no epoch with non-finite parameters reaches `onEpoch` or the returned model.
-      if (!Number.isFinite(report.loss) || !allFinite(ws.params.all)) {
-        const what = Number.isFinite(report.loss)
+      if (!Number.isFinite(loss) || !allFinite(ws.params.all)) {
+        const what = Number.isFinite(loss)
           ? "the update made parameters non-finite"
-          : `the loss is ${report.loss}`;
+          : `the loss is ${loss}`;
         throw new DivergenceError(
           `training diverged at epoch ${epoch}: ${what}; the learning rate ${lr} is probably ` +
             `too large (try a smaller --lr)`,
@@ -263,15 +260,19 @@ export async function train(data: Dataset, options: TrainOptions): Promise<Train
       if (validation) {
         valStats.fill(0);
         evaluateValidation(ws, kernels, valStats);
-        report = {
-          ...report,
-          valLoss: valStats[0] / validation.samples,
-          valAccuracy: valStats[1] / validation.samples,
-        };
       }
       const ms = performance.now() - t0;
       trainingMs += ms;
-      report = { ...report, ms };
+      const report: EpochReport = validation
+        ? {
+          epoch,
+          loss,
+          accuracy: correct / m,
+          ms,
+          valLoss: valStats[0] / validation.samples,
+          valAccuracy: valStats[1] / validation.samples,
+        }
+        : { epoch, loss, accuracy: correct / m, ms };
       history.push(report);
       options.onEpoch?.(report, () => ({
         epoch,
