@@ -43,3 +43,4 @@ export { initModel, type Model, modelViews } from "./model/model.ts";
 export { modelFromJson, modelToJson, readModelFile, writeModelFile } from "./model/model_file.ts";
 export { evaluate, type Evaluation, predict, type Rows } from "./model/predict.ts";
 export { type EpochReport, train, type TrainOptions, type TrainResult } from "./train/train.ts";
+export { autoWorkers, type StepShape, type WorkersChoice } from "./engines/auto_workers.ts";

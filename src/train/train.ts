@@ -14,12 +14,14 @@ import type { WasmVariant } from "../kernels/wasm.ts";
 import { initModel, type Model } from "../model/model.ts";
 import { Rng } from "../rng.ts";
 import { forwardRows } from "../model/forward.ts";
-import { batchRanges, chunkCount } from "../core/shards.ts";
+import { batchRanges, chunkCount, chunkRowsFor } from "../core/shards.ts";
 import type { EngineKind, TransportReport } from "../core/step_engine.ts";
 import type { ClusterOptions } from "../engines/cluster/cluster_engine.ts";
 import { allocateWorkspace, type WorkspaceViews, workspaceViews } from "../core/workspace.ts";
 import { createEngine, type EngineChoice, scratchSlots } from "../engines/factory.ts";
 import { planRunMemory } from "../core/memory_plan.ts";
+import { autoWorkers } from "../engines/auto_workers.ts";
+import { logicalCpus } from "../runtime/process.ts";
 
 /** How to train; every field but `epochs` has a default. */
 export interface TrainOptions {
@@ -34,8 +36,11 @@ export interface TrainOptions {
   readonly batchSize?: number;
   /** Arithmetic and storage precision (default f32). */
   readonly dtype?: Dtype;
-  /** 0: compute in the calling thread; N ≥ 1: data-parallel on N worker threads (default 0). */
-  readonly workers?: number;
+  /**
+   * 0: compute in the calling thread; N ≥ 1: data-parallel on N worker threads; "auto" (the
+   * default): the count `autoWorkers` estimates fastest for the batch's shape, said in a note.
+   */
+  readonly workers?: number | "auto";
   /** Train on worker processes of a NATS cluster instead of threads (`workers` must be 0). */
   readonly cluster?: ClusterOptions;
   /** Kernel backend (default auto). */
@@ -134,17 +139,12 @@ export interface TrainResult {
 export async function train(data: Dataset, options: TrainOptions): Promise<TrainResult> {
   const dtype = options.dtype ?? "f32";
   const seed = options.seed ?? 1;
-  const workers = options.workers ?? 0;
-  if (options.cluster && workers !== 0) {
+  const requested = options.workers ?? "auto";
+  if (options.cluster && requested !== 0 && requested !== "auto") {
     throw new UsageError(
       "workers and cluster exclude each other: a cluster's workers are processes",
     );
   }
-  const choice: EngineChoice = options.cluster
-    ? { kind: "cluster", cluster: options.cluster }
-    : workers === 0
-    ? { kind: "local" }
-    : { kind: "threads", workers };
   const lr = options.learningRate ?? 0.5;
   const m = data.samples;
   const batchSize = Math.min(options.batchSize ?? m, m);
@@ -156,6 +156,24 @@ export async function train(data: Dataset, options: TrainOptions): Promise<Train
   checkBothClasses(data);
   const n = data.features;
   const h = options.init?.hidden ?? options.hidden ?? 16;
+  const backend = resolveBackend(options.backend ?? "auto");
+  const auto = requested === "auto" && !options.cluster
+    ? autoWorkers({
+      batchRows: batchSize,
+      chunks: chunkCount(batchSize, Math.min(chunkRowsFor(batchSize), batchSize)),
+      features: n,
+      hidden: h,
+      dtype,
+      backend: backend.name,
+      cpus: logicalCpus(),
+    })
+    : null;
+  const workers = auto?.workers ?? (requested === "auto" ? 0 : requested);
+  const choice: EngineChoice = options.cluster
+    ? { kind: "cluster", cluster: options.cluster }
+    : workers === 0
+    ? { kind: "local" }
+    : { kind: "threads", workers };
   // Before anything of the run's size is allocated.
   const layout = planRunMemory({
     dtype,
@@ -191,8 +209,8 @@ export async function train(data: Dataset, options: TrainOptions): Promise<Train
   }
   ws.params.all.set(options.resume?.params ?? start.params);
 
-  const backend = resolveBackend(options.backend ?? "auto");
   if (backend.note) options.onNote?.(backend.note);
+  if (auto) options.onNote?.(auto.note);
   const kernelVariant = resolveKernelVariant(backend.name, options.kernelVariant ?? "auto");
   const kernels = await loadKernels(backend.name, dtype, memory, kernelVariant);
   const chunks = chunkCount(batchSize, layout.chunkRows);
