@@ -277,7 +277,7 @@ describe("7: --workers is bounded and start-up is interruptible", () => {
       "train",
       ["--workers", "1000"],
       2,
-      /--workers: expected an integer ≥ 0 and ≤ 256, got 1000$/,
+      /--workers: expected auto or an integer ≥ 0 and ≤ 256, got 1000$/,
       20_000,
     );
   });

@@ -10,8 +10,8 @@ const BC = ["--data", "data/breast_cancer.csv", "--epochs", "1"];
 /** Each case: flags, and what the one line on stderr must say. */
 const USAGE_ERRORS: [string[], RegExp][] = [
   [["--frobnicate"], /--frobnicate: unknown flag/],
-  [["--workers", "-1"], /--workers: expected an integer ≥ 0 and ≤ 256, got -1/],
-  [["--workers", "two"], /--workers: expected an integer ≥ 0 and ≤ 256, got "two"/],
+  [["--workers", "-1"], /--workers: expected auto or an integer ≥ 0 and ≤ 256, got -1/],
+  [["--workers", "two"], /--workers: expected auto or an integer ≥ 0 and ≤ 256, got "two"/],
   [["--lr", "0"], /--lr: expected a number > 0, got 0/],
   [["--lr", "NaN"], /--lr: expected a number > 0, got "NaN"/],
   [["--hidden", "0"], /--hidden: expected an integer ≥ 1, got 0/],
@@ -65,7 +65,7 @@ describe("train usage errors", () => {
     ) {
       assert.match(r.stdout, new RegExp(`^  ${flag} `, "m"));
     }
-    assert.match(r.stdout, /--workers N .*\[default: logical CPUs/);
+    assert.match(r.stdout, /--workers N .*\[default: auto\]/);
   });
 
   it("a malformed CSV exits 1 naming file, line and column", async () => {

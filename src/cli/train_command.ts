@@ -13,7 +13,7 @@ import {
 } from "../kernels/select.ts";
 import { looksLikeModelFile, readModelFile, writeModelFile } from "../model/model_file.ts";
 import { planRunMemory } from "../core/memory_plan.ts";
-import { logicalCpus, onTerminationSignal } from "../runtime/process.ts";
+import { onTerminationSignal } from "../runtime/process.ts";
 import { train, type TrainOptions } from "../train/train.ts";
 import type { Dataset } from "../data/dataset.ts";
 import { checkpointsFromFlags } from "./checkpoint_flags.ts";
@@ -148,12 +148,13 @@ export const TRAIN_FLAGS: readonly FlagSpec[] = [
     name: "workers",
     value: "N",
     type: "integer",
+    words: ["auto"],
     min: 0,
     max: MAX_WORKERS,
     help: `0: train in the main thread; N from 1 to ${MAX_WORKERS}: data-parallel on N worker ` +
-      "threads (more workers than a batch has chunks only share the reduction)",
-    default: logicalCpus(),
-    defaultText: `logical CPUs (${logicalCpus()})`,
+      "threads (more workers than a batch has chunks only share the reduction); auto: the " +
+      "count estimated fastest for the batch's size and shape, said in a note",
+    default: "auto",
   },
   {
     name: "cluster",
@@ -384,7 +385,7 @@ export function trainingFromFlags(f: FlagValues): TrainingSetup {
   const batchSize = f["batch-size"] as number | undefined;
   const valSplit = f["val-split"] as number;
   const cluster = clusterFromFlags(f);
-  const workers = cluster ? 0 : f.workers as number;
+  const workers = cluster ? 0 : f.workers as number | "auto";
   const dtype = f.dtype as Dtype;
   const standardize = f.standardize as "zscore" | "none";
   if (source.kind === "generator") {
@@ -398,7 +399,8 @@ export function trainingFromFlags(f: FlagValues): TrainingSetup {
       hidden,
       validationSamples: held,
       batchSize: Math.min(batchSize ?? samples, samples - held),
-      workers,
+      // auto's threads are checked when train knows its pick; the rows are not yet generated.
+      workers: workers === "auto" ? 0 : workers,
       standardize: standardize === "zscore",
     });
   }
