@@ -10,8 +10,8 @@ describe("a failing worker", () => {
     const r = await runCli(
       "train",
       [
-        "--data",
-        "data/breast_cancer.csv",
+        // Eight chunks of 512 rows: every worker claims chunks.
+        ...["--data", "xor", "--samples", "4096"],
         "--epochs",
         "1000",
         "--workers",
@@ -41,7 +41,7 @@ describe("a failing worker", () => {
     const r = await runCli(
       "train",
       [
-        ...["--data", "data/breast_cancer.csv", "--epochs", "1000", "--workers", "3"],
+        ...["--data", "xor", "--samples", "4096", "--epochs", "1000", "--workers", "3"],
         ...["--log-format", "json"],
       ],
       // The thread ends while it holds a chunk. Bun reports the end; on Deno nothing does, and
@@ -67,7 +67,7 @@ describe("a failing worker", () => {
   it("stops the run when a worker fails while being configured", async () => {
     const r = await runCli(
       "train",
-      ["--data", "data/breast_cancer.csv", "--epochs", "5", "--workers", "3"],
+      ["--data", "xor", "--samples", "4096", "--epochs", "5", "--workers", "3"],
       { SHARDNET_FAULT: "1:0" },
       30_000,
     );
