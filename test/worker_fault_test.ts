@@ -81,7 +81,7 @@ describe("a failing worker", () => {
     process.env.SHARDNET_FAULT = "0:3";
     try {
       await assert.rejects(
-        train(generate("xor", 500, 4, 1), { epochs: 50, workers: 3, backend: "js" }),
+        train(generate("xor", 8192, 4, 1), { epochs: 50, workers: 3, backend: "js" }),
         (e: unknown) =>
           e instanceof WorkerError &&
           /^worker 0: injected fault at step ([3-9]|\d\d+)$/.test(e.message),
