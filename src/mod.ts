@@ -97,3 +97,4 @@ export { type ClusterOptions } from "./engines/cluster/cluster_engine.ts";
 export { ClusterWorker, type ClusterWorkerOptions } from "./engines/cluster/cluster_worker.ts";
 export { type LocalCluster, startLocalCluster } from "./engines/cluster/local_cluster.ts";
 export { trainingCurvesSpec, trainingCurvesSvg } from "./train/training_curves.ts";
+export { autoWorkers, type StepShape, type WorkersChoice } from "./engines/auto_workers.ts";

@@ -13,7 +13,8 @@ const dir = mkdtempSync(join(tmpdir(), "shardnet-divergence-"));
 function hugeCsv(name: string, scale: number): string {
   const rng = new Rng(3);
   const lines = ["a,b,c,label"];
-  for (let i = 0; i < 200; i++) {
+  // Two chunks of 600 rows, so that both workers compute.
+  for (let i = 0; i < 1200; i++) {
     const [a, b, c] = [0, 1, 2].map(() => (2 * rng.uniform() - 1) * scale);
     lines.push(`${a},${b},${c},${a + b > 0 ? 1 : 0}`);
   }

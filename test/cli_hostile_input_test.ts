@@ -250,14 +250,14 @@ describe("5 and 6: sizes beyond memory are refused before allocating, naming the
       "train",
       ["--hidden", "100000000", "--epochs", "1"],
       2,
-      /the shared workspace needs .* GiB; the largest part is the partial gradients .* more than the 4\.0 GiB that one shared memory can hold: use a smaller --hidden/,
+      /the shared workspace needs .* GiB; the largest part is the per-thread scratch .* more than the 4\.0 GiB that one shared memory can hold: use .*a smaller --hidden/,
       20_000,
     );
   });
-  it("2048 × 1024 with --hidden 16384: the partial gradients, not the data", async () => {
+  it("32768 × 1024 with --hidden 16384: the partial gradients, not the data", async () => {
     await assertRefused(
       "train",
-      ["--samples", "2048", "--features", "1024", "--hidden", "16384", "--epochs", "1"],
+      ["--samples", "32768", "--features", "1024", "--hidden", "16384", "--epochs", "1"],
       2,
       /the largest part is the partial gradients \(64 chunks × 16809985 parameters × 4 bytes: 4\.0 GiB\).*--batch-size/,
       20_000,
@@ -277,7 +277,7 @@ describe("7: --workers is bounded and start-up is interruptible", () => {
       "train",
       ["--workers", "1000"],
       2,
-      /--workers: expected an integer ≥ 0 and ≤ 256, got 1000$/,
+      /--workers: expected auto or an integer ≥ 0 and ≤ 256, got 1000$/,
       20_000,
     );
   });

@@ -21,8 +21,8 @@ const USAGE_ERRORS: [string[], RegExp][] = [
     /--data: no generator "spiral" \(did you mean gen:spirals\?\); the generators/,
   ],
   [["--dtype", "f46"], /--dtype: expected one of f32, f64, got "f46" \(did you mean f64\?\)$/],
-  [["--workers", "-1"], /--workers: expected an integer ≥ 0 and ≤ 256, got -1/],
-  [["--workers", "two"], /--workers: expected an integer ≥ 0 and ≤ 256, got "two"/],
+  [["--workers", "-1"], /--workers: expected auto or an integer ≥ 0 and ≤ 256, got -1/],
+  [["--workers", "two"], /--workers: expected auto or an integer ≥ 0 and ≤ 256, got "two"/],
   [["--lr", "0"], /--lr: expected a number > 0, got 0/],
   [["--lr", "NaN"], /--lr: expected a number > 0, got "NaN"/],
   [["--hidden", "0"], /--hidden: expected an integer ≥ 1, got 0/],
@@ -76,7 +76,7 @@ describe("train usage errors", () => {
     ) {
       assert.match(r.stdout, new RegExp(`^  ${flag} `, "m"));
     }
-    assert.match(r.stdout, /--workers W .*\[default: logical CPUs/);
+    assert.match(r.stdout, /--workers W .*\[default: auto\]/);
   });
 
   it("a malformed CSV exits 1 naming file, line and column", async () => {

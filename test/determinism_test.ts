@@ -33,6 +33,13 @@ describe("sharded training is bit-identical to single-thread", () => {
         ...["--epochs", "6", "--dtype", "f32", "--seed", "5"],
       ],
     ],
+    [
+      "mini-batches of two chunks and a last one of one, f32",
+      [
+        ...["--data", "xor", "--samples", "2600", "--features", "6", "--batch-size", "1100"],
+        ...["--hidden", "10", "--epochs", "4", "--dtype", "f32", "--seed", "3"],
+      ],
+    ],
   ];
   for (const [name, args] of CASES) {
     it(`--out files are byte-identical for --workers ${WORKER_COUNTS.join(", ")}: ${name}`, async () => {
@@ -81,7 +88,7 @@ describe("sharded training is bit-identical to single-thread", () => {
   }
 
   it("holds over a thousand short steps, where workers wake late and skip steps", async () => {
-    // Steps of two 32-row chunks take microseconds, so with 3 or 8 workers on few cores most
+    // Steps of one 64-row chunk take microseconds, so with 3 or 8 workers on few cores most
     // workers find a step finished, or the next one published, by the time they run: the stale
     // reads that the ticket protocol must make harmless.
     const data = generate("spirals", 2000, 3, 7);
@@ -114,7 +121,7 @@ describe("sharded training is bit-identical to single-thread", () => {
     assert.equal(bits(sharded.model.params), bits(reference.model.params));
     assert.match(
       notes.join("\n"),
-      /8 workers but each batch has only 2 chunks .* at most 2 compute in a step/,
+      /8 workers but each batch has only 1 chunk .* at most 1 compute in a step/,
     );
   });
 });

@@ -23,7 +23,10 @@ export type EngineMaker = (workspace: WorkspaceViews, kernels: Kernels) => Promi
 
 const N = 5, H = 6;
 
-/** A workspace of `samples` generated rows (f64, js kernels), batches of `batchSize`. */
+/**
+ * A workspace of `samples` generated rows (f64, js kernels), batches of `batchSize`, cut into
+ * chunks of 32 rows: small batches then span several chunks, as large ones do in training.
+ */
 export function contractWorkspace(samples: number, batchSize: number, threads: number) {
   const layout = planWorkspace({
     dtype: "f64",
@@ -33,6 +36,7 @@ export function contractWorkspace(samples: number, batchSize: number, threads: n
     validationSamples: 0,
     batchSize,
     threads,
+    chunkRows: Math.min(32, batchSize),
   });
   const ws = workspaceViews(allocateWorkspace(layout), layout);
   const data = generate("blobs", samples, N, 4);

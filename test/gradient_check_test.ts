@@ -7,7 +7,7 @@ import { StepShare } from "../src/core/step_share.ts";
 import { allocateWorkspace, planWorkspace, workspaceViews } from "../src/core/workspace.ts";
 import { Rng } from "../src/rng.ts";
 
-/** A small f64 problem whose chunking splits the batch unevenly (37 rows, chunks of 32). */
+/** A small f64 problem whose chunking splits the batch unevenly (37 rows, chunks of 16). */
 function problem() {
   const m = 37, n = 5, h = 7;
   const rng = new Rng(7, "gradient-check");
@@ -19,6 +19,7 @@ function problem() {
     validationSamples: 0,
     batchSize: m,
     threads: 1,
+    chunkRows: 16,
   });
   const ws = workspaceViews(allocateWorkspace(layout), layout);
   for (let i = 0; i < m * n; i++) ws.x[i] = rng.normal();

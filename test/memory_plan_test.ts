@@ -42,16 +42,16 @@ describe("planRunMemory", () => {
     );
   });
 
-  it("names the partial gradients for 2048 × 1024 f32 with 16384 hidden units", () => {
+  it("names the partial gradients for 32768 × 1024 f32 with 16384 hidden units", () => {
     assert.throws(
       () =>
         planRunMemory({
           dtype: "f32",
-          samples: 2048,
+          samples: 32768,
           features: 1024,
           hidden: 16384,
           validationSamples: 0,
-          batchSize: 2048,
+          batchSize: 32768,
           workers: 2,
           standardize: true,
         }, host),

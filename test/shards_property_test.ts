@@ -5,6 +5,7 @@ import {
   batchRanges,
   chunkCount,
   chunkRowsFor,
+  MIN_CHUNK_ROWS,
   paramSlice,
   type Range,
   share,
@@ -68,7 +69,12 @@ describe("sharding arithmetic (property-based)", () => {
   it("chunk sizes stay within bounds and a multiple of 8 rows", () => {
     fc.assert(fc.property(fc.integer({ min: 1, max: 10_000_000 }), (batchSize) => {
       const rows = chunkRowsFor(batchSize);
-      assert.ok(rows >= 32 && rows <= 1024 && rows % 8 === 0, `${rows} rows`);
+      assert.ok(rows % 8 === 0 && rows <= 1024, `${rows} rows`);
+      // Small batches: one chunk, or chunks of at least MIN_CHUNK_ROWS rows.
+      assert.ok(rows >= Math.min(MIN_CHUNK_ROWS, batchSize), `${rows} rows of ${batchSize}`);
+      // Large batches: about 64 chunks, more only where chunks reach their largest size.
+      const count = chunkCount(batchSize, rows);
+      assert.ok(count <= 64 || rows === 1024, `${count} chunks of ${rows} rows`);
     }));
   });
 

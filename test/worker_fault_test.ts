@@ -10,8 +10,8 @@ describe("a failing worker", () => {
     const r = await runCli(
       "train",
       [
-        "--data",
-        "data/breast_cancer.csv",
+        // Eight chunks of 512 rows: every worker claims chunks.
+        ...["--data", "xor", "--samples", "4096"],
         "--epochs",
         "1000",
         "--workers",
@@ -41,7 +41,7 @@ describe("a failing worker", () => {
     const r = await runCli(
       "train",
       [
-        ...["--data", "data/breast_cancer.csv", "--epochs", "1000", "--workers", "3"],
+        ...["--data", "xor", "--samples", "4096", "--epochs", "1000", "--workers", "3"],
         ...["--log-format", "json"],
       ],
       // The thread ends while it holds a chunk. Bun reports the end; on Deno nothing does, and
@@ -67,7 +67,7 @@ describe("a failing worker", () => {
   it("stops the run when a worker fails while being configured", async () => {
     const r = await runCli(
       "train",
-      ["--data", "data/breast_cancer.csv", "--epochs", "5", "--workers", "3"],
+      ["--data", "xor", "--samples", "4096", "--epochs", "5", "--workers", "3"],
       { SHARDNET_FAULT: "1:0" },
       30_000,
     );
@@ -81,7 +81,7 @@ describe("a failing worker", () => {
     process.env.SHARDNET_FAULT = "0:3";
     try {
       await assert.rejects(
-        train(generate("xor", 500, 4, 1), { epochs: 50, workers: 3, backend: "js" }),
+        train(generate("xor", 8192, 4, 1), { epochs: 50, workers: 3, backend: "js" }),
         (e: unknown) =>
           e instanceof WorkerError &&
           /^worker 0: injected fault at step ([3-9]|\d\d+)$/.test(e.message),

@@ -1,3 +1,5 @@
+import { autoWorkers } from "../engines/auto_workers.ts";
+import { chunkCount, chunkRowsFor } from "../core/shards.ts";
 import type { BenchReport, StrongRow } from "./report.ts";
 import { BUSY_SHARE } from "./run_plan.ts";
 import { INTERVAL_LEVEL } from "./speedup_interval.ts";
@@ -79,6 +81,7 @@ export function benchMarkdown(r: BenchReport): string {
       ]),
     ),
     "",
+    ...autoLines(r),
     "## Where a step's time goes",
     "",
     "Milliseconds per step from the trainer's own per-thread timers, averaged over the run's " +
@@ -266,22 +269,76 @@ function memoryTable(strong: readonly StrongRow[]): string[] {
   ];
 }
 
+/**
+ * What `--workers auto`, the default, picks for each measured workload and backend on this
+ * machine, beside the fastest measured count: auto trains with the count it picks, so its epoch
+ * time is that count's.
+ */
+function autoLines(r: BenchReport): string[] {
+  const lines: string[] = [];
+  const seen = new Set<string>();
+  for (const s of r.strong) {
+    const key = `${s.workload}\u0000${s.backend}`;
+    if (seen.has(key) || (s.backend !== "wasm" && s.backend !== "blas" && s.backend !== "js")) {
+      continue;
+    }
+    seen.add(key);
+    const { workers } = autoWorkers({
+      batchRows: s.samples,
+      chunks: chunkCount(s.samples, Math.min(chunkRowsFor(s.samples), s.samples)),
+      features: s.features,
+      hidden: s.hidden,
+      dtype: s.dtype,
+      backend: s.backend,
+      cpus: r.machine.logicalCores,
+    });
+    const rows = r.strong.filter((t) => t.workload === s.workload && t.backend === s.backend);
+    const verdicts = [...new Set(rows.map((t) => t.runtime))].map((runtime) => {
+      const mine = rows.filter((t) => t.runtime === runtime);
+      const best = mine.reduce((a, b) => b.epochMs.median < a.epochMs.median ? b : a);
+      const picked = mine.find((t) => t.workers === workers);
+      return picked
+        ? `${runtime}: ${(picked.epochMs.median / best.epochMs.median).toFixed(2)}× the ` +
+          `fastest (workers ${best.workers})`
+        : `${runtime}: workers ${workers} not measured`;
+    });
+    lines.push(`- ${s.workload}, ${s.backend}: auto picks ${workers}; ${verdicts.join("; ")}.`);
+  }
+  if (lines.length === 0) return [];
+  return [
+    "`--workers auto` (the default) picks its count from the batch's shape alone (see " +
+    "`autoWorkers`); its epoch time is that of the count it picks, here as a multiple of the " +
+    "fastest measured count's median:",
+    "",
+    ...lines,
+    "",
+  ];
+}
+
 function numpyLines(r: BenchReport): string[] {
   if (r.numpy.length === 0) return [`Not measured: ${r.numpyMissing ?? "not asked for"}.`];
   const first = r.numpy[0];
   return [
     `The same epoch (forward, backward, update; samples as rows) in NumPy ${first.numpy} with ` +
     `${first.blas}${first.threads !== null ? `, ${first.threads} BLAS threads` : ""}, ` +
-    "`scripts/numpy_epoch.py`, on random rows of the workload's shape.",
+    "`scripts/numpy_epoch.py`, on random rows of the workload's shape. Beside it, shardnet's " +
+    "epochs/s at workers 0 in the same run, per runtime and backend, and their ratio to NumPy's.",
     "",
     table(
-      ["workload", "dtype", "epoch ms", "GFLOP/s", "epochs/s"],
+      ["workload", "dtype", "epoch ms", "GFLOP/s", "epochs/s", "shardnet workers 0"],
       r.numpy.map((n) => [
         n.workload,
         n.dtype,
         spreadText(n.epochMs),
         num(n.gflops),
         num(n.epochsPerSecond),
+        r.strong
+          .filter((s) => s.workload === n.workload && s.workers === 0)
+          .map((s) =>
+            `${s.runtime} ${s.backend}: ${num(s.epochsPerSecond)} ` +
+            `(${(s.epochsPerSecond / n.epochsPerSecond).toFixed(2)}×)`
+          )
+          .join("; "),
       ]),
     ),
   ];

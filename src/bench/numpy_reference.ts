@@ -6,9 +6,19 @@ const SCRIPT = fileURLToPath(new URL("../../scripts/numpy_epoch.py", import.meta
 
 /**
  * Set on some processors here because older OpenBLAS builds misbehave on them; a current NumPy
- * runs slower kernels with them, so the reference runs without both (in its own environment only).
+ * runs slower kernels with them, and so does the OpenBLAS that the blas backend loads (the
+ * transposed GEMM of the weight gradient, on AMD EPYC; see docs/performance.md). The reference
+ * and the measured children run without both alike: both sides of the comparison use OpenBLAS's
+ * own CPU detection.
  */
 const OPENBLAS_OVERRIDES = ["OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"];
+
+/** This process's environment without the OpenBLAS overrides: what every measurement runs in. */
+export function benchEnvironment(): Record<string, string | undefined> {
+  const env = { ...process.env };
+  for (const name of OPENBLAS_OVERRIDES) delete env[name];
+  return env;
+}
 
 /** What `scripts/numpy_epoch.py` measured. */
 export interface NumpyTiming {
@@ -39,8 +49,7 @@ export interface NumpyShape {
  * ```
  */
 export function numpyEpoch(shape: NumpyShape): Promise<NumpyTiming | null> {
-  const env = { ...process.env };
-  for (const name of OPENBLAS_OVERRIDES) delete env[name];
+  const env = benchEnvironment();
   const args = [
     SCRIPT,
     ...["--samples", String(shape.samples), "--features", String(shape.features)],

@@ -3,6 +3,7 @@ import { fileURLToPath } from "node:url";
 import { WorkerError } from "../errors.ts";
 import { runtimeCommandLine, type RuntimeKind } from "../runtime/runtimes.ts";
 import type { Job, Measurement } from "./jobs.ts";
+import { benchEnvironment } from "./numpy_reference.ts";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const ENTRY = fileURLToPath(new URL("../cli/bench_child.ts", import.meta.url));
@@ -31,7 +32,11 @@ export function runChild(runtime: ChildRuntime, job: Job): Promise<Measurement> 
     [JSON.stringify(job)],
   );
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(command, args, {
+      cwd: ROOT,
+      env: benchEnvironment(),
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d) => stdout += d);

@@ -1,10 +1,10 @@
 import { diffRuns, parameterName, type RunDiff } from "../bench/run_diff.ts";
 import { UsageError } from "../errors.ts";
 import { kernelsLabel } from "../kernels/select.ts";
-import { writeStderr, writeStdout } from "../runtime/process.ts";
+import { logicalCpus, writeStderr, writeStdout } from "../runtime/process.ts";
 import { train, type TrainResult } from "../train/train.ts";
 import { helpText, parseFlags, usageLines } from "./flags.ts";
-import { TRAIN_FLAGS, trainingFromFlags } from "./train_command.ts";
+import { MAX_WORKERS, TRAIN_FLAGS, trainingFromFlags } from "./train_command.ts";
 
 /** Train flags that write files, log or resume: they have no meaning for a comparison. */
 const NOT_COMPARED = new Set([
@@ -17,8 +17,26 @@ const NOT_COMPARED = new Set([
   "force",
 ]);
 
-/** The compare command's flags: the train flags that describe a training run. */
-export const COMPARE_FLAGS = TRAIN_FLAGS.filter((spec) => !NOT_COMPARED.has(spec.name));
+/**
+ * The compare command's flags: the train flags that describe a training run; `--workers` is the
+ * sharded run's thread count, all logical CPUs by default (auto could pick 0: nothing to compare).
+ */
+export const COMPARE_FLAGS = TRAIN_FLAGS.filter((spec) => !NOT_COMPARED.has(spec.name)).map((
+  spec,
+) =>
+  spec.name === "workers"
+    ? {
+      name: spec.name,
+      value: "N",
+      type: "integer" as const,
+      min: 0,
+      max: MAX_WORKERS,
+      help: `the sharded run's worker threads, from 1 to ${MAX_WORKERS}`,
+      default: logicalCpus(),
+      defaultText: `logical CPUs (${logicalCpus()})`,
+    }
+    : spec
+);
 
 /** About this many epoch rows in the loss table; the first, last and first differing always show. */
 const TABLE_ROWS = 20;

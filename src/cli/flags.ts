@@ -15,6 +15,8 @@ export interface FlagSpec {
   readonly help: string;
   /** Accepted values of a string flag. */
   readonly choices?: readonly string[];
+  /** Words a number flag accepts besides numbers (e.g. `auto`); they parse as themselves. */
+  readonly words?: readonly string[];
   /** Inclusive lower bound of a number. */
   readonly min?: number;
   /** Exclusive lower bound of a number. */
@@ -111,6 +113,7 @@ export function flagValue(spec: FlagSpec, given: string | boolean): string | num
     }
     return text;
   }
+  if (spec.words?.includes(text)) return text;
   const number = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i.test(text.trim()) ? Number(text) : NaN;
   if (!Number.isFinite(number) || (spec.type === "integer" && !Number.isInteger(number))) {
     throw new UsageError(`--${spec.name}: expected ${accepted(spec)}, got "${text}"`);
@@ -132,7 +135,8 @@ function accepted(spec: FlagSpec): string {
     spec.max !== undefined ? `≤ ${spec.max}` : "",
   ].filter((b) => b !== "");
   const noun = spec.type === "integer" ? "an integer" : "a number";
-  return bounds.length ? `${noun} ${bounds.join(" and ")}` : noun;
+  const number = bounds.length ? `${noun} ${bounds.join(" and ")}` : noun;
+  return spec.words?.length ? `${spec.words.join(", ")} or ${number}` : number;
 }
 
 /**

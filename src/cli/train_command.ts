@@ -13,7 +13,7 @@ import {
 } from "../kernels/select.ts";
 import { looksLikeModelFile, readModelFile, writeModelFile } from "../model/model_file.ts";
 import { planRunMemory } from "../core/memory_plan.ts";
-import { logicalCpus, onTerminationSignal } from "../runtime/process.ts";
+import { onTerminationSignal } from "../runtime/process.ts";
 import { train, type TrainOptions } from "../train/train.ts";
 import type { Dataset } from "../data/dataset.ts";
 import { checkpointsFromFlags } from "./checkpoint_flags.ts";
@@ -296,12 +296,13 @@ export const TRAIN_FLAGS: readonly FlagSpec[] = [
     name: "workers",
     value: "W",
     type: "integer",
+    words: ["auto"],
     min: 0,
     max: MAX_WORKERS,
     help: `0: train in the main thread; W from 1 to ${MAX_WORKERS}: data-parallel on W worker ` +
-      "threads (more workers than a batch has chunks only share the reduction)",
-    default: logicalCpus(),
-    defaultText: `logical CPUs (${logicalCpus()})`,
+      "threads (more workers than a batch has chunks only share the reduction); auto: the " +
+      "count estimated fastest for the batch's size and shape, said in a note",
+    default: "auto",
   },
   {
     name: "cluster",
@@ -529,7 +530,8 @@ export function trainingFromFlags(f: FlagValues): TrainingSetup {
       hidden: options.hidden!,
       validationSamples: held,
       batchSize: Math.min(batchSize ?? samples, samples - held),
-      workers: options.workers!,
+      // auto's threads are checked when train knows its pick; the rows are not yet generated.
+      workers: options.workers === "auto" ? 0 : options.workers!,
       standardize: options.standardize === "zscore",
       optimizer: updateFromFlags(f).optimizer,
     });
@@ -657,7 +659,7 @@ export function trainOptionsFromFlags(f: FlagValues): TrainOptions {
     seed: f.seed as number,
     ...(batchSize !== undefined ? { batchSize } : {}),
     dtype: f.dtype as Dtype,
-    workers: cluster ? 0 : f.workers as number,
+    workers: cluster ? 0 : f.workers as number | "auto",
     ...(cluster ? { cluster } : {}),
     backend: f.backend as BackendChoice,
     kernelVariant: f["kernel-variant"] as KernelVariantChoice,

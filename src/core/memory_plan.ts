@@ -40,8 +40,8 @@ export interface RunShape {
  *
  * @example
  * ```ts
- * planRunMemory({ dtype: "f32", samples: 2048, features: 1024, hidden: 16384,
- *   validationSamples: 0, batchSize: 2048, workers: 2, standardize: true });
+ * planRunMemory({ dtype: "f32", samples: 32768, features: 1024, hidden: 16384,
+ *   validationSamples: 0, batchSize: 32768, workers: 2, standardize: true });
  * // throws: … the largest part is the partial gradients (64 chunks × …) …
  * ```
  */
@@ -126,7 +126,7 @@ function workspaceParts(layout: WorkspaceLayout): MemoryPart[] {
       shape: `${layout.maxChunks} chunks × ${layout.paramCount} parameters × ${width} bytes`,
       bytes: bytes(layout.partials),
       reduce: `use a smaller {hidden}, or a {batchSize} of fewer chunks ` +
-        `(below 2048 rows, one chunk per 32)${f32}`,
+        `(below 32768 rows, one chunk per 512)${f32}`,
     },
     {
       what: "the optimizer's state",

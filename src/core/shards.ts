@@ -7,25 +7,32 @@
  * produces the same bits.
  */
 
-/** Fewer rows than this per chunk and the per-chunk overhead (partial buffers, reduction) dominates. */
-const MIN_CHUNK_ROWS = 32;
+/**
+ * Fewer rows than this per chunk and the per-chunk overhead dominates a small batch's step: every
+ * chunk costs five kernel calls (two of them GEMMs through FFI on blas), a partial-gradient slot
+ * and an edge of the reduction tree, whichever thread computes it.
+ */
+export const MIN_CHUNK_ROWS = 512;
 /** More rows than this and a chunk's activations stop fitting in a core's cache. */
 const MAX_CHUNK_ROWS = 1024;
 /** Enough chunks per batch to balance up to this many workers evenly (a few chunks each). */
 const TARGET_CHUNKS = 64;
 
 /**
- * Rows per chunk for batches of `batchSize` rows: about `TARGET_CHUNKS` chunks, a multiple of 8
- * rows (so float32 rows of a multiple-of-4 width stay 16-byte aligned), within the bounds above.
+ * Rows per chunk for batches of `batchSize` rows: the batch split evenly into `TARGET_CHUNKS`
+ * chunks, or into as many as hold `MIN_CHUNK_ROWS` rows each when it is smaller (a batch of fewer
+ * than 2 · `MIN_CHUNK_ROWS` rows is one chunk), rounded up to a multiple of 8 rows (so float32
+ * rows of a multiple-of-4 width stay 16-byte aligned), at most `MAX_CHUNK_ROWS`.
  *
  * @example
  * ```ts
  * chunkRowsFor(32768); // 512
+ * chunkRowsFor(569); // 576: one chunk
  * ```
  */
 export function chunkRowsFor(batchSize: number): number {
-  const rows = Math.ceil(batchSize / TARGET_CHUNKS / 8) * 8;
-  return Math.min(MAX_CHUNK_ROWS, Math.max(MIN_CHUNK_ROWS, rows));
+  const chunks = Math.min(TARGET_CHUNKS, Math.max(1, Math.floor(batchSize / MIN_CHUNK_ROWS)));
+  return Math.min(MAX_CHUNK_ROWS, Math.ceil(batchSize / chunks / 8) * 8);
 }
 
 /** Number of chunks of a batch of `rows` rows. */

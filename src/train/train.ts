@@ -14,7 +14,7 @@ import type { WasmVariant } from "../kernels/wasm.ts";
 import { datasetColumns, initModel, type Model } from "../model/model.ts";
 import { Rng } from "../rng.ts";
 import { forwardRows } from "../model/forward.ts";
-import { batchRanges, chunkCount } from "../core/shards.ts";
+import { batchRanges, chunkCount, chunkRowsFor } from "../core/shards.ts";
 import type { EngineKind, TransportReport } from "../core/step_engine.ts";
 import type { ClusterOptions } from "../engines/cluster/cluster_engine.ts";
 import { allocateWorkspace, type WorkspaceViews, workspaceViews } from "../core/workspace.ts";
@@ -23,6 +23,8 @@ import { planRunMemory } from "../core/memory_plan.ts";
 import { optimizerConfig, type OptimizerOptions, stateArrays } from "../core/optimizer.ts";
 import { lrSchedule, type LrScheduleOptions, scheduledLearningRate } from "./lr_schedule.ts";
 import { type ClassificationMetrics, classificationMetrics } from "../model/metrics.ts";
+import { autoWorkers } from "../engines/auto_workers.ts";
+import { logicalCpus } from "../runtime/process.ts";
 
 /** How to train; every field but `epochs` has a default. */
 export interface TrainOptions {
@@ -46,8 +48,11 @@ export interface TrainOptions {
   readonly batchSize?: number;
   /** Arithmetic and storage precision (default f32). */
   readonly dtype?: Dtype;
-  /** 0: compute in the calling thread; N ≥ 1: data-parallel on N worker threads (default 0). */
-  readonly workers?: number;
+  /**
+   * 0: compute in the calling thread; N ≥ 1: data-parallel on N worker threads; "auto" (the
+   * default): the count `autoWorkers` estimates fastest for the batch's shape, said in a note.
+   */
+  readonly workers?: number | "auto";
   /** Train on worker processes of a NATS cluster instead of threads (`workers` must be 0). */
   readonly cluster?: ClusterOptions;
   /** Kernel backend (default auto). */
@@ -185,17 +190,12 @@ export interface TrainResult {
 export async function train(data: Dataset, options: TrainOptions): Promise<TrainResult> {
   const dtype = options.dtype ?? "f32";
   const seed = options.seed ?? 1;
-  const workers = options.workers ?? 0;
-  if (options.cluster && workers !== 0) {
+  const requested = options.workers ?? "auto";
+  if (options.cluster && requested !== 0 && requested !== "auto") {
     throw new UsageError(
       "workers and cluster exclude each other: a cluster's workers are processes",
     );
   }
-  const choice: EngineChoice = options.cluster
-    ? { kind: "cluster", cluster: options.cluster }
-    : workers === 0
-    ? { kind: "local" }
-    : { kind: "threads", workers };
   const lr = options.learningRate ?? 0.5;
   const optimizer = optimizerConfig(options.optimizer);
   const schedule = lrSchedule(options.lrSchedule ?? {}, lr, options.epochs);
@@ -210,6 +210,24 @@ export async function train(data: Dataset, options: TrainOptions): Promise<Train
   checkBothClasses(data);
   const n = data.features;
   const h = options.init?.hidden ?? options.hidden ?? 32;
+  const backend = resolveBackend(options.backend ?? "auto");
+  const auto = requested === "auto" && !options.cluster
+    ? autoWorkers({
+      batchRows: batchSize,
+      chunks: chunkCount(batchSize, Math.min(chunkRowsFor(batchSize), batchSize)),
+      features: n,
+      hidden: h,
+      dtype,
+      backend: backend.name,
+      cpus: logicalCpus(),
+    })
+    : null;
+  const workers = auto?.workers ?? (requested === "auto" ? 0 : requested);
+  const choice: EngineChoice = options.cluster
+    ? { kind: "cluster", cluster: options.cluster }
+    : workers === 0
+    ? { kind: "local" }
+    : { kind: "threads", workers };
   // Before anything of the run's size is allocated.
   const layout = planRunMemory({
     dtype,
@@ -261,8 +279,8 @@ export async function train(data: Dataset, options: TrainOptions): Promise<Train
   );
   stateView.set(resumedState);
 
-  const backend = resolveBackend(options.backend ?? "auto");
   if (backend.note) options.onNote?.(backend.note);
+  if (auto) options.onNote?.(auto.note);
   const kernelVariant = resolveKernelVariant(backend.name, options.kernelVariant ?? "auto");
   let kernels = await loadKernels(backend.name, dtype, memory, kernelVariant);
   const chunks = chunkCount(batchSize, layout.chunkRows);
@@ -292,8 +310,8 @@ export async function train(data: Dataset, options: TrainOptions): Promise<Train
   const history: EpochReport[] = [];
   const shuffle = new Rng(seed, "shuffle");
   if (options.resume) shuffle.restore(options.resume.shuffleState);
-  const batches = batchRanges(m, batchSize);
   const shuffled = batchSize < m;
+  const batches = batchRanges(m, batchSize).map((range) => ({ ...range, shuffled }));
   const order = shuffled ? new Int32Array(m) : null;
   const valStats = new Float64Array(2);
   let trainingMs = 0;
@@ -314,15 +332,11 @@ export async function train(data: Dataset, options: TrainOptions): Promise<Train
       let lossSum = 0;
       let correct = 0;
       const rate = scheduledLearningRate(schedule, epoch - 1);
-      for (const range of batches) {
+      for (const batch of batches) {
         t++;
-        const out = await engine.step({
-          batch: { ...range, shuffled },
-          order,
-          epoch,
-          learningRate: rate,
-          step: t,
-        });
+        // The local engine steps synchronously: no await, so no trip through the event loop per step.
+        const pending = engine.step({ batch, order, epoch, learningRate: rate, step: t });
+        const out = pending instanceof Promise ? await pending : pending;
         steps++;
         for (let c = 0; c < out.chunks; c++) {
           lossSum += out.chunkStats[2 * c];
@@ -330,18 +344,13 @@ export async function train(data: Dataset, options: TrainOptions): Promise<Train
         }
         options.signal?.throwIfAborted();
       }
-      let report: EpochReport = {
-        epoch,
-        loss: lossSum / m,
-        accuracy: correct / m,
-        ms: 0,
-      };
+      const loss = lossSum / m;
       // The loss comes from the parameters before the last update, so that update is checked too:
       // no epoch with non-finite parameters reaches `onEpoch` or the returned model.
-      if (!Number.isFinite(report.loss) || !allFinite(ws.params.all)) {
-        const what = Number.isFinite(report.loss)
+      if (!Number.isFinite(loss) || !allFinite(ws.params.all)) {
+        const what = Number.isFinite(loss)
           ? "the update made parameters non-finite"
-          : `the loss is ${report.loss}`;
+          : `the loss is ${loss}`;
         throw new DivergenceError(
           `training diverged at epoch ${epoch}: ${what}; the learning rate ${rate} is probably ` +
             `too large (try a smaller --lr)`,
@@ -350,21 +359,25 @@ export async function train(data: Dataset, options: TrainOptions): Promise<Train
       if (validation) {
         valStats.fill(0);
         evaluateValidation(ws, kernels, valStats);
-        report = {
-          ...report,
-          valLoss: valStats[0] / validation.samples,
-          valAccuracy: valStats[1] / validation.samples,
-        };
       }
       if (stopping) {
-        const valLoss = report.valLoss!;
+        const valLoss = valStats[0] / validation!.samples;
         if (best === null || valLoss < best.valLoss - stopping.minDelta) {
           best = { epoch, valLoss, params: Float64Array.from(ws.params.all) };
         }
       }
       const ms = performance.now() - t0;
       trainingMs += ms;
-      report = { ...report, ms };
+      const report: EpochReport = validation
+        ? {
+          epoch,
+          loss,
+          accuracy: correct / m,
+          ms,
+          valLoss: valStats[0] / validation.samples,
+          valAccuracy: valStats[1] / validation.samples,
+        }
+        : { epoch, loss, accuracy: correct / m, ms };
       history.push(report);
       const taken = t;
       const kept = best;
