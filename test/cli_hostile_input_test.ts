@@ -22,7 +22,7 @@ import { generate } from "../src/data/generators.ts";
 import { MemoryLimitError } from "../src/errors.ts";
 import { runtimeName } from "../src/runtime/process.ts";
 import { scriptCommandLine } from "../src/runtime/runtimes.ts";
-import { type CliResult, runCli, startCli } from "./run_cli.ts";
+import { type CliResult, otherRuntime, runCli, runCliOn, startCli } from "./run_cli.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "shardnet-hostile-"));
 const BC = "data/breast_cancer.csv";
@@ -513,12 +513,14 @@ describe("13: a checkpoint written on the other runtime", () => {
     assert.equal(first.code, 0, first.stderr);
     const written = readCheckpoint(checkpoint);
     assert.equal(written.writer?.runtime, runtimeName());
+    assert.match(written.writer?.identity ?? "", /^[0-9a-f]{16}$/);
     const same = await runCli("train", [...csv, "--epochs", "2", "--resume", checkpoint]);
     assert.equal(same.code, 0, same.stderr);
     assert.equal(same.stderr, "");
     const other = runtimeName().startsWith("deno") ? "bun 1.4.5" : "deno 2.9.6";
     const moved = join(dir, "other-runtime.ckpt");
-    writeCheckpoint(moved, { ...written, writer: { ...written.writer!, runtime: other } });
+    const writer = { ...written.writer!, runtime: other, identity: "0123456789abcdef" };
+    writeCheckpoint(moved, { ...written, writer });
     const r = await runCli("train", [...csv, "--epochs", "2", "--resume", moved]);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(
@@ -526,5 +528,25 @@ describe("13: a checkpoint written on the other runtime", () => {
       `note: ${moved} was written on ${other}, this run is on ${runtimeName()}: training ` +
         `continues, but the result may differ from an uninterrupted run on either runtime\n`,
     );
+  });
+
+  it("resumes without a note when both runtimes' kernels compute the same bits", async () => {
+    // The plain wasm build computes the same bits on Deno and Bun; relaxed SIMD fuses on V8 only.
+    const base = ["--data", file("g.csv", GOOD), "--hidden", "2", "--workers", "0"];
+    for (const [variant, noted] of [["plain", false], ["relaxed", true]] as const) {
+      const args = [...base, "--backend", "wasm", "--kernel-variant", variant];
+      const checkpoint = join(dir, `cross-${variant}.ckpt`);
+      const first = await runCliOn(otherRuntime(), "train", [
+        ...args,
+        "--epochs",
+        "1",
+        "--checkpoint",
+        checkpoint,
+      ]);
+      assert.equal(first.code, 0, first.stderr);
+      const r = await runCli("train", [...args, "--epochs", "2", "--resume", checkpoint]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(/was written on/.test(r.stderr), noted, `${variant}: ${r.stderr}`);
+    }
   });
 });

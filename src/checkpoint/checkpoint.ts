@@ -91,6 +91,8 @@ export interface Checkpoint {
 export interface CheckpointWriter {
   readonly runtime: string;
   readonly backend: string;
+  /** `kernelIdentity` of the backend, variant and dtype there: equal where the bits are equal. */
+  readonly identity?: string;
 }
 
 const FORMAT = "shardnet-checkpoint";
@@ -252,8 +254,13 @@ function validate(v: unknown, corrupt: (why: string) => never): Checkpoint {
     : corrupt(`bad "standardization"`);
   const w = v.writer;
   const writer = w === undefined ? undefined : isRecord(w) && typeof w.runtime === "string" &&
-      typeof w.backend === "string"
-    ? { runtime: w.runtime, backend: w.backend }
+      typeof w.backend === "string" &&
+      (w.identity === undefined || typeof w.identity === "string")
+    ? {
+      runtime: w.runtime,
+      backend: w.backend,
+      ...(typeof w.identity === "string" ? { identity: w.identity } : {}),
+    }
     : corrupt(`bad "writer"`);
   return {
     ...(writer ? { writer } : {}),

@@ -18,6 +18,8 @@ export interface CheckpointPolicyOptions {
   readonly stepsPerEpoch: number;
   /** The checkpoint a resumed run starts from, so that a stop before its first epoch keeps it. */
   readonly resumedFrom?: Checkpoint;
+  /** `kernelIdentity` of the run's kernels, recorded as the writer's. */
+  readonly identity?: string;
   /** Milliseconds on a monotonic clock (default `performance.now`). */
   readonly now?: () => number;
 }
@@ -65,7 +67,11 @@ export class CheckpointPolicy {
       config: o.config,
       standardization: o.standardization,
       dataFingerprint: o.dataFingerprint,
-      writer: { runtime: runtimeName(), backend: o.config.backend },
+      writer: {
+        runtime: runtimeName(),
+        backend: o.config.backend,
+        ...(o.identity !== undefined ? { identity: o.identity } : {}),
+      },
     };
     this.#written = false;
     const due = o.every !== undefined

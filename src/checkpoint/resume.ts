@@ -30,7 +30,8 @@ const FIXED: readonly [flag: string, key: keyof RunConfig][] = [
  * total), `--workers` (it never changes the bits), logging and output. A different backend is
  * allowed, since a machine may lack the original one, but noted: it changes the rounding, so the
  * result is a valid continuation but not bit-identical to an uninterrupted run. So is another
- * `runtime` than the checkpoint's writer (default: this process's).
+ * `runtime` than the checkpoint's writer (default: this process's), unless both recorded the same
+ * kernel `identity` (see `kernelIdentity`).
  *
  * @example
  * ```ts
@@ -43,6 +44,7 @@ export function resumeState(
   fingerprint: string,
   path: string,
   runtime = runtimeName(),
+  identity?: string,
 ): { state: TrainState; notes: string[] } {
   const was = checkpoint.config;
   const differs = (what: string, then: unknown, now: unknown): never => {
@@ -74,7 +76,9 @@ export function resumeState(
     `training continues, but not bit-identical to an uninterrupted run`,
   ];
   const then = checkpoint.writer?.runtime;
-  if (then !== undefined && runtimeKind(then) !== runtimeKind(runtime)) {
+  // Two runtimes whose kernels compute the same bits (the identity says so) need no note.
+  const same = identity !== undefined && checkpoint.writer?.identity === identity;
+  if (then !== undefined && runtimeKind(then) !== runtimeKind(runtime) && !same) {
     notes.push(
       `${path} was written on ${then}, this run is on ${runtime}: training continues, but the ` +
         `result may differ from an uninterrupted run on either runtime`,

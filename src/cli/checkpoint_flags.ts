@@ -42,6 +42,7 @@ export function checkpointsFromFlags(
   f: FlagValues,
   rows: Dataset,
   options: TrainOptions,
+  identity?: string,
 ): CheckpointSetup {
   const path = f.checkpoint as string | undefined;
   const every = f["checkpoint-every"] as number | undefined;
@@ -81,7 +82,7 @@ export function checkpointsFromFlags(
   };
   const dataFingerprint = datasetFingerprint(rows);
   const { state, notes } = resumed
-    ? resumeState(resumed, config, dataFingerprint, resumePath!)
+    ? resumeState(resumed, config, dataFingerprint, resumePath!, undefined, identity)
     : { state: undefined, notes: [] };
   const policy = path === undefined ? undefined : new CheckpointPolicy({
     path,
@@ -91,6 +92,7 @@ export function checkpointsFromFlags(
     standardization: config.standardize === "zscore" ? fitStandardization(rows) : null,
     stepsPerEpoch: Math.ceil(m / batchSize),
     ...(resumed ? { resumedFrom: resumed } : {}),
+    ...(identity !== undefined ? { identity } : {}),
   });
   return { ...(state ? { resume: state } : {}), ...(policy ? { policy } : {}), notes };
 }

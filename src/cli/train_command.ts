@@ -5,11 +5,14 @@ import { looksLikeCheckpoint } from "../checkpoint/checkpoint.ts";
 import { type CheckpointPolicy, SAVE_INTERVAL_MS } from "../checkpoint/checkpoint_policy.ts";
 import { DivergenceError, UsageError, WorkerError } from "../errors.ts";
 import type { ClusterOptions } from "../engines/cluster/cluster_engine.ts";
+import { kernelIdentity } from "../kernels/kernel_identity.ts";
 import {
   BACKEND_CHOICES,
   type BackendChoice,
   KERNEL_VARIANT_CHOICES,
   type KernelVariantChoice,
+  resolveBackend,
+  resolveKernelVariant,
 } from "../kernels/select.ts";
 import { looksLikeModelFile, readModelFile, writeModelFile } from "../model/model_file.ts";
 import { planRunMemory } from "../core/memory_plan.ts";
@@ -393,7 +396,12 @@ export async function trainCommand(args: readonly string[]): Promise<number> {
   }
   checkTrainOutputs(f);
   const { rows, options, notes: dataNotes } = trainingFromFlags(f);
-  const { resume, policy, notes } = checkpointsFromFlags(f, rows, options);
+  const { resume, policy, notes } = checkpointsFromFlags(
+    f,
+    rows,
+    options,
+    f.checkpoint !== undefined || f.resume !== undefined ? await runIdentity(f) : undefined,
+  );
   const epochs = options.epochs;
   const log = createEpochLog(f["log-format"] as LogFormat, epochs);
   for (const note of [...dataNotes, ...notes]) log.note(note);
@@ -782,3 +790,10 @@ const SUMMARY =
   "the forward passes that produced its gradients, so from the parameters before each step (in " +
   "full batch, before the epoch's update; with mini-batches, the sample-weighted mean over its " +
   "steps); the validation loss and accuracy are measured after the epoch's last step.";
+
+/** `kernelIdentity` of the kernels the flags choose: what a checkpoint records of its writer. */
+function runIdentity(f: FlagValues): Promise<string> {
+  const backend = resolveBackend(f.backend as BackendChoice).name;
+  const variant = resolveKernelVariant(backend, f["kernel-variant"] as KernelVariantChoice);
+  return kernelIdentity(backend, variant, f.dtype as Dtype);
+}
