@@ -277,3 +277,80 @@ describe("cluster TLS", () => {
     },
   );
 });
+
+/**
+ * The per-role users of docs/cluster_security.md: its sample configuration from `WORKER = {` to
+ * the end of its `authorization` block, each sample password replaced by a fresh secret.
+ */
+function rolesConfig(): { config: string; passwords: Record<string, string> } {
+  const doc = readFileSync(new URL("../docs/cluster_security.md", import.meta.url), "utf8");
+  const block = /```conf\n([\s\S]*?)```/.exec(doc)?.[1];
+  assert.ok(block, "docs/cluster_security.md has no conf block");
+  let config = block.slice(block.indexOf("WORKER = {"));
+  const passwords: Record<string, string> = {};
+  for (const user of ["coordinator", "worker-a", "worker-b"]) {
+    passwords[user] = secret("pw");
+    const sample = `"${user}-password"`;
+    assert.ok(config.includes(sample), `no ${sample} in the sample`);
+    config = config.replace(sample, `"${passwords[user]}"`);
+  }
+  return { config, passwords };
+}
+
+describe("cluster permissions", () => {
+  it("trains with the sample's coordinator and worker users", SLOW, async () => {
+    const { config, passwords } = rolesConfig();
+    const s = await server({ config });
+    const url = (user: string) => withCredentials(s, `${user}:${passwords[user]}`);
+    await trainsIdentically(
+      "roles",
+      url("coordinator"),
+      [url("worker-a"), url("worker-b")],
+      Object.values(passwords),
+    );
+    // Nothing either role does was refused, not even where a refusal would go unnoticed.
+    const log = readFileSync(join(s.dir, "server.log"), "utf8");
+    assert.doesNotMatch(log, /violation/i);
+  });
+
+  it(
+    "refuses a worker user's join to another worker, and carries the coordinator's",
+    SLOW,
+    async () => {
+      const { config, passwords } = rolesConfig();
+      const s = await server({ config });
+      const url = (user: string) => withCredentials(s, `${user}:${passwords[user]}`);
+      const victim = await connectCluster(url("worker-b"));
+      const intruder = await connectCluster(url("worker-a"));
+      const coordinator = await connectCluster(url("coordinator"));
+      try {
+        const target = "shardnet.v1.worker.victim.join";
+        const received: string[] = [];
+        const sub = victim.subscribe(target, {
+          callback: (_, msg) => received.push(new TextDecoder().decode(msg.data)),
+        });
+        await victim.flush();
+        const refusals: string[] = [];
+        (async () => {
+          for await (const status of intruder.status()) {
+            if (status.type === "error") refusals.push(String(status.error));
+          }
+        })();
+        intruder.publish(target, "from a worker");
+        await intruder.flush();
+        coordinator.publish(target, "from the coordinator");
+        await coordinator.flush();
+        assert.ok(await eventually(() => received.length > 0 && refusals.length > 0, 10_000));
+        // Give a stray message from the intruder time to arrive behind the coordinator's.
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        assert.deepEqual(received, ["from the coordinator"]);
+        assert.match(refusals.join("\n"), /permissions violation.*publish.*shardnet\.v1\.worker/i);
+        // The server's log records a refusal, so the previous test's clean log means something.
+        assert.match(readFileSync(join(s.dir, "server.log"), "utf8"), /violation/i);
+        sub.unsubscribe();
+      } finally {
+        await Promise.all([victim.close(), intruder.close(), coordinator.close()]);
+      }
+    },
+  );
+});
