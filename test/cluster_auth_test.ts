@@ -109,8 +109,9 @@ async function trainsIdentically(
   coordinatorUrl: string,
   workerUrls: readonly string[],
   secrets: readonly string[],
-  ca?: string,
+  options: { ca?: string; logFormat?: "text" | "json" } = {},
 ): Promise<void> {
+  const ca = options.ca;
   const workers = [];
   for (const [i, url] of workerUrls.entries()) {
     workers.push(await startWorker(url, `${name}-${i}`, ca));
@@ -129,7 +130,7 @@ async function trainsIdentically(
     "--checkpoint",
     checkpoint,
     "--log-format",
-    "json",
+    options.logFormat ?? "text",
   ]);
   assert.equal(r.code, 0, r.stderr);
   const finished = [];
@@ -196,7 +197,7 @@ describe("cluster authentication", () => {
     const wrong = secret("bad");
     const s = await server({ auth: { user: "alice", pass } });
     const url = withCredentials(s, `alice:${pass}`);
-    await trainsIdentically("password", url, [url], [pass]);
+    await trainsIdentically("password", url, [url], [pass], { logFormat: "json" });
     await bothRefused(withCredentials(s, `alice:${wrong}`), /authorization refused/, [pass, wrong]);
     await bothRefused(s.url, /requires credentials/, [pass]);
   });
@@ -272,7 +273,7 @@ describe("cluster TLS", () => {
         tls: { certFile: certs.cert, keyFile: certs.key },
       });
       const url = withCredentials(s, token);
-      await trainsIdentically("tls", url, [url], [token], certs.ca);
+      await trainsIdentically("tls", url, [url], [token], { ca: certs.ca });
       await bothRefused(url, /cannot connect/, [token], certs.otherCa);
     },
   );
@@ -307,6 +308,7 @@ describe("cluster permissions", () => {
       url("coordinator"),
       [url("worker-a"), url("worker-b")],
       Object.values(passwords),
+      { logFormat: "json" },
     );
     // Nothing either role does was refused, not even where a refusal would go unnoticed.
     const log = readFileSync(join(s.dir, "server.log"), "utf8");
@@ -327,7 +329,9 @@ describe("cluster permissions", () => {
         const target = "shardnet.v1.worker.victim.join";
         const received: string[] = [];
         const sub = victim.subscribe(target, {
-          callback: (_, msg) => received.push(new TextDecoder().decode(msg.data)),
+          callback: (_, msg) => {
+            received.push(new TextDecoder().decode(msg.data));
+          },
         });
         await victim.flush();
         const refusals: string[] = [];
