@@ -263,7 +263,7 @@ function makeCertificates(
 
 describe("cluster TLS", () => {
   it(
-    "trains over TLS with --cluster-ca; a CA that did not sign, or none, stops each program",
+    "trains over TLS with --cluster-ca; another CA, none, or another host stops each program",
     TLS,
     async () => {
       const certs = makeCertificates(dir);
@@ -281,6 +281,18 @@ describe("cluster TLS", () => {
         certs.otherCa,
       );
       await bothRefused(url, /TLS: .*give the certificate authority/, [token]);
+      // A certificate the CA signed, but for another host: 127.0.0.2 is loopback too.
+      const elsewhere = await server({
+        host: "127.0.0.2",
+        auth: { token },
+        tls: { certFile: certs.cert, keyFile: certs.key },
+      });
+      await bothRefused(
+        withCredentials(elsewhere, token),
+        /TLS: .*does not match/,
+        [token],
+        certs.ca,
+      );
     },
   );
 });
