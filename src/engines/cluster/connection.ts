@@ -147,9 +147,8 @@ export async function connectCluster(
     // A connection that arrives after we gave up is closed, not leaked.
     attempt.then((nc) => nc.close(), () => {});
     const hasCredentials = address.user !== undefined || address.token !== undefined;
-    throw new ClusterError(
-      `cannot connect to ${shown}: ${describeConnectError(e, hasCredentials)}`,
-    );
+    const why = describeConnectError(e, hasCredentials, options.caFile !== undefined);
+    throw new ClusterError(`cannot connect to ${shown}: ${why}`);
   } finally {
     clearTimeout(timer);
   }
@@ -173,7 +172,7 @@ function tlsOptions(caFile: string, address: ClusterAddress) {
 }
 
 /** The client's error as a short phrase, its first line, credentials redacted. */
-function describeConnectError(e: unknown, hasCredentials: boolean): string {
+function describeConnectError(e: unknown, hasCredentials: boolean, hasCa: boolean): string {
   const error = e as { name?: string; message?: string; cause?: unknown };
   const name = error?.name ?? "";
   const message = String(error?.message ?? e).split("\n")[0];
@@ -183,6 +182,12 @@ function describeConnectError(e: unknown, hasCredentials: boolean): string {
     text = hasCredentials
       ? `authorization refused (${message}); check the credentials in the URL`
       : `the server requires credentials (${message}); give user:pass@ or token@ in the URL`;
+  } else if (/verify|self[- ]signed|issuer certificate/i.test(message)) {
+    text = hasCa
+      ? `TLS: ${message}; the server's certificate is not signed by the given certificate authority`
+      : `TLS: ${message}; give the certificate authority that signed the server's certificate`;
+  } else if (/certificate|altnames/i.test(message)) {
+    text = `TLS: ${message}`;
   } else if (/refused|ECONNREFUSED/i.test(message)) {
     text = "connection refused (is nats-server running there?)";
   } else if (name === "TimeoutError" || /timeout/i.test(message)) {

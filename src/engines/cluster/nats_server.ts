@@ -66,6 +66,11 @@ export interface NatsServerOptions {
   readonly maxPayload?: number;
   /** How long to wait for the server to accept clients before giving up (default 15 s). */
   readonly readyTimeoutMs?: number;
+  /**
+   * More of the server's configuration, in its own format, after what these options set: say an
+   * `authorization` block with users and their permissions (instead of `auth`).
+   */
+  readonly config?: string;
 }
 
 /** A running server; `stop()` (or `await using`) ends it and removes its store. */
@@ -169,9 +174,12 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
   if (options.tls) {
     config.tls = { cert_file: options.tls.certFile, key_file: options.tls.keyFile };
   }
-  // The server's configuration format accepts JSON; the file may hold credentials, hence 0600.
+  // One `key: JSON` line per setting (the server's format accepts JSON values), so that `config`
+  // can follow in that format. The file may hold credentials, hence 0600.
+  const lines = Object.entries(config).map(([key, value]) => `${key}: ${JSON.stringify(value)}`);
+  if (options.config !== undefined) lines.push(options.config);
   const configFile = join(dir, "nats.conf");
-  writeFileSync(configFile, JSON.stringify(config), { mode: 0o600 });
+  writeFileSync(configFile, lines.join("\n") + "\n", { mode: 0o600 });
 
   installExitHook();
   // Its own session: a terminal's Ctrl-C reaches only us, and we decide when the server stops.
