@@ -284,7 +284,7 @@ describe("bench command", () => {
       [["--attempts", "0"], /^bench: --attempts: /],
       [["--optimizers", "--quick"], /^bench: --quick: not with --optimizers\n$/],
       [["--optimizers", "--workers", "1,2"], /^bench: --workers: expected comma-separated/],
-      [["--optimizers", "--backends", "js,wasm"], /^bench: --backends: one backend with/],
+      [["--optimizers", "--backend", "js,wasm"], /^bench: --backend: one backend with/],
     ] as const;
     for (const [args, message] of cases) {
       const r = await runCli("bench", args);

@@ -125,7 +125,7 @@ describe("train: optimizer, schedule and early-stopping flags", () => {
       const epochs = lines.filter((line) => line.event === "epoch");
       assert.equal(done.stopped_early, true);
       assert.equal(epochs.length, done.best_epoch + 5);
-      assert.equal(done.epochs, epochs.length);
+      assert.equal(done.epochs_run, epochs.length);
       assert.equal(epochs[done.best_epoch - 1].val_loss, done.best_val_loss);
       // The model file holds the best epoch's parameters, as the checkpoint records them.
       const best = readCheckpoint(join(dir, "run.ckpt")).best!;

@@ -2,7 +2,7 @@
  * The cluster engine end to end, as people run it: nats-server, worker processes on Deno and Bun
  * (`scripts/worker.ts`), and the coordinator (`train --cluster`), with processes killed for real.
  */
-import { after, before, describe, it } from "node:test";
+import { after, afterEach, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
@@ -17,9 +17,11 @@ import { otherRuntime, runCli, type RunningCli, startCli } from "./run_cli.ts";
 
 const SLOW = { timeout: 240_000, skip: natsSkip };
 const BREAST_CANCER = "data/breast_cancer.csv";
+/** 4096 rows: batches of 8 chunks, so that every worker of a run holds blocks to lose. */
+const XOR = ["--data", "gen:xor", "--samples", "4096", "--features", "8", "--hidden", "8"];
 /** A run long enough to act on while it goes: several seconds on 2 cores. */
-const LONG = ["--data", BREAST_CANCER, "--hidden", "8", "--dtype", "f64", "--epochs", "600"];
-const SHORT = ["--data", BREAST_CANCER, "--hidden", "8", "--dtype", "f64", "--epochs", "15"];
+const LONG = [...XOR, "--dtype", "f64", "--epochs", "600"];
+const SHORT = [...XOR, "--dtype", "f64", "--epochs", "15"];
 
 let server: NatsServer | undefined;
 let dir = "";
@@ -29,6 +31,14 @@ before(async () => {
   if (natsSkip) return;
   server = await startNatsServer({ maxPayload: 64 * 2 ** 20 });
   dir = mkdtempSync(join(tmpdir(), "shardnet-cluster-test-"));
+});
+
+// Whatever a test started goes with it, even when it failed half-way: the next test must find no
+// worker but its own.
+afterEach(() => {
+  for (const r of running.splice(0)) {
+    if (r.child.exitCode === null && r.child.signalCode === null) r.child.kill("SIGKILL");
+  }
 });
 
 after(async () => {

@@ -27,10 +27,17 @@ const MEASURE = {
       : "the L measurement over links runs with SHARDNET_MEASURE_HOSTS=1"),
 };
 const COORDINATOR = 2;
-/** Long enough to act on while it goes: several seconds of steps, each a round trip. */
+/**
+ * Long enough to act on while it goes: several seconds of steps, each a round trip; batches of 8
+ * chunks, so that every worker holds blocks to lose.
+ */
 const LONG = [
   "--data",
-  "data/breast_cancer.csv",
+  "gen:xor",
+  "--samples",
+  "4096",
+  "--features",
+  "8",
   "--hidden",
   "8",
   "--dtype",
@@ -38,7 +45,6 @@ const LONG = [
   "--epochs",
   "3000",
 ];
-
 let hosts: Hosts | undefined;
 let nats: HostNats | undefined;
 let dir = "";

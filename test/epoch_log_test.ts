@@ -50,7 +50,8 @@ describe("progress and the done line", () => {
       first.stdout,
       new RegExp(
         `^done: 6 epochs in .*; final loss \\d\\.\\d{6}, accuracy \\d\\.\\d{4}, val loss ` +
-          `\\d\\.\\d{6}, val accuracy \\d\\.\\d{4}; model in ${out}, checkpoint in ${ckpt}$`,
+          `\\d\\.\\d{6}, val accuracy \\d\\.\\d{4}; training precision .*; validation ` +
+          `precision .*; model in ${out}, checkpoint in ${ckpt}$`,
         "m",
       ),
     );

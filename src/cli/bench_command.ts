@@ -221,14 +221,14 @@ export async function benchCommand(args: readonly string[]): Promise<number> {
 
 /** `bench --optimizers`: the update's cost, each optimizer's epoch over plain sgd's. */
 async function optimizersCommand(f: FlagValues): Promise<number> {
-  const allowed = ["optimizers", "workers", "rounds", "warmup", "repeats", "backends", "out"];
+  const allowed = ["optimizers", "workers", "rounds", "warmup", "repeats", "backend", "out-dir"];
   const stray = BENCH_FLAGS.find((spec) =>
     !allowed.includes(spec.name) && f[spec.name] !== undefined && f[spec.name] !== spec.default
   );
   if (stray) throw new UsageError(`--${stray.name}: not with --optimizers`);
   const workers = f.workers === undefined ? 2 : workerCount(f.workers as string);
-  const backend = backends(f.backends as string);
-  if (backend.length !== 1) throw new UsageError("--backends: one backend with --optimizers");
+  const backend = backends(f.backend as string);
+  if (backend.length !== 1) throw new UsageError("--backend: one backend with --optimizers");
   const comparison = await measureOptimizers(
     preset("L", false),
     workers,
@@ -237,7 +237,7 @@ async function optimizersCommand(f: FlagValues): Promise<number> {
     (f.warmup as number | undefined) ?? 10,
     (f.repeats as number | undefined) ?? 20,
   );
-  const out = f.out as string;
+  const out = f["out-dir"] as string;
   mkdirSync(out, { recursive: true });
   writeFileSync(join(out, "optimizers.json"), JSON.stringify(comparison, null, 2) + "\n");
   const ms = (x: number) => x.toFixed(2);

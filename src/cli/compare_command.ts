@@ -27,7 +27,7 @@ export const COMPARE_FLAGS = TRAIN_FLAGS.filter((spec) => !NOT_COMPARED.has(spec
   spec.name === "workers"
     ? {
       name: spec.name,
-      value: "N",
+      value: "W",
       type: "integer" as const,
       min: 0,
       max: MAX_WORKERS,

@@ -111,7 +111,7 @@ export const TRAIN_FLAGS: readonly FlagSpec[] = [
   { name: "epochs", value: "E", type: "integer", min: 1, help: "epochs in total", default: 300 },
   {
     name: "lr",
-    value: "A",
+    value: "RATE",
     type: "number",
     above: 0,
     help: "learning rate (the base rate of --lr-schedule)",
@@ -150,9 +150,9 @@ export const TRAIN_FLAGS: readonly FlagSpec[] = [
   },
   {
     name: "eps",
-    value: "E",
+    value: "EPS",
     type: "number",
-    help: "adam, adamw: added to the root of the second moment, E > 0",
+    help: "adam, adamw: added to the root of the second moment, EPS > 0",
     defaultText: "1e-8",
   },
   {
@@ -165,11 +165,11 @@ export const TRAIN_FLAGS: readonly FlagSpec[] = [
   },
   {
     name: "lr-schedule",
-    value: "S",
+    value: "SCHEDULE",
     type: "string",
     choices: LR_SCHEDULE_KINDS,
     help: "the rate of epoch e (from 0): lr·f(e), f = 1, G^⌊e/K⌋, G^e, or " +
-      "(A + (lr − A)(1 + cos(π e / E))/2)/lr, times the warm-up's min(1, (e+1)/W)",
+      "(A + (lr − A)(1 + cos(π e / E))/2)/lr, times the warm-up's min(1, (e+1)/WARM)",
     default: "constant",
   },
   {
@@ -195,7 +195,7 @@ export const TRAIN_FLAGS: readonly FlagSpec[] = [
   },
   {
     name: "warmup-epochs",
-    value: "W",
+    value: "WARM",
     type: "integer",
     min: 0,
     help: "ramp the rate up linearly over the first W epochs, with any schedule",
@@ -282,10 +282,10 @@ export const TRAIN_FLAGS: readonly FlagSpec[] = [
   },
   {
     name: "checkpoint-every",
-    value: "K",
+    value: "EVERY",
     type: "integer",
     min: 1,
-    help: "save after every K-th epoch",
+    help: "save after every EVERY-th epoch",
     defaultText: `an epoch ending ${SAVE_INTERVAL_MS / 1000} s or more after the last save`,
   },
   {
