@@ -1,4 +1,3 @@
-import type { Dtype } from "../dtype.ts";
 import { paramCount } from "../model/params.ts";
 import {
   checkMemory,
@@ -7,8 +6,7 @@ import {
   type MemoryPart,
   SHARED_MEMORY_LIMIT,
 } from "../runtime/memory_limit.ts";
-import type { OptimizerConfig } from "./optimizer.ts";
-import { planWorkspace, type WorkspaceLayout } from "./workspace.ts";
+import { planWorkspace, type WorkspaceLayout, type WorkspaceShape } from "./workspace.ts";
 
 /**
  * What one worker thread costs besides its share of the workspace: a runtime instance with its
@@ -16,21 +14,14 @@ import { planWorkspace, type WorkspaceLayout } from "./workspace.ts";
  */
 export const WORKER_THREAD_BYTES = 16 * 2 ** 20;
 
-/** The shape of a training run, as far as memory goes. */
-export interface RunShape {
-  readonly dtype: Dtype;
-  /** Training rows. */
-  readonly samples: number;
-  readonly features: number;
-  readonly hidden: number;
-  readonly validationSamples: number;
-  readonly batchSize: number;
+/**
+ * The shape of a training run, as far as memory goes: the workspace's shape, with the worker
+ * threads it is planned for and whether the rows are standardized (a float64 copy of them).
+ */
+export interface RunShape extends Omit<WorkspaceShape, "threads" | "chunkRows"> {
   /** Worker threads; 0 computes in the calling thread. */
   readonly workers: number;
-  /** Whether the rows are standardized (a float64 copy of them). */
   readonly standardize: boolean;
-  /** The update rule, whose state lives in the workspace (default plain sgd: none). */
-  readonly optimizer?: OptimizerConfig;
 }
 
 /**
