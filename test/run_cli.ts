@@ -66,16 +66,24 @@ export function startCli(
   runtime: RuntimeKind = currentRuntime(),
 ): RunningCli {
   const [command, ...rest] = commandLine(runtime, `scripts/${name}.ts`, args);
-  const started = performance.now();
   const child = spawn(command, rest, {
     cwd: ROOT,
     env: { ...process.env, NO_COLOR: "1", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
+  return watchCli(child, timeoutMs);
+}
+
+/**
+ * Collects a just-spawned command's output (its stdout and stderr must be pipes) and what it will
+ * have printed when it ends; kills it after `timeoutMs`.
+ */
+export function watchCli(child: ChildProcess, timeoutMs: number): RunningCli {
+  const started = performance.now();
   let stdout = "";
   let stderr = "";
-  child.stdout.on("data", (d) => stdout += d);
-  child.stderr.on("data", (d) => stderr += d);
+  child.stdout!.on("data", (d) => stdout += d);
+  child.stderr!.on("data", (d) => stderr += d);
   const done = new Promise<CliResult>((resolve, reject) => {
     const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
     child.on("error", reject);

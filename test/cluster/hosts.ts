@@ -29,7 +29,7 @@ import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { findNatsServer } from "../../src/engines/cluster/nats_server.ts";
 import { currentRuntime, type RuntimeKind } from "../../src/runtime/runtimes.ts";
-import { type CliResult, commandLine, type RunningCli } from "../run_cli.ts";
+import { commandLine, type RunningCli, watchCli } from "../run_cli.ts";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const SCRIPT = join(ROOT, "scripts/cluster_hosts.sh");
@@ -153,26 +153,13 @@ export function createHosts(n: number, rate: string): Promise<Hosts> {
     argv: readonly string[],
     timeoutMs: number,
   ): RunningCli => {
-    const started = performance.now();
     const child = spawn("ip", ["netns", "exec", namespace(i), ...argv], {
       cwd: ROOT,
       env: { ...process.env, NO_COLOR: "1" },
       stdio: ["ignore", "pipe", "pipe"],
     });
     children.push(child);
-    let stdout = "";
-    let stderr = "";
-    child.stdout!.on("data", (d) => stdout += d);
-    child.stderr!.on("data", (d) => stderr += d);
-    const done = new Promise<CliResult>((resolve, reject) => {
-      const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
-      child.on("error", reject);
-      child.on("close", (code, signal) => {
-        clearTimeout(timer);
-        resolve({ code, signal, stdout, stderr, ms: performance.now() - started });
-      });
-    });
-    return { child, stdout: () => stdout, stderr: () => stderr, done };
+    return watchCli(child, timeoutMs);
   };
 
   const startNats = async (i: number): Promise<HostNats> => {
