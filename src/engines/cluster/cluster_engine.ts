@@ -337,6 +337,9 @@ export class ClusterEngine implements StepEngine {
       serving.lost.delete(fail);
     }
     this.#bytes += bytes.byteLength + reply.data.byteLength;
+    // Excluded while this request was in flight (its answer to a check was wrong): its blocks go
+    // to the others.
+    if (this.#declined.has(id)) return null;
     const size = this.#spec.dtype === "f32" ? 4 : 8;
     const d = decodeEnvelope(reply.data, {
       paramCount: this.#ws.layout.paramCount,
