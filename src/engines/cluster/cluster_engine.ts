@@ -11,11 +11,19 @@ import type { WasmVariant } from "../../kernels/wasm.ts";
 import { kernelIdentity } from "../../kernels/kernel_identity.ts";
 import { type Block, deal } from "./assignment.ts";
 import { BlockCombiner } from "./block_combiner.ts";
+import { BlockComputer } from "./block_computer.ts";
 import { ClusterError } from "./cluster_error.ts";
 import { connectCluster, redactUrl } from "./connection.ts";
 import { publishDataset } from "./dataset_store.ts";
-import { decodeEnvelope, encodeEnvelope, ENVELOPE_VERSION, type StepResult } from "./envelope.ts";
+import {
+  decodeEnvelope,
+  encodeEnvelope,
+  type Envelope,
+  ENVELOPE_VERSION,
+  type StepResult,
+} from "./envelope.ts";
 import { type Member, Membership } from "./membership.ts";
+import { MemoryRows } from "./memory_rows.ts";
 import { subject } from "./subjects.ts";
 
 /** How the coordinator reaches and waits for its cluster. */
@@ -49,8 +57,17 @@ const SLOW_STEPS = 20;
 /** A worker process serving this run. */
 interface Serving {
   readonly member: Member;
-  /** Fails the requests in flight to it, when its lease ends. */
-  lost: ((why: string) => void) | null;
+  /** Fail the requests in flight to it (its own blocks, a check of another's), when its lease ends. */
+  readonly lost: Set<(why: string) => void>;
+}
+
+/** What one request of a step asks: these blocks of this batch. */
+interface Job {
+  readonly step: number;
+  readonly batch: { readonly begin: number; readonly end: number };
+  readonly rowIds: Uint32Array | null;
+  readonly blocks: Block[];
+  readonly chunks: number;
 }
 
 /**
@@ -77,8 +94,10 @@ export class ClusterEngine implements StepEngine {
   readonly #combiner: BlockCombiner;
   readonly #membership: Membership;
   readonly #serving = new Map<string, Serving>();
-  /** Workers that declined this run: not asked again. */
+  /** Workers that declined this run or were excluded from it: not asked again. */
   readonly #declined = new Set<string>();
+  /** Computes blocks on this process, to settle a non-finite result no other worker can check. */
+  #checker: BlockComputer | null = null;
   /** Workers asked to join and not answered yet, with the asking. */
   readonly #joining = new Map<string, Promise<void>>();
   readonly #options: Required<Omit<ClusterOptions, "caFile">>;
@@ -209,9 +228,11 @@ export class ClusterEngine implements StepEngine {
       pending = pending === null ? deal(chunks, this.#members()) : redeal(pending, this.#members());
       const attempts = [...pending].filter(([, blocks]) => blocks.length > 0).map(
         async ([id, blocks]) => {
-          const got = await this.#request(id, step, batch, rowIds, blocks, chunks);
+          const job = { step, batch, rowIds, blocks, chunks };
+          let got = await this.#request(id, job);
           if (got === null) return;
           slowestWorkerMs = Math.max(slowestWorkerMs, got.computeMs + got.dataMs);
+          if (!finiteResult(got)) got = await this.#check(id, got, job);
           let at = 0;
           got.blocks.forEach((block, b) => {
             const held = Math.min(block.span, chunks - block.first);
@@ -258,6 +279,7 @@ export class ClusterEngine implements StepEngine {
     for (const id of this.#serving.keys()) this.#send(id, "leave");
     this.#serving.clear();
     this.#membership.stop();
+    await this.#checker?.close();
     await this.#nc.drain().catch(() => {});
   }
 
@@ -270,15 +292,12 @@ export class ClusterEngine implements StepEngine {
       .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   }
 
-  /** Sends one worker its blocks of the step; null when it failed (and is dropped from the run). */
-  async #request(
-    id: string,
-    step: number,
-    batch: { begin: number; end: number },
-    rowIds: Uint32Array | null,
-    blocks: Block[],
-    chunks: number,
-  ): Promise<StepResult | null> {
+  /**
+   * Sends one worker blocks of the step; null when it failed: dropped from the run when it did
+   * not answer in time, excluded from it when its answer is malformed or answers another request.
+   */
+  async #request(id: string, job: Job): Promise<StepResult | null> {
+    const { step, batch, rowIds, blocks, chunks } = job;
     const serving = this.#serving.get(id);
     if (!serving) return null;
     const bytes = encodeEnvelope({
@@ -298,10 +317,12 @@ export class ClusterEngine implements StepEngine {
       },
     });
     const timeout = Math.max(this.#options.timeoutMs, SLOW_STEPS * this.#slowestStepMs);
+    let fail = (_: string) => {};
     const lost = new Promise<never>((_, reject) => {
-      serving.lost = (why) => reject(new Error(why));
+      fail = (why) => reject(new Error(why));
     });
     lost.catch(() => {});
+    serving.lost.add(fail);
     let reply;
     try {
       reply = await Promise.race([
@@ -313,31 +334,122 @@ export class ClusterEngine implements StepEngine {
       this.#drop(id, `no result for step ${step} (${why})`, chunks, blocks);
       return null;
     } finally {
-      serving.lost = null;
+      serving.lost.delete(fail);
     }
     this.#bytes += bytes.byteLength + reply.data.byteLength;
-    const d = decodeEnvelope(reply.data, { paramCount: this.#ws.layout.paramCount });
-    const e = d.ok ? d.envelope : null;
-    const valid = e !== null && e.kind === "result" && e.run === this.#run && e.step === step &&
-      e.from === id && e.body.dtype === this.#spec.dtype && e.body.chunks === chunks &&
-      JSON.stringify(e.body.blocks) === JSON.stringify(blocks);
-    if (!valid) {
-      const why = d.ok ? "a result that does not answer the request" : `${d.reason}: ${d.detail}`;
-      this.#drop(id, `step ${step}: ${why}`, chunks, blocks);
+    // Excluded while this request was in flight (its answer to a check was wrong): its blocks go
+    // to the others.
+    if (this.#declined.has(id)) return null;
+    const size = this.#spec.dtype === "f32" ? 4 : 8;
+    const d = decodeEnvelope(reply.data, {
+      paramCount: this.#ws.layout.paramCount,
+      // The sums and statistics asked for, and room for the envelope around them.
+      maxBytes: blocks.length * (this.#ws.layout.paramCount * size + 16) + 16 * chunks + 4096,
+    });
+    const why = d.ok ? unanswered(d.envelope, this.#run, id, job, this.#spec.dtype) : null;
+    if (!d.ok || why !== null) {
+      const what = d.ok ? why : `${d.reason}: ${d.detail}`;
+      this.#drop(id, `step ${step}: ${what}`, chunks, blocks, true);
       return null;
     }
-    return (e as { body: StepResult }).body;
+    return (d.envelope as Envelope<"result">).body;
   }
 
-  /** Gives up on a worker for the rest of the run; its blocks go to the others. */
-  #drop(id: string, why: string, chunks: number, blocks: Block[]): void {
-    if (!this.#serving.delete(id)) return;
+  /**
+   * Gives up on a worker; its blocks go to the others. A worker that is only `lost` (silent) may
+   * serve again when it comes back; one `excluded` (it answered wrongly) is not asked again.
+   */
+  #drop(id: string, why: string, chunks: number, blocks: Block[], exclude = false): void {
+    if (exclude) this.#declined.add(id);
+    const serving = this.#serving.get(id);
+    if (!serving) return;
+    this.#serving.delete(id);
     const held = blocks.reduce((n, b) => n + Math.max(0, Math.min(b.span, chunks - b.first)), 0);
+    const who = exclude
+      ? `worker ${id} (${serving.member.name}) excluded from the run`
+      : `worker ${id} lost`;
     this.#log(
-      `worker ${id} lost: ${why}; its ${held} chunk${held === 1 ? "" : "s"} go to ` +
+      `${who}: ${why}; its ${held} chunk${held === 1 ? "" : "s"} go to ` +
         `${this.#serving.size} other worker${this.#serving.size === 1 ? "" : "s"}`,
     );
     this.#send(id, "leave");
+  }
+
+  /**
+   * Settles a result with a NaN or an infinity, which is either the model diverging (every process
+   * computes the same numbers from the same parameters and rows) or the worker broken. Another
+   * worker computes the same blocks: the same numbers (`sameResult`) are divergence, and the result
+   * is taken; a finite result instead is taken, and the first worker excluded. When there is no other
+   * worker, or it fails, or it disagrees with a non-finite result of its own, this coordinator
+   * computes the blocks itself (with the kernels every worker was checked to agree with) and its
+   * numbers decide: each worker that disagrees with them is excluded. Returns the result to use.
+   */
+  async #check(suspect: string, got: StepResult, job: Job): Promise<StepResult> {
+    const { step, chunks, blocks } = job;
+    // Parameters made non-finite by this coordinator's own update give non-finite sums
+    // everywhere: the divergence is already certain, and the trainer reports it.
+    if (!allFinite(this.#ws.params.all)) return got;
+    const other = this.#members().find((m) => m.id !== suspect)?.id;
+    const second = other === undefined ? null : await this.#request(other, job);
+    if (second !== null && sameResult(got, second)) {
+      this.#log(
+        `step ${step}: worker ${other} computes the same non-finite sums as worker ${suspect}: ` +
+          `the model diverges`,
+      );
+      return got;
+    }
+    if (second !== null && finiteResult(second)) {
+      const why = `step ${step}: its sums have a NaN or an infinity where worker ${other}'s ` +
+        `have none`;
+      this.#drop(suspect, why, chunks, blocks, true);
+      return second;
+    }
+    const own = await this.#recompute(job);
+    for (const [id, result] of [[suspect, got], [other, second]] as const) {
+      if (id !== undefined && result !== null && !sameResult(result, own)) {
+        const why = `step ${step}: its sums are not the numbers this coordinator computes`;
+        this.#drop(id, why, chunks, blocks, true);
+      }
+    }
+    if (!finiteResult(own)) {
+      this.#log(
+        `step ${step}: this coordinator computes non-finite sums for worker ${suspect}'s ` +
+          `blocks too: the model diverges`,
+      );
+    }
+    return own;
+  }
+
+  /** The blocks of `job` computed on this process, as a worker would answer them. */
+  async #recompute(job: Job): Promise<StepResult> {
+    const t0 = performance.now();
+    const { batch, rowIds, blocks, chunks } = job;
+    this.#checker ??= new BlockComputer(this.#spec, 1);
+    const order = rowIds === null
+      ? null
+      : new Int32Array(rowIds.buffer, rowIds.byteOffset, rowIds.length);
+    const rows = new MemoryRows(this.#ws.x, this.#ws.y, this.#spec.features);
+    const got = await this.#checker.compute(
+      this.#ws.params.all,
+      order === null ? batch : { begin: 0, end: batch.end - batch.begin },
+      blocks,
+      order,
+      rows,
+    );
+    const size = this.#ws.layout.paramCount;
+    const sums = this.#spec.dtype === "f32"
+      ? new Float32Array(size * blocks.length)
+      : new Float64Array(size * blocks.length);
+    got.sums.forEach((sum, i) => sums.set(sum, i * size));
+    return {
+      dtype: this.#spec.dtype,
+      blocks,
+      chunks,
+      sums,
+      stats: got.chunkStats,
+      computeMs: performance.now() - t0,
+      dataMs: 0,
+    };
   }
 
   /** Waits for and joins at least `count` idle workers. */
@@ -353,14 +465,16 @@ export class ClusterEngine implements StepEngine {
             (present > this.#serving.size ? ` (${present} present in the cluster)` : ""),
         );
       }
-      const idle = this.#membership.members().filter((m) =>
-        m.run === "" && !this.#serving.has(m.id) && !this.#declined.has(m.id)
-      );
-      // Ask every idle worker; then wait for an answer or a change in who is there.
+      const askable = (m: Member) =>
+        m.run === "" && !this.#serving.has(m.id) && !this.#declined.has(m.id);
+      const idle = this.#membership.members().filter(askable);
+      // Ask every idle worker; then wait for an answer or another worker to ask. (Idle workers
+      // not to be asked, declined or excluded, must not count: the wait would end at once, again
+      // and again, and starve the event loop.)
       const asked = idle.map((m) => this.#join(m));
       await Promise.race([
         ...(asked.length > 0 ? [Promise.all(asked)] : []),
-        this.#membership.waitFor(idle.length + 1, left, (m) => m.run === "").catch(() => {}),
+        this.#membership.waitFor(idle.length + 1, left, askable).catch(() => {}),
         new Promise((resolve) => setTimeout(resolve, Math.min(left, 250))),
       ]);
     }
@@ -421,7 +535,7 @@ export class ClusterEngine implements StepEngine {
       }
       const theirs = d.envelope.body.identity;
       if (theirs !== this.#identity) return await this.#disagree(member, theirs);
-      this.#serving.set(member.id, { member, lost: null });
+      this.#serving.set(member.id, { member, lost: new Set() });
       this.#log(
         `worker ${member.id} (${member.name}, ${member.runtime}, ${member.threads} ` +
           `thread${member.threads === 1 ? "" : "s"}) joined`,
@@ -476,8 +590,9 @@ export class ClusterEngine implements StepEngine {
     if (this.#closed) return;
     const serving = this.#serving.get(member.id);
     if (type === "leave" && serving) {
-      serving.lost?.(`its lease ended`);
-      if (!serving.lost) {
+      const inFlight = [...serving.lost];
+      for (const fail of inFlight) fail("its lease ended");
+      if (inFlight.length === 0) {
         this.#serving.delete(member.id);
         this.#log(`worker ${member.id} (${member.name}) left`);
       }
@@ -492,6 +607,48 @@ export class ClusterEngine implements StepEngine {
       this.#join(member).catch(() => {});
     }
   }
+}
+
+/** Why `e` is not the answer to `job` sent to worker `id` of run `run`; null when it is. */
+function unanswered(e: Envelope, run: string, id: string, job: Job, dtype: string): string | null {
+  if (e.kind !== "result") return `a ${e.kind} message instead of a result`;
+  if (e.run !== run) return `a result for run ${e.run}`;
+  if (e.step !== job.step) return `a result for step ${e.step}`;
+  if (e.from !== id) return `a result from ${e.from}`;
+  if (e.body.dtype !== dtype) return `a result in ${e.body.dtype}`;
+  if (e.body.chunks !== job.chunks) return `a result for a batch of ${e.body.chunks} chunks`;
+  if (JSON.stringify(e.body.blocks) !== JSON.stringify(job.blocks)) {
+    return "a result for other blocks";
+  }
+  return null;
+}
+
+/** Whether a result's sums and loss sums are all finite (its correct counts are, once decoded). */
+function finiteResult(r: StepResult): boolean {
+  if (!allFinite(r.sums)) return false;
+  for (let i = 0; i < r.stats.length; i += 2) if (!Number.isFinite(r.stats[i])) return false;
+  return true;
+}
+
+function allFinite(a: ArrayLike<number>): boolean {
+  for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i])) return false;
+  return true;
+}
+
+/**
+ * Whether two results for the same blocks hold the same numbers bit for bit, where any NaN equals
+ * any NaN: runtimes do not keep a NaN's sign and payload alike (a Deno and a Bun worker diverging
+ * together give NaNs of different bits), and a NaN means divergence whatever its bits.
+ */
+function sameResult(a: StepResult, b: StepResult): boolean {
+  return a.dtype === b.dtype && sameNumbers(a.sums, b.sums) && sameNumbers(a.stats, b.stats);
+}
+
+/** `Object.is` on each pair: equal bits for numbers (0 and −0 differ), and NaN equal to NaN. */
+function sameNumbers(a: ArrayLike<number>, b: ArrayLike<number>): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (!Object.is(a[i], b[i])) return false;
+  return true;
 }
 
 /** The blocks of workers that failed, dealt whole to those still serving. */
