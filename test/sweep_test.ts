@@ -73,10 +73,10 @@ describe("sweep", () => {
   });
 
   it("posts its threads the compiled kernels, and a thread refuses anything else", async () => {
-    const wasm = await runKernels({ backend: "wasm", kernelVariant: "plain" });
+    const wasm = await runKernels({ epochs: 1, backend: "wasm", kernelVariant: "plain" });
     assert.equal(wasm?.variant, "plain");
     assert.ok(wasm?.module instanceof WebAssembly.Module);
-    assert.equal(await runKernels({ backend: "js" }), null);
+    assert.equal(await runKernels({ epochs: 1, backend: "js" }), null);
     const init = { v: 1, type: "init", data, splits: [], base: {} };
     for (const ok of [wasm, null]) assert.doesNotThrow(() => checkToThread({ ...init, wasm: ok }));
     for (
