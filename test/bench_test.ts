@@ -142,6 +142,44 @@ describe("bench report", () => {
     assert.deepEqual(r.strong[0].speedupInterval, { low: 1, high: 1 });
   });
 
+  it("pools NumPy's rounds and sets each workers-0 run beside them, paired by round", () => {
+    const rounds = (workers: number, epochs: number[][]) => ({
+      ...run(workers, epochs.flat(), [[1, 0, 0]], 200),
+      roundEpochMs: epochs,
+    });
+    const base = [[100, 90], [110, 120], [95, 97]];
+    const numpyRounds = [[200, 210], [300, 280], [190, 200]];
+    const timing = (epochMs: number[]) => ({
+      numpy: "2.4.6",
+      blas: "scipy-openblas",
+      threads: 1,
+      epochMs,
+    });
+    const r = buildReport(
+      {
+        ...measured,
+        strong: [rounds(0, base), rounds(2, [[50, 48], [60, 70], [52, 50]])],
+        numpy: numpyRounds.map((epochMs) => ({
+          workload: WORKLOAD,
+          backend: "auto",
+          timing: timing(epochMs),
+        })),
+      },
+      MACHINE,
+      "x",
+    );
+    assert.equal(r.numpy.length, 1);
+    const [row] = r.numpy;
+    assert.deepEqual(row.epochMs, spread(numpyRounds.flat()));
+    assert.equal(row.beside.length, 1);
+    const [beside] = row.beside;
+    assert.equal(beside.backend, "wasm");
+    assert.equal(beside.ratio, spread(numpyRounds.flat()).median / spread(base.flat()).median);
+    assert.deepEqual(beside.interval, speedupInterval(numpyRounds, base));
+    assert.ok(beside.interval!.low < beside.ratio && beside.ratio < beside.interval!.high);
+    assert.match(benchMarkdown(r), /deno 2\.9\.6 wasm: 10\.2 \(2\.08×; \d\.\d\d–\d\.\d\d×\)/);
+  });
+
   it("breaks a step down by phase and defines sync as wall minus the longest compute", () => {
     const p = report.phases[1];
     assert.equal(p.wallMs, 55);

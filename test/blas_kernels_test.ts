@@ -1,7 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import type { Dtype, Floats } from "../src/dtype.ts";
-import { createBlasKernels, findBlasLibrary } from "../src/kernels/blas.ts";
+import { createBlasKernels, findBlasLibrary, transposesW1 } from "../src/kernels/blas.ts";
 import { jsKernels } from "../src/kernels/js.ts";
 import type { Kernels } from "../src/kernels/kernels.ts";
 import { Rng } from "../src/rng.ts";
@@ -46,6 +46,9 @@ function shapes(): KernelShape[] {
     { rows: 5, n: 1, h: 9, xOff: 1 },
     { rows: 3, n: 13, h: 1, xOff: 0 },
     { rows: 17, n: 30, h: 11, xOff: 3 },
+    // Multiplied by a transposed copy of W1 (see transposesW1), with and without an offset.
+    { rows: 569, n: 30, h: 16, xOff: 0 },
+    { rows: 600, n: 33, h: 15, xOff: 7 },
     { rows: 512, n: 256, h: 64, xOff: 0 },
     { rows: 512, n: 256, h: 64, xOff: 256 * 3 + 1 },
     { rows: 0, n: 4, h: 3, xOff: 0 },
@@ -216,12 +219,15 @@ describe("blas kernels", () => {
       });
 
       it(`${dtype}, ${arenaName}: same inputs give the same bits`, { skip }, () => {
-        const s = { rows: 300, n: 123, h: 45, xOff: 7 };
-        const arena = makeArena();
-        const c = makeCase(arena, dtype, s, 4);
-        const k = blas(dtype);
-        for (const run of [hiddenForward, weightGradient]) {
-          assert.deepEqual(bits(run(k, arena, dtype, s, c)), bits(run(k, arena, dtype, s, c)));
+        for (
+          const s of [{ rows: 300, n: 123, h: 45, xOff: 7 }, { rows: 569, n: 30, h: 16, xOff: 3 }]
+        ) {
+          const arena = makeArena();
+          const c = makeCase(arena, dtype, s, 4);
+          const k = blas(dtype);
+          for (const run of [hiddenForward, weightGradient]) {
+            assert.deepEqual(bits(run(k, arena, dtype, s, c)), bits(run(k, arena, dtype, s, c)));
+          }
         }
       });
     }
@@ -250,6 +256,21 @@ describe("blas kernels", () => {
       const rebase = (v: Floats) => viewOn(dtype, memory.buffer, v.byteOffset, v.length);
       const rebased = { x: rebase(c.x), w1: rebase(c.w1), b1: rebase(c.b1), dz1: rebase(c.dz1) };
       assert.deepEqual(bits(hiddenForward(blas(dtype), arena, dtype, s, rebased)), before);
+    });
+
+    it(`${dtype}: the transposed copy of W1 follows every change of W1`, { skip }, () => {
+      const s = { rows: 569, n: 30, h: 16, xOff: 0 };
+      assert.ok(transposesW1(s.rows, s.n, s.h));
+      const arena = wasmArena(sharedMemory());
+      const c = makeCase(arena, dtype, s, 8);
+      const k = blas(dtype);
+      for (let round = 0; round < 3; round++) {
+        c.w1[round * 31] += 0.5;
+        c.w1[c.w1.length - 1 - round] -= 0.25;
+        const got = hiddenForward(k, arena, dtype, s, c);
+        const want = hiddenForward(jsKernels, arena, dtype, s, c);
+        assertClose(got, want, forwardScale(s, c), TOLERANCE[dtype], `round ${round}`);
+      }
     });
 
     it(`${dtype}: ReLU of special values gives the js bits`, { skip }, () => {

@@ -8,7 +8,8 @@ import { evaluate } from "../src/model/predict.ts";
 import { stratifiedFolds } from "../src/sweep/folds.ts";
 import { rocAuc } from "../src/sweep/roc_auc.ts";
 import { sweep, type SweepRun } from "../src/sweep/sweep.ts";
-import { paramsHash } from "../src/sweep/sweep_run.ts";
+import { checkToThread } from "../src/sweep/sweep_messages.ts";
+import { paramsHash, runKernels } from "../src/sweep/sweep_run.ts";
 import { train } from "../src/train/train.ts";
 
 const data = readCsv("data/breast_cancer.csv");
@@ -69,6 +70,20 @@ describe("sweep", () => {
     assert.ok(
       Math.abs(best!.valLossSpread - Math.abs(bestRuns[0].valLoss - mean) * Math.SQRT2) < 1e-12,
     );
+  });
+
+  it("posts its threads the compiled kernels, and a thread refuses anything else", async () => {
+    const wasm = await runKernels({ epochs: 1, backend: "wasm", kernelVariant: "plain" });
+    assert.equal(wasm?.variant, "plain");
+    assert.ok(wasm?.module instanceof WebAssembly.Module);
+    assert.equal(await runKernels({ epochs: 1, backend: "js" }), null);
+    const init = { v: 1, type: "init", data, splits: [], base: {} };
+    for (const ok of [wasm, null]) assert.doesNotThrow(() => checkToThread({ ...init, wasm: ok }));
+    for (
+      const bad of [undefined, { variant: "plain", module: {} }, { ...wasm, variant: "fused" }]
+    ) {
+      assert.throws(() => checkToThread({ ...init, wasm: bad }), /malformed "init" message/);
+    }
   });
 
   it("evaluates each configuration on one held-out split", async () => {

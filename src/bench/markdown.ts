@@ -321,8 +321,10 @@ function numpyLines(r: BenchReport): string[] {
   return [
     `The same epoch (forward, backward, update; samples as rows) in NumPy ${first.numpy} with ` +
     `${first.blas}${first.threads !== null ? `, ${first.threads} BLAS threads` : ""}, ` +
-    "`scripts/numpy_epoch.py`, on random rows of the workload's shape. Beside it, shardnet's " +
-    "epochs/s at workers 0 in the same run, per runtime and backend, and their ratio to NumPy's.",
+    "`scripts/numpy_epoch.py`, on random rows of the workload's shape, in every round of the " +
+    "workload right after the runtimes' runs. Beside it, shardnet's epochs/s at workers 0 in the " +
+    "same rounds, per runtime and backend, their ratio to NumPy's and, measured in several " +
+    `rounds, the ratio's ${INTERVAL_LEVEL * 100} % bootstrap interval over the rounds.`,
     "",
     table(
       ["workload", "dtype", "epoch ms", "GFLOP/s", "epochs/s", "shardnet workers 0"],
@@ -332,11 +334,11 @@ function numpyLines(r: BenchReport): string[] {
         spreadText(n.epochMs),
         num(n.gflops),
         num(n.epochsPerSecond),
-        r.strong
-          .filter((s) => s.workload === n.workload && s.workers === 0)
+        n.beside
           .map((s) =>
-            `${s.runtime} ${s.backend}: ${num(s.epochsPerSecond)} ` +
-            `(${(s.epochsPerSecond / n.epochsPerSecond).toFixed(2)}×)`
+            `${s.runtime} ${s.backend}: ${num(s.epochsPerSecond)} (${s.ratio.toFixed(2)}×` +
+            (s.interval ? `; ${s.interval.low.toFixed(2)}–${s.interval.high.toFixed(2)}×` : "") +
+            ")"
           )
           .join("; "),
       ]),

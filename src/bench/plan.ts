@@ -38,14 +38,17 @@ export type PlanItem =
     readonly group: "numpy";
     readonly label: string;
     readonly workload: Workload;
+    /** The backend whose round this one runs beside. */
+    readonly backend: string;
     readonly shape: NumpyShape;
   };
 
 /**
  * The measurements of a run, in the order they are taken: strong scaling (Deno and Bun
  * back to back for each configuration, so a change in the machine's load hits both alike, and
- * the worker counts in each workload's rounds), weak scaling (likewise), micro-benchmarks, then the
- * NumPy reference (skipped where python3 or NumPy is missing). `poolRounds` merges the rounds.
+ * the worker counts in each workload's rounds, each round ending with the NumPy reference's share
+ * of the timed epochs, skipped where python3 or NumPy is missing), weak scaling (likewise, without
+ * NumPy), then micro-benchmarks. `poolRounds` merges the rounds.
  *
  * @example
  * ```ts
@@ -87,6 +90,21 @@ export function planBench(s: BenchSettings): PlanItem[] {
       if (round >= rounds) continue;
       const repeats = Math.floor(((round + 1) * workload.repeats) / rounds) -
         Math.floor((round * workload.repeats) / rounds);
+      // NumPy in every round too, so that its ratio to each runtime is measured side by side.
+      items.push({
+        group: "numpy",
+        label: `${name(workload)} · numpy` + (rounds > 1 ? ` · round ${round + 1}/${rounds}` : ""),
+        workload,
+        backend,
+        shape: {
+          samples: workload.samples,
+          features: workload.features,
+          hidden: workload.hidden,
+          dtype: workload.dtype,
+          warmup: workload.warmup,
+          repeats,
+        },
+      });
       for (const processes of s.cluster) {
         for (const runtime of s.runtimes) {
           items.push({
@@ -133,21 +151,6 @@ export function planBench(s: BenchSettings): PlanItem[] {
         },
       });
     }
-  }
-  for (const workload of s.workloads) {
-    items.push({
-      group: "numpy",
-      label: `${workload.name} · numpy`,
-      workload,
-      shape: {
-        samples: workload.samples,
-        features: workload.features,
-        hidden: workload.hidden,
-        dtype: workload.dtype,
-        warmup: workload.warmup,
-        repeats: workload.repeats,
-      },
-    });
   }
   return items;
 }

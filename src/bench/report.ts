@@ -85,6 +85,7 @@ export interface MicroRow {
   readonly gbPerSecond?: number;
 }
 
+/** NumPy's reference for one workload, its rounds pooled. */
 export interface NumpyRow {
   readonly workload: string;
   readonly dtype: Dtype;
@@ -94,6 +95,22 @@ export interface NumpyRow {
   readonly epochMs: Spread;
   readonly gflops: number;
   readonly epochsPerSecond: number;
+  /** shardnet at workers 0 on the same workload, per runtime and backend. */
+  readonly beside: readonly NumpyRatio[];
+}
+
+/** One runtime and backend at workers 0 against NumPy. */
+export interface NumpyRatio {
+  readonly runtime: string;
+  readonly backend: string;
+  readonly epochsPerSecond: number;
+  /** Its epochs/s over NumPy's: NumPy's median epoch time over its own. */
+  readonly ratio: number;
+  /**
+   * The ratio's bootstrap interval over the rounds, each of which measured NumPy right after
+   * the runtimes' workers-0 runs; null when measured in one round.
+   */
+  readonly interval: Interval | null;
 }
 
 /** Everything a benchmark run found: what the JSON output holds and the tables and charts show. */
@@ -173,22 +190,56 @@ export function buildReport(
         ...(r.bytes !== undefined ? { gbPerSecond: r.bytes / r.medianMs / 1e6 } : {}),
       }))
     ),
-    numpy: measured.numpy.map(({ workload, timing }) => {
-      const epochMs = spread(timing.epochMs);
-      return {
-        workload: workload.name,
-        dtype: workload.dtype,
-        numpy: timing.numpy,
-        blas: timing.blas,
-        threads: timing.threads,
-        epochMs,
-        gflops: gflops(workload.samples, workload.features, workload.hidden, epochMs.median),
-        epochsPerSecond: 1000 / epochMs.median,
-      };
-    }),
+    numpy: numpyRows(measured),
     ...(measured.numpyMissing ? { numpyMissing: measured.numpyMissing } : {}),
     measurements: measured,
   };
+}
+
+/**
+ * NumPy's rounds pooled per workload, beside each runtime and backend at workers 0. NumPy's rounds
+ * are tagged with the backend as asked for (`auto`, say), the runs with the one that ran; both
+ * follow the order of `--backend`, so the k-th of each pair up.
+ */
+function numpyRows(measured: Measurements): NumpyRow[] {
+  const workloads = [...new Set(measured.numpy.map((e) => e.workload.name))];
+  return workloads.map((name) => {
+    const entries = measured.numpy.filter((e) => e.workload.name === name);
+    const { workload, timing } = entries[0];
+    const epochMs = spread(entries.flatMap((e) => e.timing.epochMs));
+    const roundsBy = new Map<string, number[][]>();
+    for (const e of entries) {
+      roundsBy.set(e.backend, [...(roundsBy.get(e.backend) ?? []), [...e.timing.epochMs]]);
+    }
+    const asked = [...roundsBy.values()];
+    const base = measured.strong.filter((r) =>
+      r.workload.name === name && r.measurement.workers === 0
+    );
+    const ran = [...new Set(base.map((r) => r.measurement.backend))];
+    const beside = base.map((run): NumpyRatio => {
+      const own = spread(run.measurement.epochMs).median;
+      const rounds = asked[ran.indexOf(run.measurement.backend)] ?? [];
+      const reference = rounds.length ? spread(rounds.flat()).median : epochMs.median;
+      return {
+        runtime: run.measurement.runtime,
+        backend: run.measurement.backend,
+        epochsPerSecond: 1000 / own,
+        ratio: reference / own,
+        interval: speedupInterval(rounds, run.roundEpochMs),
+      };
+    });
+    return {
+      workload: name,
+      dtype: workload.dtype,
+      numpy: timing.numpy,
+      blas: timing.blas,
+      threads: timing.threads,
+      epochMs,
+      gflops: gflops(workload.samples, workload.features, workload.hidden, epochMs.median),
+      epochsPerSecond: 1000 / epochMs.median,
+      beside,
+    };
+  });
 }
 
 /** The run of the same workload, runtime and backend at `workers`. */

@@ -28,7 +28,12 @@ export interface Measurements {
   /** Strong-scaling workloads on loopback clusters of worker processes. */
   readonly cluster: TrainRun[];
   readonly micro: MicroMeasurement[];
-  readonly numpy: { readonly workload: Workload; readonly timing: NumpyTiming }[];
+  /** One entry per round: the NumPy reference beside `backend`'s round of the workload. */
+  readonly numpy: {
+    readonly workload: Workload;
+    readonly backend: string;
+    readonly timing: NumpyTiming;
+  }[];
   /** Why the NumPy reference is missing, when it is. */
   readonly numpyMissing?: string;
   /** How many times at most a training configuration was measured on a busy machine. */
@@ -85,7 +90,7 @@ export async function runPlan(
           progress.end(numpyMissing);
           continue;
         }
-        out.numpy.push({ workload: item.workload, timing });
+        out.numpy.push({ workload: item.workload, backend: item.backend, timing });
         progress.end(`median ${formatMs(spread(timing.epochMs).median)}`);
         continue;
       }

@@ -19,8 +19,9 @@ export const PRESET_NAMES = ["small", "L", "XL"] as const;
 export type PresetName = typeof PRESET_NAMES[number];
 
 /**
- * A preset workload. Small epochs take about a millisecond, so they are timed many at a time;
- * the counts suit the fast backends (an L epoch is tens of milliseconds with wasm or blas, about a
+ * A preset workload. Small epochs take tens of microseconds, so they are timed many at a time,
+ * after a warm-up long enough for the JIT to finish with the step's code (on Deno the epochs of a
+ * fresh process keep getting faster for the first 100–400); the counts suit the fast backends (an L epoch is tens of milliseconds with wasm or blas, about a
  * second with js, where `--repeats` trims them); `quick` trades repetitions for time.
  *
  * @example
@@ -38,8 +39,8 @@ export function preset(name: PresetName, quick: boolean): Workload {
         features: 0,
         hidden: 16,
         dtype: "f64",
-        warmup: quick ? 20 : 50,
-        repeats: quick ? 100 : 300,
+        warmup: quick ? 200 : 500,
+        repeats: quick ? 500 : 3000,
         rounds: quick ? 2 : 5,
       };
     case "L":

@@ -85,7 +85,7 @@ export const BENCH_FLAGS: readonly FlagSpec[] = [
     type: "integer",
     min: 1,
     help: "timed epochs per configuration",
-    defaultText: "small 300, L 24, XL 10; with --quick 100, 10",
+    defaultText: "small 3000, L 24, XL 10; with --quick 500, 10",
   },
   {
     name: "warmup",
@@ -93,7 +93,7 @@ export const BENCH_FLAGS: readonly FlagSpec[] = [
     type: "integer",
     min: 0,
     help: "untimed epochs before them",
-    defaultText: "small 50, L 40, XL 2; with --quick 20, 2",
+    defaultText: "small 500, L 40, XL 2; with --quick 200, 2",
   },
   {
     name: "rounds",

@@ -1,6 +1,6 @@
 import { readCsv } from "../data/csv.ts";
 import { createProgress } from "../bench/progress.ts";
-import { measureSweep } from "../bench/measure_sweep.ts";
+import { measureSweep, type SweepTimings } from "../bench/measure_sweep.ts";
 import { speedupInterval } from "../bench/speedup_interval.ts";
 import { spread } from "../bench/spread.ts";
 import { UsageError } from "../errors.ts";
@@ -73,7 +73,7 @@ export async function sweepBenchCommand(args: readonly string[]): Promise<number
     `${configs * FOLDS} runs of ${epochs} epochs on ${DATA} (${data.samples} rows); ` +
     `${runtimeName()}, ${logicalCpus()} logical CPUs, ${rounds} rounds`,
     "",
-    "threads  median s  min s    max s    cores  others  speedup (median; range over rounds; " +
+    "threads  median s  min s    max s    cores  cpu s    others  speedup (median; range over rounds; " +
     "90 % interval)",
     ...threadCounts.map((threads, k) => {
       const s = spread(timings.ms[k]);
@@ -88,17 +88,26 @@ export async function sweepBenchCommand(args: readonly string[]): Promise<number
       const others = shares.length ? percent(spread(shares).median) : "-";
       const used = timings.cores[k].filter((v) => v !== null);
       const cores = used.length ? spread(used).median.toFixed(2) : "-";
+      const cpu = cpuSeconds(timings, k);
+      const cpuText = cpu.length ? spread(cpu).median.toFixed(2) : "-";
       return `${String(threads).padEnd(7)}  ${secs(s.median)}  ${secs(s.min)}  ${secs(s.max)}  ` +
-        `${cores.padEnd(5)}  ${others.padEnd(6)}  ${speedup}`;
+        `${cores.padEnd(5)}  ${cpuText.padEnd(7)}  ${others.padEnd(6)}  ${speedup}`;
     }),
     "",
     "cores: the median CPUs this process kept busy during a sweep (CPU time / wall time); " +
+    "cpu s: the median CPU time of a sweep, all its threads (the runtime's own included), which " +
+    "other processes do not inflate as they do wall time; " +
     "others: the median share of the CPUs that other processes took.",
     `every run bit-identical across thread counts and rounds: ${timings.identical ? "yes" : "NO"}`,
     "",
   ];
   writeStdout(lines.join("\n"));
   return timings.identical ? 0 : 1;
+}
+
+/** Per round, the CPU seconds of thread count `k`'s sweep, where the platform tells. */
+function cpuSeconds(timings: SweepTimings, k: number): number[] {
+  return timings.cores[k].flatMap((c, r) => c === null ? [] : [(c * timings.ms[k][r]) / 1000]);
 }
 
 function percent(share: number): string {

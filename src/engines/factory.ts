@@ -3,7 +3,7 @@ import type { WorkspaceViews } from "../core/workspace.ts";
 import type { Kernels } from "../kernels/kernels.ts";
 import type { BackendName } from "../kernels/select.ts";
 import type { WasmVariant } from "../kernels/wasm.ts";
-import { ClusterEngine, type ClusterOptions } from "./cluster/cluster_engine.ts";
+import type { ClusterOptions } from "./cluster/cluster_engine.ts";
 import { LocalEngine } from "./local/local_engine.ts";
 import { ThreadEngine } from "./threads/thread_engine.ts";
 
@@ -57,6 +57,10 @@ export function createEngine(
         ...(context.signal ? { signal: context.signal } : {}),
       });
     case "cluster":
-      return ClusterEngine.start(choice.cluster, context);
+      // Loaded on demand: the NATS client is most of what a training thread would otherwise load
+      // at start (a sweep starts a thread per core, each of which only ever trains locally).
+      return import("./cluster/cluster_engine.ts").then(({ ClusterEngine }) =>
+        ClusterEngine.start(choice.cluster, context)
+      );
   }
 }

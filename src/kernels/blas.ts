@@ -132,10 +132,44 @@ function checkDims(rows: number, n: number, h: number): void {
 }
 
 /**
+ * The array last passed at one argument position and the address of its first element: callers
+ * pass the same arrays call after call, and a view's buffer, offset and address never change.
+ * Reading them anew costs little alone, but on Deno a call whose arguments took `.buffer` and a
+ * weak-map lookup per array ran the kernels after the GEMM measurably slower (see
+ * docs/performance.md), so each array is looked up once per position.
+ */
+interface Slot {
+  array: Floats | null;
+  address: number;
+}
+
+/**
+ * Most elements of W1 that hiddenForward copies transposed: past this the copy costs more than the
+ * NoTrans × NoTrans product saves (see {@link transposesW1}).
+ */
+const MAX_TRANSPOSED = 2048;
+
+/**
+ * Whether hiddenForward multiplies X by a transposed copy of W1 (NoTrans × NoTrans) rather than by
+ * W1 read transposed (NoTrans × Trans). Both sum every output over k in the same way for the
+ * shapes measured here, but not for all (OpenBLAS packs the two differently), so the choice must
+ * depend on the call's shape alone: every thread, process and worker count then takes the same
+ * path for the same chunk. OpenBLAS 0.3.21 multiplies small W1 far faster untransposed once the
+ * product is past its small-matrix kernels (about 2^18 multiply-adds); at L's 256 × 64 the copy
+ * and the untransposed product are the slower ones.
+ */
+export function transposesW1(rows: number, n: number, h: number): boolean {
+  return n * h <= MAX_TRANSPOSED && rows * n * h >= 1 << 18;
+}
+
+/**
  * Creates the `blas` backend: hiddenForward is one cblas_sgemm or cblas_dgemm followed by
  * `base.biasRelu`, weightGradient is one GEMM; the other kernels are O(rows·h) or O(P·chunks) and
  * come from `base` unchanged. Arrays may be ordinary typed arrays or views on a SharedArrayBuffer or a
- * shared WebAssembly.Memory; they must have the precision of `dtype`.
+ * shared WebAssembly.Memory; they must have the precision of `dtype`. Where {@link transposesW1}
+ * says so, hiddenForward first copies W1 transposed into a buffer of this instance (at most
+ * 2048 elements), which is why one instance must not be called from two threads at once (no
+ * instance can be: each thread creates its own).
  *
  * Results are deterministic (same inputs and shapes, same bits, wherever the arrays sit in
  * memory) but not bit-equal to `js`: OpenBLAS sums in its own blocked order and, for f32, in
@@ -167,57 +201,80 @@ export function createBlasKernels(
   const blas = load(path);
   const gemm = dtype === "f32" ? blas.cblas_sgemm : blas.cblas_dgemm;
   const bytes = dtype === "f32" ? 4 : 8;
+  // Shared memory: its backing store never moves or detaches, so OpenBLAS may read it.
+  const transposedBuffer = new SharedArrayBuffer(MAX_TRANSPOSED * bytes);
+  const w1t: Floats = dtype === "f32"
+    ? new Float32Array(transposedBuffer)
+    : new Float64Array(transposedBuffer);
+  const w1tAddress = addressOf(w1t);
 
   // Native code has no bounds checks: a short array or a Float64Array given to sgemm would
-  // corrupt memory silently, so both are refused up front.
-  const check = (name: string, a: Floats, offset: number, length: number): void => {
-    if (a.BYTES_PER_ELEMENT !== bytes) {
-      throw new TypeError(`blas ${dtype} kernels: ${name} is a ${a.constructor.name}`);
+  // corrupt memory silently, so both are refused, and the range checked on every call.
+  const at = (slot: Slot, name: string, a: Floats, offset: number, length: number): number => {
+    if (a !== slot.array) {
+      if (a.BYTES_PER_ELEMENT !== bytes) {
+        throw new TypeError(`blas ${dtype} kernels: ${name} is a ${a.constructor.name}`);
+      }
+      slot.array = a;
+      slot.address = addressOf(a);
     }
     if (!Number.isInteger(offset) || offset < 0 || offset + length > a.length) {
       throw new RangeError(
         `blas kernels: ${name} needs ${length} values from ${offset} but has ${a.length}`,
       );
     }
+    return slot.address + offset * bytes;
   };
+  const slots = (count: number): Slot[] =>
+    Array.from({ length: count }, () => ({ array: null, address: 0 }));
+  const [fx, fw1, fb1, fa1] = slots(4);
+  const [gdz1, gx, ggw1] = slots(3);
 
   return {
     ...base,
 
     hiddenForward(x, xOff, rows, n, h, w1, b1, a1) {
       checkDims(rows, n, h);
-      check("x", x, xOff, rows * n);
-      check("w1", w1, 0, h * n);
-      check("b1", b1, 0, h);
-      check("a1", a1, 0, rows * h);
+      const xAt = at(fx, "x", x, xOff, rows * n);
+      const w1At = at(fw1, "w1", w1, 0, h * n);
+      at(fb1, "b1", b1, 0, h);
+      const a1At = at(fa1, "a1", a1, 0, rows * h);
       // Leading dimensions of at least 1 keep n = 0 legal for BLAS; with K = 0 it still
       // writes C = 0 (beta = 0), matching the reference. beta = 0 also means C is never read,
       // so stale NaNs in A1 cannot leak in.
       const ldx = Math.max(1, n);
-      gemm(
-        ROW_MAJOR,
-        NO_TRANS,
-        TRANS,
-        rows,
-        h,
-        n,
-        1,
-        addressOf(x) + xOff * bytes,
-        ldx,
-        addressOf(w1),
-        ldx,
-        0,
-        addressOf(a1),
-        Math.max(1, h),
-      );
+      if (transposesW1(rows, n, h)) {
+        // W1ᵀ[k, j] = W1[j, k]: n × h row-major.
+        for (let j = 0; j < h; j++) {
+          for (let k = 0; k < n; k++) w1t[k * h + j] = w1[j * n + k];
+        }
+        gemm(ROW_MAJOR, NO_TRANS, NO_TRANS, rows, h, n, 1, xAt, ldx, w1tAddress, h, 0, a1At, h);
+      } else {
+        gemm(
+          ROW_MAJOR,
+          NO_TRANS,
+          TRANS,
+          rows,
+          h,
+          n,
+          1,
+          xAt,
+          ldx,
+          w1At,
+          ldx,
+          0,
+          a1At,
+          Math.max(1, h),
+        );
+      }
       base.biasRelu(a1, rows, h, b1);
     },
 
     weightGradient(dz1, x, xOff, rows, n, h, gw1) {
       checkDims(rows, n, h);
-      check("dz1", dz1, 0, rows * h);
-      check("x", x, xOff, rows * n);
-      check("gw1", gw1, 0, h * n);
+      const dz1At = at(gdz1, "dz1", dz1, 0, rows * h);
+      const xAt = at(gx, "x", x, xOff, rows * n);
+      const gw1At = at(ggw1, "gw1", gw1, 0, h * n);
       gemm(
         ROW_MAJOR,
         TRANS,
@@ -226,12 +283,12 @@ export function createBlasKernels(
         n,
         rows,
         1,
-        addressOf(dz1),
+        dz1At,
         Math.max(1, h),
-        addressOf(x) + xOff * bytes,
+        xAt,
         Math.max(1, n),
         0,
-        addressOf(gw1),
+        gw1At,
         Math.max(1, n),
       );
     },

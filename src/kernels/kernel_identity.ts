@@ -7,7 +7,8 @@ import type { WasmVariant } from "./wasm.ts";
 /**
  * Chunk shapes the probe runs: every tile body and every tail of each dimension of the wasm
  * kernels (rows past a 4-row tile and a 64-row panel, features past the vector width and the
- * unrolled k-loop, hidden units past a pair), and GEMMs large enough for OpenBLAS' blocked kernels.
+ * unrolled k-loop, hidden units past a pair), GEMMs large enough for OpenBLAS' blocked kernels,
+ * and one that the blas backend multiplies by a transposed copy of W1 (see `transposesW1`).
  */
 const SHAPES: readonly { rows: number; n: number; h: number; xOff: number }[] = [
   { rows: 1, n: 1, h: 1, xOff: 0 },
@@ -18,6 +19,7 @@ const SHAPES: readonly { rows: number; n: number; h: number; xOff: number }[] = 
   { rows: 67, n: 33, h: 9, xOff: 1 },
   { rows: 131, n: 70, h: 16, xOff: 0 },
   { rows: 200, n: 64, h: 33, xOff: 5 },
+  { rows: 569, n: 30, h: 16, xOff: 2 },
 ];
 
 /** Logits spread over the ranges where outputLoss's exp and log1p take different paths. */

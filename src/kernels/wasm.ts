@@ -77,6 +77,21 @@ export function compileWasmKernels(
   return compiled[variant] ??= WebAssembly.compile(bytesOf(variant));
 }
 
+/**
+ * Takes `module`, the kernels of `variant` compiled by `compileWasmKernels` in another thread and
+ * posted here, as this thread's compiled kernels of that variant (unless it has compiled its own):
+ * later `createWasmKernels` calls instantiate it instead of compiling the kernels again, and the
+ * runtime's optimized code for them is shared with the thread that compiled it.
+ *
+ * @example
+ * ```ts
+ * self.onmessage = ({ data }) => adoptWasmKernels(data.variant, data.module);
+ * ```
+ */
+export function adoptWasmKernels(variant: WasmVariant, module: WebAssembly.Module): void {
+  compiled[variant] ??= Promise.resolve(module);
+}
+
 /** Kernels of precision `dtype` from an instance of `module` on `memory`, a shared memory. */
 export function instantiateWasmKernels(
   module: WebAssembly.Module,

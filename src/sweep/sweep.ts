@@ -1,7 +1,7 @@
 import type { Dataset } from "../data/dataset.ts";
 import { evaluationSplits, type Split, type SweepEvaluation } from "./folds.ts";
 import { expandGrid, type SweepAxes, type SweepConfig } from "./grid.ts";
-import { type RunOptions, type RunOutcome, runSplit } from "./sweep_run.ts";
+import { runKernels, type RunOptions, type RunOutcome, runSplit } from "./sweep_run.ts";
 import { SweepThread } from "./sweep_thread.ts";
 
 /** A grid of trainings and how to evaluate each. */
@@ -128,6 +128,7 @@ export async function sweep(data: Dataset, options: SweepOptions): Promise<Sweep
       await new Promise((resolve) => setTimeout(resolve, 0));
     }
   } else {
+    const wasm = await runKernels(options.base);
     const live: SweepThread[] = [];
     const stop = () => live.forEach((t) => t.terminate());
     signal?.addEventListener("abort", stop);
@@ -136,7 +137,7 @@ export async function sweep(data: Dataset, options: SweepOptions): Promise<Sweep
         await Promise.all(Array.from({ length: threads }, async (_, index) => {
           const thread = new SweepThread(index, onNote);
           live.push(thread);
-          await thread.init(data, splits, options.base);
+          await thread.init(data, splits, options.base, wasm);
           while (next < jobs.length && !signal?.aborted) {
             const { config, split } = jobs[next++];
             record({ ...await thread.run(configs[config], split), config, split });

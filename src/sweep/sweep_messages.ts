@@ -7,6 +7,7 @@ import type { Dataset } from "../data/dataset.ts";
 import type { Split } from "./folds.ts";
 import type { SweepConfig } from "./grid.ts";
 import type { RunOptions, RunOutcome } from "./sweep_run.ts";
+import type { WasmVariant } from "../kernels/wasm.ts";
 
 export const SWEEP_PROTOCOL = 1;
 
@@ -15,13 +16,18 @@ export type FailureKind = "data" | "usage" | "internal";
 
 /** From the sweep to a thread. */
 export type ToThread =
-  /** The data and splits every run draws from, and the options they share: sent once. */
+  /**
+   * The data and splits every run draws from, and the options they share: sent once, with the
+   * wasm kernels the runs use compiled (null for the js backend), so that each thread neither
+   * compiles nor tiers them up again.
+   */
   | {
     readonly v: 1;
     readonly type: "init";
     readonly data: Dataset;
     readonly splits: readonly Split[];
     readonly base: RunOptions;
+    readonly wasm: { readonly variant: WasmVariant; readonly module: WebAssembly.Module } | null;
   }
   /** Train `config` on split `split`. */
   | {
@@ -57,7 +63,13 @@ export type FromThread =
 export function checkToThread(message: unknown): ToThread {
   const m = versioned(message);
   if (m.type === "init") {
-    if (isObject(m.data) && Array.isArray(m.splits) && isObject(m.base)) return m as ToThread;
+    const wasm = m.wasm;
+    const wasmOk = wasm === null ||
+      (isObject(wasm) && (wasm.variant === "relaxed" || wasm.variant === "plain") &&
+        wasm.module instanceof WebAssembly.Module);
+    if (isObject(m.data) && Array.isArray(m.splits) && isObject(m.base) && wasmOk) {
+      return m as ToThread;
+    }
   } else if (m.type === "run") {
     if (isCount(m.id) && isObject(m.config) && isCount(m.split)) return m as ToThread;
   }

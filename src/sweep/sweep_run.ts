@@ -6,6 +6,8 @@ import { evaluate } from "../model/predict.ts";
 import { train, type TrainOptions } from "../train/train.ts";
 import type { Split } from "./folds.ts";
 import { rocAuc } from "./roc_auc.ts";
+import { resolveBackend, resolveKernelVariant } from "../kernels/select.ts";
+import { compileWasmKernels, type WasmVariant } from "../kernels/wasm.ts";
 
 /**
  * The options every run of a sweep shares: `train` options without the ones a sweep decides
@@ -86,6 +88,23 @@ export async function runSplit(
       diverged: e.message,
     };
   }
+}
+
+/**
+ * The wasm kernels that runs of `options` use, compiled in this thread (null for the js backend):
+ * what a sweep posts to its threads, resolved as `train` resolves them.
+ *
+ * @example
+ * ```ts
+ * await thread.init(data, splits, base, await runKernels(base));
+ * ```
+ */
+export async function runKernels(
+  options: RunOptions,
+): Promise<{ variant: WasmVariant; module: WebAssembly.Module } | null> {
+  const backend = resolveBackend(options.backend ?? "auto").name;
+  const variant = resolveKernelVariant(backend, options.kernelVariant ?? "auto");
+  return variant === null ? null : { variant, module: await compileWasmKernels(variant) };
 }
 
 /**

@@ -5,6 +5,7 @@ import type { Split } from "./folds.ts";
 import type { SweepConfig } from "./grid.ts";
 import { checkFromThread, type FromThread, type ToThread } from "./sweep_messages.ts";
 import type { RunOptions, RunOutcome } from "./sweep_run.ts";
+import type { WasmVariant } from "../kernels/wasm.ts";
 
 const WORKER_URL = new URL("./sweep_worker.ts", import.meta.url);
 
@@ -36,7 +37,7 @@ export class SweepThread {
    * ```ts
    * const thread = new SweepThread(0, console.log);
    * try {
-   *   await thread.init(data, splits, { epochs: 300 });
+   *   await thread.init(data, splits, { epochs: 300 }, null);
    *   const outcome = await thread.run({ learningRate: 0.1 }, 0);
    * } finally {
    *   thread.terminate();
@@ -80,9 +81,17 @@ export class SweepThread {
     }, Math.min(1000, stallMs / 4));
   }
 
-  /** Gives the thread the data, splits and shared options of every run it will train. */
-  async init(data: Dataset, splits: readonly Split[], base: RunOptions): Promise<void> {
-    const reply = await this.#ask({ v: 1, type: "init", data, splits, base });
+  /**
+   * Gives the thread the data, splits and shared options of every run it will train, and the
+   * compiled wasm kernels they use (see `runKernels`; null for the js backend).
+   */
+  async init(
+    data: Dataset,
+    splits: readonly Split[],
+    base: RunOptions,
+    wasm: { variant: WasmVariant; module: WebAssembly.Module } | null,
+  ): Promise<void> {
+    const reply = await this.#ask({ v: 1, type: "init", data, splits, base, wasm });
     if (reply.type !== "ready") throw this.#unexpected(reply);
   }
 

@@ -8,6 +8,7 @@ import type { Dataset } from "../data/dataset.ts";
 import type { Split } from "./folds.ts";
 import { checkToThread, type FailureKind, type FromThread } from "./sweep_messages.ts";
 import { type RunOptions, runSplit } from "./sweep_run.ts";
+import { adoptWasmKernels } from "../kernels/wasm.ts";
 
 const ALIVE_MS = 1000;
 
@@ -37,6 +38,7 @@ port.addEventListener("message", async (event) => {
   try {
     const message = checkToThread(event.data);
     if (message.type === "init") {
+      if (message.wasm) adoptWasmKernels(message.wasm.variant, message.wasm.module);
       shared = { data: message.data, splits: message.splits, base: message.base };
       port.postMessage({ v: 1, type: "ready" });
       return;
