@@ -88,6 +88,9 @@ export class ClusterEngine implements StepEngine {
   #bytes = 0;
   #syncMs = 0;
   #slowestStepMs = 0;
+  /** The last step's dealing, before any failure: worker id → its blocks. */
+  #dealt: ReadonlyMap<string, readonly Block[]> = new Map();
+  #lastBatchRows = 0;
   readonly #phase = [0, 0, 0];
   #closed = false;
 
@@ -196,6 +199,7 @@ export class ClusterEngine implements StepEngine {
     const t0 = performance.now();
     const { batch, order } = input;
     const rows = batch.end - batch.begin;
+    this.#lastBatchRows = rows;
     const chunks = chunkCount(rows, this.#spec.chunkRows);
     this.#combiner.begin(chunks);
     const step = ++this.#steps;
@@ -206,7 +210,12 @@ export class ClusterEngine implements StepEngine {
     let pending: Map<string, Block[]> | null = null;
     while (!this.#combiner.complete) {
       if (this.#serving.size === 0) await this.#replaceAll(step);
-      pending = pending === null ? deal(chunks, this.#members()) : redeal(pending, this.#members());
+      if (pending === null) {
+        pending = deal(chunks, this.#members());
+        this.#dealt = new Map(pending);
+      } else {
+        pending = redeal(pending, this.#members());
+      }
       const attempts = [...pending].filter(([, blocks]) => blocks.length > 0).map(
         async ([id, blocks]) => {
           const got = await this.#request(id, step, batch, rowIds, blocks, chunks);
@@ -248,6 +257,8 @@ export class ClusterEngine implements StepEngine {
       processes: this.#serving.size,
       bytesPerStep: this.#bytes / steps,
       syncMs: this.#syncMs / steps,
+      rowsPerProcess: [...this.#dealt.values()].map((blocks) => this.#rowsOf(blocks))
+        .sort((a, b) => b - a),
     };
   }
 
@@ -327,6 +338,17 @@ export class ClusterEngine implements StepEngine {
       return null;
     }
     return (e as { body: StepResult }).body;
+  }
+
+  /** Rows of the last step's batch in `blocks`. */
+  #rowsOf(blocks: readonly Block[]): number {
+    const { chunkRows } = this.#spec;
+    const rows = this.#lastBatchRows;
+    return blocks.reduce(
+      (n, b) =>
+        n + Math.max(0, Math.min(rows, (b.first + b.span) * chunkRows) - b.first * chunkRows),
+      0,
+    );
   }
 
   /** Gives up on a worker for the rest of the run; its blocks go to the others. */
