@@ -208,8 +208,16 @@ export class ClusterEngine implements StepEngine {
       : new Uint32Array(order.buffer, order.byteOffset + 4 * batch.begin, rows);
     let slowestWorkerMs = 0;
     let pending: Map<string, Block[]> | null = null;
+    const before = this.#dealt;
+    const timeout = Math.max(this.#options.timeoutMs, SLOW_STEPS * this.#slowestStepMs);
+    // A worker dealt other blocks than in the last step (new to the run, or taking over) first
+    // fetches their rows from the object store, which on a slow link or a busy host takes longer
+    // than any step: it is waited for as long as a join, while its lease says it lives. Else it
+    // would be given up on, rejoin, fetch anew, and be given up on again.
+    let fetching = false;
     while (!this.#combiner.complete) {
       if (this.#serving.size === 0) await this.#replaceAll(step);
+      const redealt = pending !== null;
       if (pending === null) {
         pending = deal(chunks, this.#members());
         this.#dealt = new Map(pending);
@@ -218,7 +226,10 @@ export class ClusterEngine implements StepEngine {
       }
       const attempts = [...pending].filter(([, blocks]) => blocks.length > 0).map(
         async ([id, blocks]) => {
-          const got = await this.#request(id, step, batch, rowIds, blocks, chunks);
+          const fetches = redealt || !sameBlocks(before.get(id), blocks);
+          fetching ||= fetches;
+          const wait = fetches ? Math.max(timeout, this.#options.waitMs) : timeout;
+          const got = await this.#request(id, step, batch, rowIds, blocks, chunks, wait);
           if (got === null) return;
           slowestWorkerMs = Math.max(slowestWorkerMs, got.computeMs + got.dataMs);
           let at = 0;
@@ -240,7 +251,8 @@ export class ClusterEngine implements StepEngine {
     const t1 = performance.now();
     const out = this.#combiner.finish(input.learningRate, rows, input.step);
     const ms = performance.now() - t0;
-    this.#slowestStepMs = Math.max(this.#slowestStepMs, ms);
+    // A step with data to fetch says nothing of how long computing takes.
+    if (!fetching) this.#slowestStepMs = Math.max(this.#slowestStepMs, ms);
     this.#syncMs += Math.max(0, ms - slowestWorkerMs);
     this.#phase[0] += t1 - t0;
     this.#phase[2] += performance.now() - t1;
@@ -281,7 +293,10 @@ export class ClusterEngine implements StepEngine {
       .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   }
 
-  /** Sends one worker its blocks of the step; null when it failed (and is dropped from the run). */
+  /**
+   * Sends one worker its blocks of the step, waiting `timeout` ms for the result; null when it
+   * failed (and is dropped from the run).
+   */
   async #request(
     id: string,
     step: number,
@@ -289,6 +304,7 @@ export class ClusterEngine implements StepEngine {
     rowIds: Uint32Array | null,
     blocks: Block[],
     chunks: number,
+    timeout: number,
   ): Promise<StepResult | null> {
     const serving = this.#serving.get(id);
     if (!serving) return null;
@@ -308,7 +324,6 @@ export class ClusterEngine implements StepEngine {
         blocks,
       },
     });
-    const timeout = Math.max(this.#options.timeoutMs, SLOW_STEPS * this.#slowestStepMs);
     const lost = new Promise<never>((_, reject) => {
       serving.lost = (why) => reject(new Error(why));
     });
@@ -514,6 +529,11 @@ export class ClusterEngine implements StepEngine {
       this.#join(member).catch(() => {});
     }
   }
+}
+
+function sameBlocks(a: readonly Block[] | undefined, b: readonly Block[]): boolean {
+  return a !== undefined && a.length === b.length &&
+    a.every((x, i) => x.first === b[i].first && x.span === b[i].span);
 }
 
 /** The blocks of workers that failed, dealt whole to those still serving. */
