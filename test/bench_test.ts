@@ -9,7 +9,7 @@ import { benchMarkdown } from "../src/bench/markdown.ts";
 import type { BenchReport } from "../src/bench/report.ts";
 import { buildReport } from "../src/bench/report.ts";
 import { poolRounds } from "../src/bench/pool_rounds.ts";
-import { speedupInterval } from "../src/bench/speedup_interval.ts";
+import { pairedInterval, speedupInterval } from "../src/bench/speedup_interval.ts";
 import type { Measurements, TrainRun } from "../src/bench/run_plan.ts";
 import { spread } from "../src/bench/spread.ts";
 import { flopsPerEpoch, type Workload } from "../src/bench/workloads.ts";
@@ -18,7 +18,7 @@ import { runCli } from "./run_cli.ts";
 
 /**
  * These tests spawn the real program; `bun test` would stop them after its default 5 s. The end
- * to end run takes 6-11 s on a quiet machine and took 37 s on one loaded with twice its cores in
+ * to end run, with its loopback cluster, takes about 10 s on a quiet machine and took 37 s on one loaded with twice its cores in
  * busy processes. Longer than `runCli`'s 120 s, so that a hung bench fails with its output.
  */
 const SPAWN_TIMEOUT_MS = 150_000;
@@ -104,7 +104,13 @@ describe("bench report", () => {
         ...r,
         measurement: {
           ...r.measurement,
-          transport: { processes, bytesPerStep: 132_000 * processes, syncMs: 1.5 },
+          transport: {
+            processes,
+            bytesPerStep: 132_000 * processes,
+            syncMs: 1.5,
+            rowsPerProcess: processes === 2 ? [16384, 16384] : [32768],
+            workerPeakRssBytes: processes === 2 ? [150 * 2 ** 20, 160 * 2 ** 20] : [null],
+          },
         },
       };
     };
@@ -118,12 +124,64 @@ describe("bench report", () => {
     assert.equal(two.vsThreads, 68 / 55);
     assert.equal(two.syncMs, 1.5);
     assert.equal(two.bytesPerStep, 264_000);
+    // One step per epoch; `--workers 0` took a median 100 ms.
+    assert.equal(two.stepMs, 68);
+    assert.equal(two.overheadMs, 68 - 100);
+    assert.equal(two.overheadInterval, null);
+    assert.deepEqual(two.rowsPerProcess, [16384, 16384]);
+    assert.deepEqual(two.workerPeakRssBytes, [160 * 2 ** 20, 150 * 2 ** 20]);
     // No run at one worker thread to set it beside.
     assert.ok(Number.isNaN(one.vsThreads));
+    assert.deepEqual(one.workerPeakRssBytes, [null]);
+    const md = benchMarkdown(r);
     assert.match(
-      benchMarkdown(r),
-      /## Cluster on loopback NATS[\s\S]*\| L +\| deno 2\.9\.6 \| wasm +\| +2 \| 68\.0 .*\| +1\.24 \|/,
+      md,
+      /## Cluster on loopback NATS[\s\S]*\| L +\| deno 2\.9\.6 \| wasm +\| +2 \| 68\.0 .*\| +1\.24 \| +68\.0 \| +-32\.0 \| +1\.50 \| +264,000 \| +16384 \| +160 \|/,
     );
+    assert.match(
+      md,
+      /\| +1 \| +110 .*\| +– \| +110 \| +10\.0 \| +1\.50 \| +132,000 \| +32768 \| +– \|/,
+    );
+  });
+
+  it("gives the cluster's overhead per step its interval over the rounds, paired by round", () => {
+    const inRounds = (epochs: number[][], steps: number): TrainRun => {
+      const r = run(0, epochs.flat(), [[1, 0, 0]], 200);
+      return { ...r, measurement: { ...r.measurement, steps }, roundEpochMs: epochs };
+    };
+    const base = [[1.0, 1.2], [2.0, 2.2], [1.1, 1.1]];
+    // Two steps per epoch on the cluster, so its step takes half an epoch.
+    const cluster = [[3.0, 3.4], [5.0, 5.4], [3.2, 3.2]];
+    const onCluster = inRounds(cluster, 12);
+    const r = buildReport(
+      {
+        ...measured,
+        strong: [inRounds(base, 6)],
+        cluster: [{
+          ...onCluster,
+          measurement: {
+            ...onCluster.measurement,
+            transport: {
+              processes: 1,
+              bytesPerStep: 1,
+              syncMs: 1,
+              rowsPerProcess: [569],
+              workerPeakRssBytes: [1],
+            },
+          },
+        }],
+      },
+      MACHINE,
+      "x",
+    );
+    const [c] = r.cluster;
+    assert.equal(c.stepMs, 3.3 / 2);
+    assert.equal(c.overheadMs, 3.3 / 2 - 1.15);
+    assert.deepEqual(
+      c.overheadInterval,
+      pairedInterval(base, cluster, (b, x) => x / 2 - b),
+    );
+    assert.ok(c.overheadInterval!.low <= c.overheadMs && c.overheadMs <= c.overheadInterval!.high);
   });
 
   it("gives each speedup its bootstrap interval over the rounds, paired by round", () => {
@@ -265,7 +323,7 @@ describe("bench command", () => {
       ...["--hidden", "4", "--workers", "2", "--repeats", "3", "--warmup", "1"],
       ...["--weak-samples", "128", "--runtime", currentRuntime(), "--out-dir", out],
       // Measured once however busy the machine: the test must not wait for it to go idle.
-      ...["--attempts", "1"],
+      ...["--attempts", "1", "--cluster-processes", "1"],
     ]);
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual(readdirSync(out).sort(), [
@@ -281,6 +339,14 @@ describe("bench command", () => {
     assert.equal(report.runtimes.length, 1);
     assert.equal(report.measurements.attempts, 1);
     assert.deepEqual(report.strong.map((s) => s.workers), [0, 2]);
+    // One worker process holding all 512 rows, measured in the same 2 rounds as the threads.
+    const [onCluster] = report.cluster;
+    assert.equal(report.cluster.length, 1);
+    assert.equal(onCluster.processes, 1);
+    assert.deepEqual(onCluster.rowsPerProcess, [512]);
+    assert.ok(onCluster.workerPeakRssBytes[0]! > 0);
+    assert.ok(Number.isFinite(onCluster.overheadMs));
+    assert.ok(onCluster.overheadInterval!.low <= onCluster.overheadInterval!.high);
     assert.equal(report.strong[0].speedup, 1);
     for (const s of report.strong) {
       assert.equal(s.workload, "custom");

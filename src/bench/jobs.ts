@@ -75,6 +75,10 @@ export interface TrainMeasurement {
     readonly processes: number;
     readonly bytesPerStep: number;
     readonly syncMs: number;
+    /** Rows of a step dealt to each worker process, largest first. */
+    readonly rowsPerProcess: readonly number[];
+    /** Peak resident memory of each worker process (null where unknown), in its order. */
+    readonly workerPeakRssBytes: readonly (number | null)[];
   };
 }
 

@@ -1,6 +1,6 @@
 import { autoWorkers } from "../engines/auto_workers.ts";
 import { chunkCount, chunkRowsFor } from "../core/shards.ts";
-import type { BenchReport, StrongRow } from "./report.ts";
+import type { BenchReport, ClusterRow, StrongRow } from "./report.ts";
 import { BUSY_SHARE } from "./run_plan.ts";
 import { INTERVAL_LEVEL } from "./speedup_interval.ts";
 import type { Spread } from "./spread.ts";
@@ -160,9 +160,13 @@ export function benchMarkdown(r: BenchReport): string {
       "## Cluster on loopback NATS",
       "",
       "The same workloads trained by worker processes of one thread each through a nats-server on " +
-      "this machine (`bench --cluster`), beside as many worker threads: the epoch time over the " +
-      "threads' (1 = no cost for the processes and the wire), the coordinator's wait per step " +
-      "beyond the slowest worker's own work, and the bytes it sent and received per step.",
+      "this machine (`bench --cluster-processes`), in the same rounds as the worker threads: the " +
+      "epoch time over that of as many threads (1 = no cost for the processes and the wire); " +
+      "the *overhead* per step, the median step time minus that of `--workers 0`, with its " +
+      `${INTERVAL_LEVEL * 100} % bootstrap interval over the rounds (paired by round); the ` +
+      "coordinator's wait per step beyond the slowest worker's own work; the bytes it sent and " +
+      "received per step; and per worker process the rows of a step it computes (in full batch, " +
+      "all the data it holds) and its peak resident memory (the largest of the workers).",
       "",
       table(
         [
@@ -172,8 +176,12 @@ export function benchMarkdown(r: BenchReport): string {
           "processes",
           "epoch ms",
           "vs threads",
+          "ms/step",
+          "overhead ms/step",
           "sync ms/step",
           "bytes/step",
+          "rows/worker",
+          "worker peak MiB",
         ],
         r.cluster.map((c) => [
           c.workload,
@@ -182,8 +190,12 @@ export function benchMarkdown(r: BenchReport): string {
           String(c.processes),
           spreadText(c.epochMs),
           num(c.vsThreads),
+          num(c.stepMs),
+          overheadText(c),
           num(c.syncMs),
           Math.round(c.bytesPerStep).toLocaleString("en-US"),
+          c.rowsPerProcess.length === 0 ? "–" : String(c.rowsPerProcess[0]),
+          c.workerPeakRssBytes[0] == null ? "–" : num(c.workerPeakRssBytes[0] / 2 ** 20),
         ]),
       ),
       "",
@@ -349,7 +361,7 @@ function numpyLines(r: BenchReport): string[] {
 /** A Markdown table padded into columns, so that it reads as well in a terminal as rendered. */
 function table(head: readonly string[], rows: readonly (readonly string[])[]): string {
   const numeric = head.map((_, i) =>
-    rows.length > 0 && rows.every((r) => /^[\d.,–()×% ]+$/.test(r[i]) || r[i] === "")
+    rows.length > 0 && rows.every((r) => /^[\d.,–()×% -]+$/.test(r[i]) || r[i] === "")
   );
   const widths = head.map((h, i) => Math.max(3, h.length, ...rows.map((r) => r[i].length)));
   const line = (cells: readonly string[]) =>
@@ -368,6 +380,11 @@ function speedupText(s: StrongRow): string {
   return i === null || s.workers === 0
     ? point
     : `${point} (${i.low.toFixed(2)}–${i.high.toFixed(2)})`;
+}
+
+function overheadText(c: ClusterRow): string {
+  const i = c.overheadInterval;
+  return i === null ? num(c.overheadMs) : `${num(c.overheadMs)} (${num(i.low)}–${num(i.high)})`;
 }
 
 function spreadText(s: Spread): string {

@@ -61,7 +61,10 @@ export async function measureTraining(job: TrainJob): Promise<TrainMeasurement> 
     runtimes: [currentRuntime()],
     workerLogs: "ignore",
   });
-  return await measureOn(job, { url: cluster.url, minWorkers: job.cluster.processes });
+  const m = await measureOn(job, { url: cluster.url, minWorkers: job.cluster.processes });
+  // The workers are still there (they serve until stopped): their peak memory so far is the run's.
+  const workerPeakRssBytes = cluster.workerPids.map((pid) => residentBytes("VmHWM", pid));
+  return m.transport ? { ...m, transport: { ...m.transport, workerPeakRssBytes } } : m;
 }
 
 async function measureOn(
@@ -109,6 +112,6 @@ async function measureOn(
     otherCpuShare: cpu && cpuEnd ? otherCpuShare(cpu, cpuEnd) : null,
     rssBeforeBytes,
     peakRssBytes: residentBytes("VmHWM"),
-    ...(result.transport ? { transport: result.transport } : {}),
+    ...(result.transport ? { transport: { ...result.transport, workerPeakRssBytes: [] } } : {}),
   };
 }

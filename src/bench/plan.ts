@@ -8,8 +8,6 @@ export interface BenchSettings {
   readonly workloads: readonly Workload[];
   /** Worker counts for strong and weak scaling, ascending, 0 (the baseline) first. */
   readonly workers: readonly number[];
-  /** Worker-process counts of a loopback cluster to measure beside the threads (1 thread each). */
-  readonly cluster: readonly number[];
   readonly runtimes: readonly ChildRuntime[];
   /** `--backend` choices, each measured in turn. */
   readonly backends: readonly string[];
@@ -105,7 +103,7 @@ export function planBench(s: BenchSettings): PlanItem[] {
           repeats,
         },
       });
-      for (const processes of s.cluster) {
+      for (const processes of workload.cluster ?? []) {
         for (const runtime of s.runtimes) {
           items.push({
             group: "cluster",

@@ -45,6 +45,10 @@ function pool(a: TrainMeasurement, b: TrainMeasurement): TrainMeasurement {
           processes: a.transport.processes,
           bytesPerStep: mean(a.transport.bytesPerStep, b.transport.bytesPerStep),
           syncMs: mean(a.transport.syncMs, b.transport.syncMs),
+          rowsPerProcess: a.transport.rowsPerProcess,
+          workerPeakRssBytes: a.transport.workerPeakRssBytes.map((x, i) =>
+            larger(x, b.transport!.workerPeakRssBytes[i] ?? null)
+          ),
         },
       }
       : {}),

@@ -1,19 +1,20 @@
 import { readFileSync } from "node:fs";
 
 /**
- * This process's resident set size from Linux's /proc/self/status, in bytes: `VmHWM` is the peak
- * since the process started, `VmRSS` the current size. Worker threads are part of the process, so
- * both include every worker. Null where /proc is absent (not Linux).
+ * This process's resident set size from Linux's /proc/self/status (or process `pid`'s), in bytes:
+ * `VmHWM` is the peak since the process started, `VmRSS` the current size. Worker threads are part
+ * of the process, so both include every worker. Null where /proc is absent (not Linux) or the
+ * process is gone.
  *
  * @example
  * ```ts
  * const peak = residentBytes("VmHWM");
  * ```
  */
-export function residentBytes(field: "VmHWM" | "VmRSS"): number | null {
+export function residentBytes(field: "VmHWM" | "VmRSS", pid?: number): number | null {
   let status: string;
   try {
-    status = readFileSync("/proc/self/status", "utf8");
+    status = readFileSync(`/proc/${pid ?? "self"}/status`, "utf8");
   } catch {
     return null;
   }

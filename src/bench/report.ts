@@ -2,7 +2,7 @@ import type { Dtype } from "../dtype.ts";
 import type { TrainMeasurement } from "./jobs.ts";
 import type { Machine } from "./machine.ts";
 import type { Measurements, TrainRun } from "./run_plan.ts";
-import { type Interval, speedupInterval } from "./speedup_interval.ts";
+import { type Interval, pairedInterval, speedupInterval } from "./speedup_interval.ts";
 import { type Spread, spread } from "./spread.ts";
 import { FLOPS_FORMULA, flopsPerEpoch } from "./workloads.ts";
 
@@ -128,6 +128,19 @@ export interface ClusterRow {
   readonly syncMs: number;
   /** Bytes the coordinator sent and received per step, mean over the run. */
   readonly bytesPerStep: number;
+  /** Median time per step (the epoch's median over its steps). */
+  readonly stepMs: number;
+  /**
+   * What the cluster adds to a step: its median step time minus that of `--workers 0` (same
+   * runtime and backend, measured in the same rounds); NaN without that run.
+   */
+  readonly overheadMs: number;
+  /** The overhead's `INTERVAL_LEVEL` bootstrap interval over the rounds; null in one round. */
+  readonly overheadInterval: Interval | null;
+  /** Rows of a step dealt to each worker process, largest first (full batch: the rows it holds). */
+  readonly rowsPerProcess: readonly number[];
+  /** Peak resident memory of each worker process, largest first; null where unknown. */
+  readonly workerPeakRssBytes: readonly (number | null)[];
 }
 
 export interface BenchReport {
@@ -313,6 +326,21 @@ function clusterRow(run: TrainRun, strong: readonly TrainRun[]): ClusterRow {
   const processes = m.transport?.processes ?? 0;
   const epochMs = spread(m.epochMs);
   const threads = sibling(strong, run, processes);
+  const stepsPerEpoch = (x: TrainMeasurement) => x.steps / x.epochMs.length;
+  const stepMs = epochMs.median / stepsPerEpoch(m);
+  const inProcess = sibling(strong, run, 0);
+  const baseSteps = inProcess ? stepsPerEpoch(inProcess.measurement) : NaN;
+  const overheadMs = inProcess
+    ? stepMs - spread(inProcess.measurement.epochMs).median / baseSteps
+    : NaN;
+  const overheadInterval = inProcess
+    ? pairedInterval(
+      inProcess.roundEpochMs,
+      run.roundEpochMs,
+      (base, cluster) => cluster / stepsPerEpoch(m) - base / baseSteps,
+    )
+    : null;
+  const peaks = m.transport?.workerPeakRssBytes ?? [];
   return {
     workload: run.workload.name,
     runtime: m.runtime,
@@ -322,6 +350,11 @@ function clusterRow(run: TrainRun, strong: readonly TrainRun[]): ClusterRow {
     vsThreads: threads ? epochMs.median / spread(threads.measurement.epochMs).median : NaN,
     syncMs: m.transport?.syncMs ?? NaN,
     bytesPerStep: m.transport?.bytesPerStep ?? NaN,
+    stepMs,
+    overheadMs,
+    overheadInterval,
+    rowsPerProcess: m.transport?.rowsPerProcess ?? [],
+    workerPeakRssBytes: [...peaks].sort((a, b) => (b ?? -1) - (a ?? -1)),
   };
 }
 

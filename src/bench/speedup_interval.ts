@@ -30,19 +30,36 @@ export function speedupInterval(
   base: readonly (readonly number[])[],
   run: readonly (readonly number[])[],
 ): Interval | null {
+  return pairedInterval(base, run, (baseMedian, runMedian) => baseMedian / runMedian);
+}
+
+/**
+ * The same bootstrap interval as `speedupInterval` for any statistic of the two pooled medians,
+ * e.g. their difference.
+ *
+ * @example
+ * ```ts
+ * pairedInterval([[1.0, 1.1], [1.2, 1.0]], [[0.1, 0.1], [0.2, 0.1]], (b, r) => b - r);
+ * ```
+ */
+export function pairedInterval(
+  base: readonly (readonly number[])[],
+  run: readonly (readonly number[])[],
+  statistic: (baseMedian: number, runMedian: number) => number,
+): Interval | null {
   const rounds = base.length;
   if (rounds < 2 || run.length !== rounds) return null;
   const rng = new Rng(1, "bootstrap");
   const picked = new Array<number>(rounds);
   const pooledMedian = (of: readonly (readonly number[])[]) =>
     spread(picked.flatMap((r) => of[r])).median;
-  const speedups = Array.from({ length: DRAWS }, () => {
+  const values = Array.from({ length: DRAWS }, () => {
     for (let i = 0; i < rounds; i++) picked[i] = rng.below(rounds);
-    return pooledMedian(base) / pooledMedian(run);
+    return statistic(pooledMedian(base), pooledMedian(run));
   }).sort((a, b) => a - b);
   const tail = (1 - INTERVAL_LEVEL) / 2;
   return {
-    low: speedups[Math.floor(tail * DRAWS)],
-    high: speedups[Math.ceil((1 - tail) * DRAWS) - 1],
+    low: values[Math.floor(tail * DRAWS)],
+    high: values[Math.ceil((1 - tail) * DRAWS) - 1],
   };
 }

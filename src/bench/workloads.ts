@@ -12,6 +12,11 @@ export interface Workload extends Shape {
    * of on whichever ran during it. More rounds cost more process starts and warm-ups.
    */
   readonly rounds: number;
+  /**
+   * Worker-process counts of a loopback cluster to train it on as well, in the same rounds as the
+   * worker threads; none when absent.
+   */
+  readonly cluster?: readonly number[];
 }
 
 /** The named presets; `small` is the bundled data set, L and XL are sized to keep cores busy. */
@@ -42,6 +47,8 @@ export function preset(name: PresetName, quick: boolean): Workload {
         warmup: quick ? 200 : 500,
         repeats: quick ? 500 : 3000,
         rounds: quick ? 2 : 5,
+        // One step per epoch: the cluster's cost per step beside the main thread's.
+        cluster: [1, 2],
       };
     case "L":
       return {

@@ -13,6 +13,7 @@ import { ATTEMPTS, BUSY_SHARE, runPlan } from "../bench/run_plan.ts";
 import { measureOptimizers } from "../bench/measure_optimizers.ts";
 import { preset, PRESET_NAMES, type PresetName, type Workload } from "../bench/workloads.ts";
 import { GENERATOR_KINDS } from "../data/generators.ts";
+import { findNatsServer } from "../engines/cluster/nats_server.ts";
 import type { Dtype } from "../dtype.ts";
 import { UsageError } from "../errors.ts";
 import { BACKEND_CHOICES, type BackendChoice, resolveBackend } from "../kernels/select.ts";
@@ -61,9 +62,9 @@ export const BENCH_FLAGS: readonly FlagSpec[] = [
     name: "cluster-processes",
     value: "LIST",
     type: "string",
-    help: "also train each workload on loopback clusters of this many worker processes " +
-      "(1 thread each; nats-server must be installed), comma-separated, e.g. 1,2,4",
-    defaultText: "none",
+    help: "train every workload on loopback clusters of this many worker processes as well " +
+      "(1 thread each; nats-server must be installed), comma-separated, e.g. 1,2,4; 0: none",
+    defaultText: "small 1,2 when nats-server is installed, the others none",
   },
   {
     name: "runtime",
@@ -275,10 +276,24 @@ function settingsFromFlags(f: FlagValues): BenchSettings {
       }: describes the custom workload; add custom to --workloads`,
     );
   }
+  const cluster = f["cluster-processes"] === undefined ? undefined : [
+    ...new Set(
+      list(f["cluster-processes"] as string, "cluster-processes").map((p) => workerCount(p)),
+    ),
+  ]
+    .filter((p) => p > 0).sort((a, b) => a - b);
+  let natsServer: boolean | undefined;
+  const clusterOf = (w: Workload): readonly number[] => {
+    if (cluster !== undefined) return cluster;
+    if ((w.cluster ?? []).length === 0) return [];
+    natsServer ??= natsServerInstalled();
+    return natsServer ? w.cluster! : [];
+  };
   const override = (w: Workload): Workload => {
     const sized = { ...w, ...shapeSize(w) };
     return {
       ...sized,
+      cluster: clusterOf(w),
       ...(f.repeats !== undefined ? { repeats: f.repeats as number } : {}),
       ...(f.warmup !== undefined ? { warmup: f.warmup as number } : {}),
       ...(f.rounds !== undefined ? { rounds: f.rounds as number } : {}),
@@ -294,16 +309,9 @@ function settingsFromFlags(f: FlagValues): BenchSettings {
       b,
     ) => a - b)
     : defaultWorkers();
-  const cluster = f["cluster-processes"] === undefined ? [] : [
-    ...new Set(
-      list(f["cluster-processes"] as string, "cluster-processes").map((p) => workerCount(p)),
-    ),
-  ]
-    .filter((p) => p > 0).sort((a, b) => a - b);
   return {
     workloads,
     workers,
-    cluster,
     runtimes: runtimes(f.runtime as string | undefined),
     backends: backends(f.backend as string),
     weak: override({
@@ -314,6 +322,17 @@ function settingsFromFlags(f: FlagValues): BenchSettings {
     }),
     microTaskMs: quick ? 100 : 400,
   };
+}
+
+/** Whether nats-server is there for the default cluster configurations; a note when it is not. */
+function natsServerInstalled(): boolean {
+  try {
+    findNatsServer();
+    return true;
+  } catch (e) {
+    writeStderr(`note: ${(e as Error).message}; measuring no cluster configurations\n`);
+    return false;
+  }
 }
 
 /** The backends the choices mean on this machine, each once (`auto` and what it picks are one). */

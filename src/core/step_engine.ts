@@ -43,6 +43,11 @@ export interface TransportReport {
   readonly bytesPerStep: number;
   /** Milliseconds per step beyond the slowest worker's own work, on average. */
   readonly syncMs: number;
+  /**
+   * Rows of the last step's batch dealt to each worker process, largest first: in full batch, the
+   * rows each holds.
+   */
+  readonly rowsPerProcess: readonly number[];
 }
 
 /** Who computes steps: the engines, one folder each under `src/engines/`. */

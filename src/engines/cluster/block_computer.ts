@@ -10,6 +10,7 @@ import {
 } from "../../core/workspace.ts";
 import { loadKernels } from "../../kernels/select.ts";
 import { createEngine } from "../factory.ts";
+import { LocalEngine } from "../local/local_engine.ts";
 import type { Block } from "./assignment.ts";
 
 /** Copies training rows into a worker's workspace: `x` rows × features and `y` from `offset`. */
@@ -42,7 +43,9 @@ export interface BlockSums {
  * rows, so the tree over them is the block's subtree of the coordinator's tree.
  *
  * The workspace holds only the rows of the blocks in hand; in full batch they stay laid out from
- * step to step while the dealing does not change.
+ * step to step while the dealing does not change. A block of one chunk is computed on the calling
+ * thread (the same kernels, so the same bits): its work is too short to repay waking a thread, and
+ * too short to keep the process from its messages for long.
  *
  * @example
  * ```ts
@@ -55,6 +58,8 @@ export class BlockComputer {
   readonly #threads: number;
   #ws: WorkspaceViews | null = null;
   #engine: StepEngine | null = null;
+  /** The same workspace computed on the calling thread, for blocks of one chunk. */
+  #local: StepEngine | null = null;
   #capacity = 0;
   /** What the workspace holds: the batch and blocks last laid out, in full batch. */
   #laidOut = "";
@@ -99,7 +104,8 @@ export class BlockComputer {
     let statAt = 0;
     for (const r of ranges) {
       const local = { begin: offset, end: offset + (r.end - r.begin), shuffled: false };
-      const out = await this.#engine!.step({
+      const engine = local.end - local.begin <= chunkRows ? this.#local! : this.#engine!;
+      const out = await engine.step({
         batch: local,
         order: null,
         epoch: 0,
@@ -118,6 +124,7 @@ export class BlockComputer {
   async close(): Promise<void> {
     await this.#engine?.close();
     this.#engine = null;
+    this.#local = null;
     this.#ws = null;
   }
 
@@ -146,6 +153,7 @@ export class BlockComputer {
       backend: spec.backend,
       kernelVariant: spec.kernelVariant,
     });
+    this.#local = new LocalEngine(kernels, ws);
     this.#ws = ws;
     this.#capacity = capacity;
     this.#laidOut = "";

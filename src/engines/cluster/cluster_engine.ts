@@ -107,6 +107,9 @@ export class ClusterEngine implements StepEngine {
   #bytes = 0;
   #syncMs = 0;
   #slowestStepMs = 0;
+  /** The last step's dealing, before any failure: worker id → its blocks. */
+  #dealt: ReadonlyMap<string, readonly Block[]> = new Map();
+  #lastBatchRows = 0;
   readonly #phase = [0, 0, 0];
   #closed = false;
 
@@ -215,6 +218,7 @@ export class ClusterEngine implements StepEngine {
     const t0 = performance.now();
     const { batch, order } = input;
     const rows = batch.end - batch.begin;
+    this.#lastBatchRows = rows;
     const chunks = chunkCount(rows, this.#spec.chunkRows);
     this.#combiner.begin(chunks);
     const step = ++this.#steps;
@@ -223,13 +227,29 @@ export class ClusterEngine implements StepEngine {
       : new Uint32Array(order.buffer, order.byteOffset + 4 * batch.begin, rows);
     let slowestWorkerMs = 0;
     let pending: Map<string, Block[]> | null = null;
+    const before = this.#dealt;
+    const timeout = Math.max(this.#options.timeoutMs, SLOW_STEPS * this.#slowestStepMs);
+    // A worker dealt other blocks than in the last step (new to the run, or taking over) first
+    // fetches their rows from the object store, which on a slow link or a busy host takes longer
+    // than any step: it is waited for as long as a join, while its lease says it lives. Else it
+    // would be given up on, rejoin, fetch anew, and be given up on again.
+    let fetching = false;
     while (!this.#combiner.complete) {
       if (this.#serving.size === 0) await this.#replaceAll(step);
-      pending = pending === null ? deal(chunks, this.#members()) : redeal(pending, this.#members());
+      const redealt = pending !== null;
+      if (pending === null) {
+        pending = deal(chunks, this.#members());
+        this.#dealt = new Map(pending);
+      } else {
+        pending = redeal(pending, this.#members());
+      }
       const attempts = [...pending].filter(([, blocks]) => blocks.length > 0).map(
         async ([id, blocks]) => {
           const job = { step, batch, rowIds, blocks, chunks };
-          let got = await this.#request(id, job);
+          const fetches = redealt || !sameBlocks(before.get(id), blocks);
+          fetching ||= fetches;
+          const wait = fetches ? Math.max(timeout, this.#options.waitMs) : timeout;
+          let got = await this.#request(id, job, wait);
           if (got === null) return;
           slowestWorkerMs = Math.max(slowestWorkerMs, got.computeMs + got.dataMs);
           if (!finiteResult(got)) got = await this.#check(id, got, job);
@@ -252,7 +272,8 @@ export class ClusterEngine implements StepEngine {
     const t1 = performance.now();
     const out = this.#combiner.finish(input.learningRate, rows, input.step);
     const ms = performance.now() - t0;
-    this.#slowestStepMs = Math.max(this.#slowestStepMs, ms);
+    // A step with data to fetch says nothing of how long computing takes.
+    if (!fetching) this.#slowestStepMs = Math.max(this.#slowestStepMs, ms);
     this.#syncMs += Math.max(0, ms - slowestWorkerMs);
     this.#phase[0] += t1 - t0;
     this.#phase[2] += performance.now() - t1;
@@ -269,6 +290,8 @@ export class ClusterEngine implements StepEngine {
       processes: this.#serving.size,
       bytesPerStep: this.#bytes / steps,
       syncMs: this.#syncMs / steps,
+      rowsPerProcess: [...this.#dealt.values()].map((blocks) => this.#rowsOf(blocks))
+        .sort((a, b) => b - a),
     };
   }
 
@@ -293,10 +316,11 @@ export class ClusterEngine implements StepEngine {
   }
 
   /**
-   * Sends one worker blocks of the step; null when it failed: dropped from the run when it did
-   * not answer in time, excluded from it when its answer is malformed or answers another request.
+   * Sends one worker blocks of the step, waiting `timeout` ms for the result; null when it failed:
+   * dropped from the run when it did not answer in time, excluded from it when its answer is
+   * malformed or answers another request.
    */
-  async #request(id: string, job: Job): Promise<StepResult | null> {
+  async #request(id: string, job: Job, timeout: number): Promise<StepResult | null> {
     const { step, batch, rowIds, blocks, chunks } = job;
     const serving = this.#serving.get(id);
     if (!serving) return null;
@@ -316,7 +340,6 @@ export class ClusterEngine implements StepEngine {
         blocks,
       },
     });
-    const timeout = Math.max(this.#options.timeoutMs, SLOW_STEPS * this.#slowestStepMs);
     let fail = (_: string) => {};
     const lost = new Promise<never>((_, reject) => {
       fail = (why) => reject(new Error(why));
@@ -355,6 +378,17 @@ export class ClusterEngine implements StepEngine {
     return (d.envelope as Envelope<"result">).body;
   }
 
+  /** Rows of the last step's batch in `blocks`. */
+  #rowsOf(blocks: readonly Block[]): number {
+    const { chunkRows } = this.#spec;
+    const rows = this.#lastBatchRows;
+    return blocks.reduce(
+      (n, b) =>
+        n + Math.max(0, Math.min(rows, (b.first + b.span) * chunkRows) - b.first * chunkRows),
+      0,
+    );
+  }
+
   /**
    * Gives up on a worker; its blocks go to the others. A worker that is only `lost` (silent) may
    * serve again when it comes back; one `excluded` (it answered wrongly) is not asked again.
@@ -390,7 +424,9 @@ export class ClusterEngine implements StepEngine {
     // everywhere: the divergence is already certain, and the trainer reports it.
     if (!allFinite(this.#ws.params.all)) return got;
     const other = this.#members().find((m) => m.id !== suspect)?.id;
-    const second = other === undefined ? null : await this.#request(other, job);
+    // The other worker fetches the suspect's rows first: it is waited for as a join is.
+    const wait = Math.max(this.#options.waitMs, this.#options.timeoutMs);
+    const second = other === undefined ? null : await this.#request(other, job, wait);
     if (second !== null && sameResult(got, second)) {
       this.#log(
         `step ${step}: worker ${other} computes the same non-finite sums as worker ${suspect}: ` +
@@ -649,6 +685,11 @@ function sameNumbers(a: ArrayLike<number>, b: ArrayLike<number>): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (!Object.is(a[i], b[i])) return false;
   return true;
+}
+
+function sameBlocks(a: readonly Block[] | undefined, b: readonly Block[]): boolean {
+  return a !== undefined && a.length === b.length &&
+    a.every((x, i) => x.first === b[i].first && x.span === b[i].span);
 }
 
 /** The blocks of workers that failed, dealt whole to those still serving. */

@@ -9,10 +9,14 @@
  * manifest is written last, so a manifest that exists means every piece was written.
  */
 import type { NatsConnection } from "@nats-io/transport-node";
-import { type ObjectStore, Objm } from "@nats-io/obj";
+import { type ObjectStore, Objm, setSha256Backend } from "@nats-io/obj";
 import type { Dataset } from "../../data/dataset.ts";
 import { datasetFingerprint } from "../../data/fingerprint.ts";
 import { ClusterError } from "./cluster_error.ts";
+
+// The object store hashes every object it writes and reads; its default hash is written in
+// JavaScript, several times slower than the runtime's own (Deno's and Bun's node:crypto).
+setSha256Backend("native");
 
 /** The object store bucket holding every published data set. */
 export const DATA_BUCKET = "shardnet_data";

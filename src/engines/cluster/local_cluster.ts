@@ -20,6 +20,8 @@ export interface LocalClusterOptions {
 /** A running local cluster: its URL, and `stop()`, which ends everything it started. */
 export interface LocalCluster extends AsyncDisposable {
   readonly url: string;
+  /** Process ids of the worker processes, in the order started (0 where the start failed). */
+  readonly workerPids: readonly number[];
   stop(): Promise<void>;
 }
 
@@ -75,7 +77,12 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
     await stop();
     throw e;
   }
-  return { url: server.url, stop, [Symbol.asyncDispose]: stop };
+  return {
+    url: server.url,
+    workerPids: workers.map((w) => w.pid ?? 0),
+    stop,
+    [Symbol.asyncDispose]: stop,
+  };
 }
 
 /** Asks every worker process to leave, then kills those still there after the grace period. */
