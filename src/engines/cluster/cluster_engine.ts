@@ -116,10 +116,10 @@ export class ClusterEngine implements StepEngine {
       from: "c" + run,
       body: {},
     });
-    this.#heartbeat = setInterval(
-      () => nc.publish(subject("run", run, "alive"), alive),
-      Math.max(50, Math.floor(options.timeoutMs / 4)),
-    );
+    this.#heartbeat = setInterval(() => {
+      nc.publish(subject("run", run, "alive"), alive);
+      this.#recruit();
+    }, Math.max(50, Math.floor(options.timeoutMs / 4)));
   }
 
   /** Worker processes serving the run now. */
@@ -470,6 +470,21 @@ export class ClusterEngine implements StepEngine {
       subject("worker", id, kind),
       encodeEnvelope({ v: ENVELOPE_VERSION, kind, run: this.#run, from: this.#from, body: {} }),
     );
+  }
+
+  /**
+   * Asks again every worker present that could serve the run and is not counted. Membership
+   * reports changes only; a worker whose join was lost or not answered in time (its link slow to
+   * come back) keeps an unchanged lease, and would otherwise never be asked again.
+   */
+  #recruit(): void {
+    if (this.#closed) return;
+    for (const member of this.#membership.members()) {
+      const ours = member.run === "" || member.run === this.#run;
+      if (ours && !this.#serving.has(member.id) && !this.#declined.has(member.id)) {
+        this.#join(member).catch(() => {});
+      }
+    }
   }
 
   #onMembership(type: "join" | "update" | "leave", member: Member): void {

@@ -38,11 +38,16 @@ interface Served {
   readonly run: string;
   readonly coordinator: string;
   readonly spec: RunSpec;
+  /** This process's `kernelIdentity` of the spec, the answer to every join of the run. */
+  readonly identity: string;
   readonly computer: BlockComputer;
   readonly rows: PieceRows;
   readonly timeoutMs: number;
   lastHeard: number;
   readonly alive: Subscription;
+  /** Resolves when the run is given up, so that a step in flight is abandoned at once. */
+  readonly released: Promise<null>;
+  release: () => void;
 }
 
 /**
@@ -68,7 +73,14 @@ export class ClusterWorker {
   readonly #watchdog: ReturnType<typeof setInterval>;
   /** Steps are computed one at a time, in the order they arrive. */
   #queue: Promise<void> = Promise.resolve();
+  /**
+   * Joins and leaves, in the order they arrive, beside the steps: a join is answered and a leave
+   * acted on while a step is in flight (which may wait for data over a link gone quiet).
+   */
+  #control: Promise<void> = Promise.resolve();
   #stopped = false;
+  /** The closing of the runs given up: their computers and lease updates. */
+  #releasing: Promise<void> = Promise.resolve();
   /** Messages dropped, by kind and reason. */
   readonly #dropped = new Map<string, number>();
 
@@ -80,8 +92,12 @@ export class ClusterWorker {
     this.#inbox = nc.subscribe(`${subject("worker", id)}.*`, {
       callback: (error, msg) => {
         if (error) return;
-        this.#queue = this.#queue.then(() => this.#handle(msg.subject, msg.data, msg))
-          .catch((e) => this.#log(`error: ${String((e as Error)?.message ?? e)}`));
+        const log = (e: unknown) => this.#log(`error: ${String((e as Error)?.message ?? e)}`);
+        if (msg.subject.endsWith(".step")) {
+          this.#queue = this.#queue.then(() => this.#handle(msg.data, msg)).catch(log);
+        } else {
+          this.#control = this.#control.then(() => this.#handle(msg.data, msg)).catch(log);
+        }
       },
     });
     this.#watchdog = setInterval(() => this.#checkCoordinator(), 250);
@@ -116,8 +132,10 @@ export class ClusterWorker {
     this.#stopped = true;
     clearInterval(this.#watchdog);
     this.#inbox.unsubscribe();
+    await this.#control.catch(() => {});
+    this.#release("the worker is stopping");
+    await this.#releasing;
     await this.#queue.catch(() => {});
-    await this.#release("the worker is stopping");
     await this.#lease?.stop().catch(() => {});
     if (this.#dropped.size > 0) {
       const counts = [...this.#dropped].map(([kind, n]) => `${n} × ${kind}`).join(", ");
@@ -126,11 +144,7 @@ export class ClusterWorker {
     await this.#nc.drain().catch(() => {});
   }
 
-  async #handle(
-    _subject: string,
-    data: Uint8Array,
-    msg: { respond(data: Uint8Array): boolean },
-  ): Promise<void> {
+  async #handle(data: Uint8Array, msg: { respond(data: Uint8Array): boolean }): Promise<void> {
     if (this.#stopped) return;
     const decoded = decodeEnvelope(data, {
       ...(this.#served ? { paramCount: paramCountOf(this.#served.spec) } : {}),
@@ -152,13 +166,15 @@ export class ClusterWorker {
           return;
         }
         served.lastHeard = performance.now();
-        const result = await this.#step(served, e);
-        msg.respond(result);
+        const computing = this.#step(served, e);
+        computing.catch(() => {}); // abandoned: its end concerns no one
+        const result = await Promise.race([computing, served.released]);
+        if (result !== null && this.#served === served) msg.respond(result);
         return;
       }
       case "leave":
         if (this.#served && e.run === this.#served.run && e.from === this.#served.coordinator) {
-          await this.#release("the run ended");
+          this.#release("the run ended");
         } else {
           this.#drop("leave: not from this run's coordinator", `run ${e.run} from ${e.from}`);
         }
@@ -174,16 +190,16 @@ export class ClusterWorker {
     if (this.#served && this.#served.run !== e.run) {
       return decline(`busy with run ${this.#served.run}`);
     }
+    if (this.#served) return { accepted: true, note: "", identity: this.#served.identity };
     const identity = await kernelIdentity(spec.backend, spec.kernelVariant, spec.dtype)
       .catch(() => "");
-    if (this.#served) return { accepted: true, note: "", identity };
     if (spec.backend === "blas" && findBlasLibrary() === null) {
       return decline("no OpenBLAS on this host for the blas backend");
     }
     if (identity === "") return decline(`cannot run the ${spec.backend} kernels here`);
     let pieces: DatasetPieces;
     try {
-      pieces = await DatasetPieces.open(this.#nc, spec.dataFingerprint, spec.chunkRows);
+      pieces = await DatasetPieces.open(this.#nc, spec.dataFingerprint, spec.chunkRows, timeoutMs);
     } catch (error) {
       return decline(String((error as Error).message).split("\n")[0]);
     }
@@ -192,17 +208,24 @@ export class ClusterWorker {
         if (this.#served?.run === e.run) this.#served.lastHeard = performance.now();
       },
     });
+    let release = () => {};
+    const released = new Promise<null>((resolve) => release = () => resolve(null));
     this.#served = {
       run: e.run,
       coordinator: e.from,
       spec,
+      identity,
       computer: new BlockComputer(spec, this.#options.threads),
       rows: new PieceRows(pieces),
       timeoutMs,
       lastHeard: performance.now(),
       alive,
+      released,
+      release,
     };
-    await this.#lease?.serve(e.run).catch(() => {});
+    // The answer does not wait for the lease (a put over a slow link): the coordinator counts us
+    // by the answer, and the lease follows.
+    this.#lease?.serve(e.run).catch(() => {});
     this.#log(
       `serving run ${e.run} (${kernelsLabel(spec.backend, spec.kernelVariant)}, ${spec.dtype})`,
     );
@@ -250,20 +273,27 @@ export class ClusterWorker {
   #checkCoordinator(): void {
     const s = this.#served;
     if (s && performance.now() - s.lastHeard > s.timeoutMs) {
-      this.#queue = this.#queue.then(() =>
-        this.#release(`nothing heard from coordinator ${s.coordinator} for ${s.timeoutMs} ms`)
-      );
+      this.#release(`nothing heard from coordinator ${s.coordinator} for ${s.timeoutMs} ms`);
     }
   }
 
-  async #release(why: string): Promise<void> {
+  /**
+   * Gives the run up at once, waiting for nothing: a step in flight (say, for a data piece over a
+   * link gone quiet) is abandoned unanswered, its computer closed under it, and the next join is
+   * free to be accepted. `stop()` waits for the closing.
+   */
+  #release(why: string): void {
     const s = this.#served;
     if (!s) return;
     this.#served = null;
     s.alive.unsubscribe();
-    await s.computer.close();
-    if (!this.#stopped) await this.#lease?.serve("").catch(() => {});
+    s.release();
     this.#log(`left run ${s.run}: ${why}`);
+    const closing = Promise.all([
+      s.computer.close().catch(() => {}),
+      this.#stopped ? undefined : this.#lease?.serve("").catch(() => {}),
+    ]);
+    this.#releasing = Promise.all([this.#releasing, closing]).then(() => {});
   }
 
   /**
