@@ -14,7 +14,13 @@ import { BlockCombiner } from "./block_combiner.ts";
 import { ClusterError } from "./cluster_error.ts";
 import { connectCluster, redactUrl } from "./connection.ts";
 import { publishDataset } from "./dataset_store.ts";
-import { decodeEnvelope, encodeEnvelope, ENVELOPE_VERSION, type StepResult } from "./envelope.ts";
+import {
+  BUSY_NOTE,
+  decodeEnvelope,
+  encodeEnvelope,
+  ENVELOPE_VERSION,
+  type StepResult,
+} from "./envelope.ts";
 import { type Member, Membership } from "./membership.ts";
 import { subject } from "./subjects.ts";
 
@@ -81,6 +87,12 @@ export class ClusterEngine implements StepEngine {
   readonly #declined = new Set<string>();
   /** Workers asked to join and not answered yet, with the asking. */
   readonly #joining = new Map<string, Promise<void>>();
+  /**
+   * The most worker processes the run takes: its batches' chunk count (a worker beyond that
+   * would hold no block, while another run on the same cluster could use it), or `minWorkers`
+   * when that is more.
+   */
+  readonly #maxWorkers: number;
   readonly #options: Required<Omit<ClusterOptions, "caFile">>;
   readonly #log: (line: string) => void;
   readonly #heartbeat: ReturnType<typeof setInterval>;
@@ -108,6 +120,7 @@ export class ClusterEngine implements StepEngine {
     this.#combiner = new BlockCombiner(context.kernels, context.workspace);
     this.#membership = membership;
     this.#options = options;
+    this.#maxWorkers = Math.max(options.minWorkers, chunkCount(spec.batchSize, spec.chunkRows));
     this.#log = context.onLog ?? (() => {});
     const alive = encodeEnvelope({
       v: ENVELOPE_VERSION,
@@ -356,8 +369,10 @@ export class ClusterEngine implements StepEngine {
       const idle = this.#membership.members().filter((m) =>
         m.run === "" && !this.#serving.has(m.id) && !this.#declined.has(m.id)
       );
-      // Ask every idle worker; then wait for an answer or a change in who is there.
-      const asked = idle.map((m) => this.#join(m));
+      // Ask idle workers, as many as the run can use, in random order (so that two coordinators
+      // starting together ask different ones); then wait for an answer or a change in who is there.
+      for (const m of shuffled(idle.filter((m) => !this.#joining.has(m.id)))) this.#join(m);
+      const asked = [...this.#joining.values()];
       await Promise.race([
         ...(asked.length > 0 ? [Promise.all(asked)] : []),
         this.#membership.waitFor(idle.length + 1, left, (m) => m.run === "").catch(() => {}),
@@ -379,11 +394,12 @@ export class ClusterEngine implements StepEngine {
     }
   }
 
-  /** Asks an idle worker to serve the run. */
+  /** Asks an idle worker to serve the run, unless the run has all the workers it can use. */
   #join(member: Member): Promise<void> {
     if (this.#closed || this.#serving.has(member.id)) return Promise.resolve();
     let asking = this.#joining.get(member.id);
     if (!asking) {
+      if (this.#serving.size + this.#joining.size >= this.#maxWorkers) return Promise.resolve();
       asking = this.#ask(member).finally(() => this.#joining.delete(member.id));
       this.#joining.set(member.id, asking);
     }
@@ -409,7 +425,8 @@ export class ClusterEngine implements StepEngine {
         return;
       }
       if (!d.envelope.body.accepted) {
-        this.#declined.add(member.id);
+        // One that serves another run is asked again when it is idle; any other refusal stands.
+        if (!d.envelope.body.note.startsWith(BUSY_NOTE)) this.#declined.add(member.id);
         this.#log(`worker ${member.id} (${member.name}) declined: ${d.envelope.body.note}`);
         return;
       }
@@ -530,6 +547,16 @@ function publishedRows(ws: WorkspaceViews): Dataset {
     features,
     featureNames: Array.from({ length: features }, (_, k) => `x${k}`),
   };
+}
+
+/** `items` in random order. */
+function shuffled<T>(items: readonly T[]): T[] {
+  const out = [...items];
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [out[i], out[j]] = [out[j], out[i]];
+  }
+  return out;
 }
 
 function randomRunId(): string {

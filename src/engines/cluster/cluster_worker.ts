@@ -2,9 +2,11 @@ import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import type { RunSpec } from "../../core/run_spec.ts";
 import { findBlasLibrary } from "../../kernels/blas.ts";
 import { BlockComputer } from "./block_computer.ts";
+import { ClusterError } from "./cluster_error.ts";
 import { connectCluster } from "./connection.ts";
 import { DatasetPieces } from "./dataset_store.ts";
 import {
+  BUSY_NOTE,
   decodeEnvelope,
   encodeEnvelope,
   type Envelope,
@@ -79,6 +81,7 @@ export class ClusterWorker {
    */
   #control: Promise<void> = Promise.resolve();
   #stopped = false;
+  #probing = false;
   /** The closing of the runs given up: their computers and lease updates. */
   #releasing: Promise<void> = Promise.resolve();
   /** Messages dropped, by kind and reason. */
@@ -188,7 +191,7 @@ export class ClusterWorker {
     const { spec, timeoutMs } = e.body;
     const decline = (note: string) => ({ accepted: false, note, identity: "" });
     if (this.#served && this.#served.run !== e.run) {
-      return decline(`busy with run ${this.#served.run}`);
+      return decline(`${BUSY_NOTE}${this.#served.run}`);
     }
     if (this.#served) return { accepted: true, note: "", identity: this.#served.identity };
     const identity = await kernelIdentity(spec.backend, spec.kernelVariant, spec.dtype)
@@ -201,6 +204,8 @@ export class ClusterWorker {
     try {
       pieces = await DatasetPieces.open(this.#nc, spec.dataFingerprint, spec.chunkRows, timeoutMs);
     } catch (error) {
+      // Not there or damaged: declined for good. Not read in time: unanswered, asked again.
+      if (!(error instanceof ClusterError)) throw error;
       return decline(String((error as Error).message).split("\n")[0]);
     }
     const alive = this.#nc.subscribe(subject("run", e.run, "alive"), {
@@ -274,7 +279,33 @@ export class ClusterWorker {
     const s = this.#served;
     if (s && performance.now() - s.lastHeard > s.timeoutMs) {
       this.#release(`nothing heard from coordinator ${s.coordinator} for ${s.timeoutMs} ms`);
+      this.#probe(s.timeoutMs);
     }
+  }
+
+  /**
+   * After a coordinator fell silent: was it the coordinator, or our connection? A link that was
+   * down for a while can leave the server's side of the connection retransmitting with a backoff
+   * of many seconds after it is back, so that nothing reaches us though what we send gets
+   * through (our lease is renewed, joins are sent to us and time out). A ping the server does not
+   * answer within the run's timeout means a connection anew, with its subscriptions.
+   */
+  #probe(timeoutMs: number): void {
+    if (this.#probing || this.#stopped) return;
+    this.#probing = true;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const expired = new Promise<false>((resolve) => timer = setTimeout(resolve, timeoutMs, false));
+    Promise.race([this.#nc.flush().then(() => true), expired])
+      .then(async (answered) => {
+        if (answered || this.#stopped) return;
+        this.#log(`no answer from the server within ${timeoutMs} ms: connecting anew`);
+        await this.#nc.reconnect();
+      })
+      .catch(() => {})
+      .finally(() => {
+        clearTimeout(timer);
+        this.#probing = false;
+      });
   }
 
   /**

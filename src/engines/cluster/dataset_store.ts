@@ -164,8 +164,9 @@ async function readManifest(
   os: ObjectStore,
   fingerprint: string,
   rowsPerPiece: number,
+  timeoutMs = Infinity,
 ): Promise<DatasetManifest | null> {
-  const bytes = await os.getBlob(manifestName(fingerprint, rowsPerPiece));
+  const bytes = await readObject(os, manifestName(fingerprint, rowsPerPiece), timeoutMs);
   if (bytes === null) return null;
   const bad = (why: string): never => {
     throw new ClusterError(`data set ${fingerprint}: its manifest in the object store ${why}`);
@@ -217,9 +218,9 @@ export class DatasetPieces {
 
   /**
    * Opens the data set published under `fingerprint` in pieces of `rowsPerPiece` rows; a
-   * `ClusterError` when it is not there or its manifest is damaged. A piece not read within
-   * `fetchTimeoutMs` (the server or the link gone quiet) fails, and is fetched anew when next
-   * asked for.
+   * `ClusterError` when it is not there or its manifest is damaged. The manifest or a piece not
+   * read within `fetchTimeoutMs` (the server or the link gone quiet) fails; a piece is then fetched
+   * anew when next asked for.
    */
   static async open(
     nc: NatsConnection,
@@ -228,7 +229,7 @@ export class DatasetPieces {
     fetchTimeoutMs = Infinity,
   ): Promise<DatasetPieces> {
     const os = await openBucket(nc);
-    const manifest = await readManifest(os, fingerprint, rowsPerPiece);
+    const manifest = await readManifest(os, fingerprint, rowsPerPiece, fetchTimeoutMs);
     if (manifest === null) {
       throw new ClusterError(
         `data set ${fingerprint} (pieces of ${rowsPerPiece} rows) is not in the object store`,
