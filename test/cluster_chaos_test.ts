@@ -153,7 +153,7 @@ describe("cluster under churn", () => {
       const kills: number[] = [];
       let next = 3 + 5 + Math.floor(Math.random() * 3);
       let started = 3;
-      const deadline = Date.now() + 180_000;
+      const deadline = Date.now() + 230_000;
       while (alive(run) && Date.now() < deadline) {
         const epoch = epochOf(run.stdout());
         // The coordinator's last reading, as late in the run as can be taken.
