@@ -57,6 +57,8 @@ interface Serving {
   readonly member: Member;
   /** Fails the requests in flight to it, when its lease ends. */
   lost: ((why: string) => void) | null;
+  /** Whether it has sent a result in this run. */
+  answered: boolean;
 }
 
 /**
@@ -100,6 +102,13 @@ export class ClusterEngine implements StepEngine {
   #bytes = 0;
   #syncMs = 0;
   #slowestStepMs = 0;
+  /**
+   * How long a worker's first step of the run may take: its threads start, its kernels load and
+   * its data comes then, which on a loaded machine can take longer than the timeout. Doubled
+   * (up to the wait for workers) each time a worker runs out of it, so that no load makes every
+   * worker's first step fail for ever; a worker that dies is noticed by its lease meanwhile.
+   */
+  #firstStepMs: number;
   readonly #phase = [0, 0, 0];
   #closed = false;
 
@@ -120,6 +129,7 @@ export class ClusterEngine implements StepEngine {
     this.#combiner = new BlockCombiner(context.kernels, context.workspace);
     this.#membership = membership;
     this.#options = options;
+    this.#firstStepMs = options.timeoutMs;
     this.#maxWorkers = Math.max(options.minWorkers, chunkCount(spec.batchSize, spec.chunkRows));
     this.#log = context.onLog ?? (() => {});
     const alive = encodeEnvelope({
@@ -310,7 +320,8 @@ export class ClusterEngine implements StepEngine {
         blocks,
       },
     });
-    const timeout = Math.max(this.#options.timeoutMs, SLOW_STEPS * this.#slowestStepMs);
+    const first = serving.answered ? 0 : this.#firstStepMs;
+    const timeout = Math.max(this.#options.timeoutMs, SLOW_STEPS * this.#slowestStepMs, first);
     const lost = new Promise<never>((_, reject) => {
       serving.lost = (why) => reject(new Error(why));
     });
@@ -323,6 +334,12 @@ export class ClusterEngine implements StepEngine {
       ]);
     } catch (e) {
       const why = String((e as Error)?.message ?? e).split("\n")[0];
+      if (!serving.answered && (e as Error)?.name === "TimeoutError") {
+        this.#firstStepMs = Math.max(
+          this.#firstStepMs,
+          Math.min(2 * this.#firstStepMs, this.#options.waitMs),
+        );
+      }
       this.#drop(id, `no result for step ${step} (${why})`, chunks, blocks);
       return null;
     } finally {
@@ -339,6 +356,7 @@ export class ClusterEngine implements StepEngine {
       this.#drop(id, `step ${step}: ${why}`, chunks, blocks);
       return null;
     }
+    serving.answered = true;
     return (e as { body: StepResult }).body;
   }
 
@@ -438,7 +456,7 @@ export class ClusterEngine implements StepEngine {
       }
       const theirs = d.envelope.body.identity;
       if (theirs !== this.#identity) return await this.#disagree(member, theirs);
-      this.#serving.set(member.id, { member, lost: null });
+      this.#serving.set(member.id, { member, lost: null, answered: false });
       this.#log(
         `worker ${member.id} (${member.name}, ${member.runtime}, ${member.threads} ` +
           `thread${member.threads === 1 ? "" : "s"}) joined`,
