@@ -288,7 +288,7 @@ describe("cluster shared", () => {
     async () => {
       // 16 chunks of 512 rows a step: two for each worker process.
       const args = ["--data", "gen:xor", "--samples", "8192", "--features", "8", "--hidden", "8"];
-      args.push("--dtype", "f64", "--epochs", "60");
+      args.push("--dtype", "f64", "--epochs", "20");
       const want = await reference(args, "oversubscribed");
       for (let i = 0; i < 8; i++) {
         await startWorker(i % 2 === 0 ? currentRuntime() : otherRuntime(), `o${i}`, 2);
