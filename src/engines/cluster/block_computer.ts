@@ -89,6 +89,8 @@ export class BlockComputer {
     const ws = await this.#workspaceFor(needed);
     const key = order === null ? JSON.stringify([batch, blocks]) : "";
     if (key === "" || key !== this.#laidOut) {
+      // Forgotten first: copying may fail half-way (a piece not fetched), leaving other rows.
+      this.#laidOut = "";
       let offset = 0;
       for (const r of ranges) {
         await rows.copyRows(r, order, ws.x, ws.y, offset);

@@ -16,6 +16,7 @@ import { ClusterError } from "./cluster_error.ts";
 import { connectCluster, redactUrl } from "./connection.ts";
 import { publishDataset } from "./dataset_store.ts";
 import {
+  BUSY_NOTE,
   decodeEnvelope,
   encodeEnvelope,
   type Envelope,
@@ -100,6 +101,12 @@ export class ClusterEngine implements StepEngine {
   #checker: BlockComputer | null = null;
   /** Workers asked to join and not answered yet, with the asking. */
   readonly #joining = new Map<string, Promise<void>>();
+  /**
+   * The most worker processes the run takes: its batches' chunk count (a worker beyond that
+   * would hold no block, while another run on the same cluster could use it), or `minWorkers`
+   * when that is more.
+   */
+  readonly #maxWorkers: number;
   readonly #options: Required<Omit<ClusterOptions, "caFile">>;
   readonly #log: (line: string) => void;
   readonly #heartbeat: ReturnType<typeof setInterval>;
@@ -130,6 +137,7 @@ export class ClusterEngine implements StepEngine {
     this.#combiner = new BlockCombiner(context.kernels, context.workspace);
     this.#membership = membership;
     this.#options = options;
+    this.#maxWorkers = Math.max(options.minWorkers, chunkCount(spec.batchSize, spec.chunkRows));
     this.#log = context.onLog ?? (() => {});
     const alive = encodeEnvelope({
       v: ENVELOPE_VERSION,
@@ -138,10 +146,10 @@ export class ClusterEngine implements StepEngine {
       from: "c" + run,
       body: {},
     });
-    this.#heartbeat = setInterval(
-      () => nc.publish(subject("run", run, "alive"), alive),
-      Math.max(50, Math.floor(options.timeoutMs / 4)),
-    );
+    this.#heartbeat = setInterval(() => {
+      nc.publish(subject("run", run, "alive"), alive);
+      this.#recruit();
+    }, Math.max(50, Math.floor(options.timeoutMs / 4)));
   }
 
   /** Worker processes serving the run now. */
@@ -504,10 +512,12 @@ export class ClusterEngine implements StepEngine {
       const askable = (m: Member) =>
         m.run === "" && !this.#serving.has(m.id) && !this.#declined.has(m.id);
       const idle = this.#membership.members().filter(askable);
-      // Ask every idle worker; then wait for an answer or another worker to ask. (Idle workers
-      // not to be asked, declined or excluded, must not count: the wait would end at once, again
-      // and again, and starve the event loop.)
-      const asked = idle.map((m) => this.#join(m));
+      // Ask idle workers, as many as the run can use, in random order (so that two coordinators
+      // starting together ask different ones); then wait for an answer or another worker to ask.
+      // (Idle workers not to be asked, declined or excluded, must not count: the wait would end at
+      // once, again and again, and starve the event loop.)
+      for (const m of shuffled(idle.filter((m) => !this.#joining.has(m.id)))) this.#join(m);
+      const asked = [...this.#joining.values()];
       await Promise.race([
         ...(asked.length > 0 ? [Promise.all(asked)] : []),
         this.#membership.waitFor(idle.length + 1, left, askable).catch(() => {}),
@@ -529,11 +539,12 @@ export class ClusterEngine implements StepEngine {
     }
   }
 
-  /** Asks an idle worker to serve the run. */
+  /** Asks an idle worker to serve the run, unless the run has all the workers it can use. */
   #join(member: Member): Promise<void> {
     if (this.#closed || this.#serving.has(member.id)) return Promise.resolve();
     let asking = this.#joining.get(member.id);
     if (!asking) {
+      if (this.#serving.size + this.#joining.size >= this.#maxWorkers) return Promise.resolve();
       asking = this.#ask(member).finally(() => this.#joining.delete(member.id));
       this.#joining.set(member.id, asking);
     }
@@ -559,7 +570,8 @@ export class ClusterEngine implements StepEngine {
         return;
       }
       if (!d.envelope.body.accepted) {
-        this.#declined.add(member.id);
+        // One that serves another run is asked again when it is idle; any other refusal stands.
+        if (!d.envelope.body.note.startsWith(BUSY_NOTE)) this.#declined.add(member.id);
         this.#log(`worker ${member.id} (${member.name}) declined: ${d.envelope.body.note}`);
         return;
       }
@@ -620,6 +632,21 @@ export class ClusterEngine implements StepEngine {
       subject("worker", id, kind),
       encodeEnvelope({ v: ENVELOPE_VERSION, kind, run: this.#run, from: this.#from, body: {} }),
     );
+  }
+
+  /**
+   * Asks again every worker present that could serve the run and is not counted. Membership
+   * reports changes only; a worker whose join was lost or not answered in time (its link slow to
+   * come back) keeps an unchanged lease, and would otherwise never be asked again.
+   */
+  #recruit(): void {
+    if (this.#closed) return;
+    for (const member of this.#membership.members()) {
+      const ours = member.run === "" || member.run === this.#run;
+      if (ours && !this.#serving.has(member.id) && !this.#declined.has(member.id)) {
+        this.#join(member).catch(() => {});
+      }
+    }
   }
 
   #onMembership(type: "join" | "update" | "leave", member: Member): void {
@@ -713,6 +740,16 @@ function publishedRows(ws: WorkspaceViews): Dataset {
     features,
     featureNames: Array.from({ length: features }, (_, k) => `x${k}`),
   };
+}
+
+/** `items` in random order. */
+function shuffled<T>(items: readonly T[]): T[] {
+  const out = [...items];
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [out[i], out[j]] = [out[j], out[i]];
+  }
+  return out;
 }
 
 function randomRunId(): string {

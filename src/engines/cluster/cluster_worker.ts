@@ -2,9 +2,11 @@ import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import type { RunSpec } from "../../core/run_spec.ts";
 import { findBlasLibrary } from "../../kernels/blas.ts";
 import { BlockComputer } from "./block_computer.ts";
+import { ClusterError } from "./cluster_error.ts";
 import { connectCluster } from "./connection.ts";
 import { DatasetPieces } from "./dataset_store.ts";
 import {
+  BUSY_NOTE,
   decodeEnvelope,
   encodeEnvelope,
   type Envelope,
@@ -38,11 +40,16 @@ interface Served {
   readonly run: string;
   readonly coordinator: string;
   readonly spec: RunSpec;
+  /** This process's `kernelIdentity` of the spec, the answer to every join of the run. */
+  readonly identity: string;
   readonly computer: BlockComputer;
   readonly rows: PieceRows;
   readonly timeoutMs: number;
   lastHeard: number;
   readonly alive: Subscription;
+  /** Resolves when the run is given up, so that a step in flight is abandoned at once. */
+  readonly released: Promise<null>;
+  release: () => void;
 }
 
 /**
@@ -68,7 +75,15 @@ export class ClusterWorker {
   readonly #watchdog: ReturnType<typeof setInterval>;
   /** Steps are computed one at a time, in the order they arrive. */
   #queue: Promise<void> = Promise.resolve();
+  /**
+   * Joins and leaves, in the order they arrive, beside the steps: a join is answered and a leave
+   * acted on while a step is in flight (which may wait for data over a link gone quiet).
+   */
+  #control: Promise<void> = Promise.resolve();
   #stopped = false;
+  #probing = false;
+  /** The closing of the runs given up: their computers and lease updates. */
+  #releasing: Promise<void> = Promise.resolve();
   /** Messages dropped, by kind and reason. */
   readonly #dropped = new Map<string, number>();
 
@@ -80,8 +95,12 @@ export class ClusterWorker {
     this.#inbox = nc.subscribe(`${subject("worker", id)}.*`, {
       callback: (error, msg) => {
         if (error) return;
-        this.#queue = this.#queue.then(() => this.#handle(msg.subject, msg.data, msg))
-          .catch((e) => this.#log(`error: ${String((e as Error)?.message ?? e)}`));
+        const log = (e: unknown) => this.#log(`error: ${String((e as Error)?.message ?? e)}`);
+        if (msg.subject.endsWith(".step")) {
+          this.#queue = this.#queue.then(() => this.#handle(msg.data, msg)).catch(log);
+        } else {
+          this.#control = this.#control.then(() => this.#handle(msg.data, msg)).catch(log);
+        }
       },
     });
     this.#watchdog = setInterval(() => this.#checkCoordinator(), 250);
@@ -116,8 +135,10 @@ export class ClusterWorker {
     this.#stopped = true;
     clearInterval(this.#watchdog);
     this.#inbox.unsubscribe();
+    await this.#control.catch(() => {});
+    this.#release("the worker is stopping");
+    await this.#releasing;
     await this.#queue.catch(() => {});
-    await this.#release("the worker is stopping");
     await this.#lease?.stop().catch(() => {});
     if (this.#dropped.size > 0) {
       const counts = [...this.#dropped].map(([kind, n]) => `${n} × ${kind}`).join(", ");
@@ -126,11 +147,7 @@ export class ClusterWorker {
     await this.#nc.drain().catch(() => {});
   }
 
-  async #handle(
-    _subject: string,
-    data: Uint8Array,
-    msg: { respond(data: Uint8Array): boolean },
-  ): Promise<void> {
+  async #handle(data: Uint8Array, msg: { respond(data: Uint8Array): boolean }): Promise<void> {
     if (this.#stopped) return;
     const decoded = decodeEnvelope(data, {
       ...(this.#served ? { paramCount: paramCountOf(this.#served.spec) } : {}),
@@ -152,13 +169,15 @@ export class ClusterWorker {
           return;
         }
         served.lastHeard = performance.now();
-        const result = await this.#step(served, e);
-        msg.respond(result);
+        const computing = this.#step(served, e);
+        computing.catch(() => {}); // abandoned: its end concerns no one
+        const result = await Promise.race([computing, served.released]);
+        if (result !== null && this.#served === served) msg.respond(result);
         return;
       }
       case "leave":
         if (this.#served && e.run === this.#served.run && e.from === this.#served.coordinator) {
-          await this.#release("the run ended");
+          this.#release("the run ended");
         } else {
           this.#drop("leave: not from this run's coordinator", `run ${e.run} from ${e.from}`);
         }
@@ -172,19 +191,21 @@ export class ClusterWorker {
     const { spec, timeoutMs } = e.body;
     const decline = (note: string) => ({ accepted: false, note, identity: "" });
     if (this.#served && this.#served.run !== e.run) {
-      return decline(`busy with run ${this.#served.run}`);
+      return decline(`${BUSY_NOTE}${this.#served.run}`);
     }
+    if (this.#served) return { accepted: true, note: "", identity: this.#served.identity };
     const identity = await kernelIdentity(spec.backend, spec.kernelVariant, spec.dtype)
       .catch(() => "");
-    if (this.#served) return { accepted: true, note: "", identity };
     if (spec.backend === "blas" && findBlasLibrary() === null) {
       return decline("no OpenBLAS on this host for the blas backend");
     }
     if (identity === "") return decline(`cannot run the ${spec.backend} kernels here`);
     let pieces: DatasetPieces;
     try {
-      pieces = await DatasetPieces.open(this.#nc, spec.dataFingerprint, spec.chunkRows);
+      pieces = await DatasetPieces.open(this.#nc, spec.dataFingerprint, spec.chunkRows, timeoutMs);
     } catch (error) {
+      // Not there or damaged: declined for good. Not read in time: unanswered, asked again.
+      if (!(error instanceof ClusterError)) throw error;
       return decline(String((error as Error).message).split("\n")[0]);
     }
     const alive = this.#nc.subscribe(subject("run", e.run, "alive"), {
@@ -192,17 +213,24 @@ export class ClusterWorker {
         if (this.#served?.run === e.run) this.#served.lastHeard = performance.now();
       },
     });
+    let release = () => {};
+    const released = new Promise<null>((resolve) => release = () => resolve(null));
     this.#served = {
       run: e.run,
       coordinator: e.from,
       spec,
+      identity,
       computer: new BlockComputer(spec, this.#options.threads),
       rows: new PieceRows(pieces),
       timeoutMs,
       lastHeard: performance.now(),
       alive,
+      released,
+      release,
     };
-    await this.#lease?.serve(e.run).catch(() => {});
+    // The answer does not wait for the lease (a put over a slow link): the coordinator counts us
+    // by the answer, and the lease follows.
+    this.#lease?.serve(e.run).catch(() => {});
     this.#log(
       `serving run ${e.run} (${kernelsLabel(spec.backend, spec.kernelVariant)}, ${spec.dtype})`,
     );
@@ -250,20 +278,53 @@ export class ClusterWorker {
   #checkCoordinator(): void {
     const s = this.#served;
     if (s && performance.now() - s.lastHeard > s.timeoutMs) {
-      this.#queue = this.#queue.then(() =>
-        this.#release(`nothing heard from coordinator ${s.coordinator} for ${s.timeoutMs} ms`)
-      );
+      this.#release(`nothing heard from coordinator ${s.coordinator} for ${s.timeoutMs} ms`);
+      this.#probe(s.timeoutMs);
     }
   }
 
-  async #release(why: string): Promise<void> {
+  /**
+   * After a coordinator fell silent: was it the coordinator, or our connection? A link that was
+   * down for a while can leave the server's side of the connection retransmitting with a backoff
+   * of many seconds after it is back, so that nothing reaches us though what we send gets
+   * through (our lease is renewed, joins are sent to us and time out). A ping the server does not
+   * answer within the run's timeout means a connection anew, with its subscriptions.
+   */
+  #probe(timeoutMs: number): void {
+    if (this.#probing || this.#stopped) return;
+    this.#probing = true;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const expired = new Promise<false>((resolve) => timer = setTimeout(resolve, timeoutMs, false));
+    Promise.race([this.#nc.flush().then(() => true), expired])
+      .then(async (answered) => {
+        if (answered || this.#stopped) return;
+        this.#log(`no answer from the server within ${timeoutMs} ms: connecting anew`);
+        await this.#nc.reconnect();
+      })
+      .catch(() => {})
+      .finally(() => {
+        clearTimeout(timer);
+        this.#probing = false;
+      });
+  }
+
+  /**
+   * Gives the run up at once, waiting for nothing: a step in flight (say, for a data piece over a
+   * link gone quiet) is abandoned unanswered, its computer closed under it, and the next join is
+   * free to be accepted. `stop()` waits for the closing.
+   */
+  #release(why: string): void {
     const s = this.#served;
     if (!s) return;
     this.#served = null;
     s.alive.unsubscribe();
-    await s.computer.close();
-    if (!this.#stopped) await this.#lease?.serve("").catch(() => {});
+    s.release();
     this.#log(`left run ${s.run}: ${why}`);
+    const closing = Promise.all([
+      s.computer.close().catch(() => {}),
+      this.#stopped ? undefined : this.#lease?.serve("").catch(() => {}),
+    ]);
+    this.#releasing = Promise.all([this.#releasing, closing]).then(() => {});
   }
 
   /**

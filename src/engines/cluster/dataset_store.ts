@@ -168,8 +168,9 @@ async function readManifest(
   os: ObjectStore,
   fingerprint: string,
   rowsPerPiece: number,
+  timeoutMs = Infinity,
 ): Promise<DatasetManifest | null> {
-  const bytes = await os.getBlob(manifestName(fingerprint, rowsPerPiece));
+  const bytes = await readObject(os, manifestName(fingerprint, rowsPerPiece), timeoutMs);
   if (bytes === null) return null;
   const bad = (why: string): never => {
     throw new ClusterError(`data set ${fingerprint}: its manifest in the object store ${why}`);
@@ -212,28 +213,33 @@ export class DatasetPieces {
   readonly #os: ObjectStore;
   readonly #cache = new Map<number, Promise<DatasetPiece>>();
   #cachedBytes = 0;
+  readonly #fetchTimeoutMs: number;
 
-  private constructor(os: ObjectStore, readonly manifest: DatasetManifest) {
+  private constructor(os: ObjectStore, readonly manifest: DatasetManifest, fetchTimeoutMs: number) {
     this.#os = os;
+    this.#fetchTimeoutMs = fetchTimeoutMs;
   }
 
   /**
    * Opens the data set published under `fingerprint` in pieces of `rowsPerPiece` rows; a
-   * `ClusterError` when it is not there or its manifest is damaged.
+   * `ClusterError` when it is not there or its manifest is damaged. The manifest or a piece not
+   * read within `fetchTimeoutMs` (the server or the link gone quiet) fails; a piece is then fetched
+   * anew when next asked for.
    */
   static async open(
     nc: NatsConnection,
     fingerprint: string,
     rowsPerPiece: number,
+    fetchTimeoutMs = Infinity,
   ): Promise<DatasetPieces> {
     const os = await openBucket(nc);
-    const manifest = await readManifest(os, fingerprint, rowsPerPiece);
+    const manifest = await readManifest(os, fingerprint, rowsPerPiece, fetchTimeoutMs);
     if (manifest === null) {
       throw new ClusterError(
         `data set ${fingerprint} (pieces of ${rowsPerPiece} rows) is not in the object store`,
       );
     }
-    return new DatasetPieces(os, manifest);
+    return new DatasetPieces(os, manifest, fetchTimeoutMs);
   }
 
   /** The number of pieces. */
@@ -313,7 +319,7 @@ export class DatasetPieces {
       new ClusterError(`data set ${fingerprint}: piece ${index} ${why}; publish the data again`);
     let bytes: Uint8Array | null;
     try {
-      bytes = await this.#os.getBlob(name);
+      bytes = await readObject(this.#os, name, this.#fetchTimeoutMs);
     } catch (e) {
       // The client checks the store's own digest while reading; a mismatch lands here.
       throw damaged(`cannot be read (${String((e as Error)?.message ?? e).split("\n")[0]})`);
@@ -338,5 +344,61 @@ export class DatasetPieces {
       x: values.subarray(0, rows * features),
       y: values.subarray(rows * features),
     };
+  }
+}
+
+/**
+ * The bytes of object `name` (null when there is none), like `getBlob`, but given up after
+ * `timeoutMs`: the object store's reader waits for its chunks for as long as they take, so a
+ * server or link gone quiet mid-read would otherwise hold the caller for ever. Giving up cancels
+ * the read, which stops its consumer.
+ */
+async function readObject(
+  os: ObjectStore,
+  name: string,
+  timeoutMs: number,
+): Promise<Uint8Array | null> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let gaveUp = false;
+  let cancel = () => {};
+  const expired = new Promise<never>((_, reject) => {
+    if (timeoutMs === Infinity) return;
+    timer = setTimeout(() => {
+      gaveUp = true;
+      cancel();
+      reject(new Error(`no answer within ${timeoutMs} ms`));
+    }, timeoutMs);
+  });
+  const read = (async () => {
+    const r = await os.get(name);
+    if (r === null) return null;
+    const reader = r.data.getReader();
+    cancel = () => reader.cancel().catch(() => {});
+    if (gaveUp) cancel();
+    const parts: Uint8Array[] = [];
+    let length = 0;
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      if (value && value.length > 0) {
+        parts.push(value);
+        length += value.length;
+      }
+    }
+    const failed = await r.error;
+    if (failed) throw failed;
+    const bytes = new Uint8Array(length);
+    let at = 0;
+    for (const part of parts) {
+      bytes.set(part, at);
+      at += part.length;
+    }
+    return bytes;
+  })();
+  read.catch(() => {});
+  try {
+    return await Promise.race([read, expired]);
+  } finally {
+    clearTimeout(timer);
   }
 }

@@ -102,6 +102,12 @@ export interface JoinReply {
   readonly identity: string;
 }
 
+/**
+ * How a worker's note begins when it declines because it serves another run: a refusal for now,
+ * not for good (the run is asked again once the worker is idle).
+ */
+export const BUSY_NOTE = "busy with run ";
+
 /** Coordinator → its workers: the run goes on (`alive`), or is over (`leave`). */
 export type RunSignal = Record<string, never>;
 

@@ -29,7 +29,14 @@ export class PieceRows implements RowSource {
     const t0 = performance.now();
     try {
       if (order !== null) {
-        this.#all ??= this.#pieces.all().then((d) => new MemoryRows(d.x, d.y, d.features));
+        if (this.#all === null) {
+          const all = this.#pieces.all().then((d) => new MemoryRows(d.x, d.y, d.features));
+          this.#all = all;
+          // A fetch that failed is tried again by the next step, not remembered as failed.
+          all.catch(() => {
+            if (this.#all === all) this.#all = null;
+          });
+        }
         return await (await this.#all).copyRows(range, order, x, y, offset);
       }
       const n = this.#pieces.manifest.features;
