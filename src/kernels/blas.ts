@@ -1,5 +1,5 @@
 import { existsSync } from "node:fs";
-import process from "node:process";
+import { environmentVariable } from "../runtime/process.ts";
 import type { Dtype, Floats } from "../dtype.ts";
 import { UsageError } from "../errors.ts";
 import { addressOf, ffiAllowed, type NativeLibrary, openLibrary } from "../runtime/ffi.ts";
@@ -35,7 +35,7 @@ const CANDIDATES = [
  * ```
  */
 export function findBlasLibrary(): string | null {
-  const override = process.env.SHARDNET_BLAS_LIB;
+  const override = environmentVariable("SHARDNET_BLAS_LIB");
   if (override) return override;
   return CANDIDATES.find((path) => existsSync(path)) ?? null;
 }
@@ -106,7 +106,7 @@ function load(path: string): Blas {
       blas = openLibrary(path, SYMBOLS);
     } catch (e) {
       const reason = (e instanceof Error ? e.message : String(e)).split("\n")[0];
-      if (path === process.env.SHARDNET_BLAS_LIB) {
+      if (path === environmentVariable("SHARDNET_BLAS_LIB")) {
         // The user's setting, not our fault: one line that names it.
         throw new UsageError(
           `SHARDNET_BLAS_LIB=${path}: cannot load OpenBLAS from it (${reason}); set it to the ` +
