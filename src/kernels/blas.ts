@@ -3,8 +3,8 @@ import { environmentVariable } from "../runtime/process.ts";
 import type { Dtype, Floats } from "../dtype.ts";
 import { UsageError } from "../errors.ts";
 import { addressOf, ffiAllowed, type NativeLibrary, openLibrary } from "../runtime/ffi.ts";
-import { jsKernels } from "./js.ts";
-import type { Kernels } from "./kernels.ts";
+import { jsKernelsWithBiasRelu } from "./js.ts";
+import type { Kernels, KernelsWithBiasRelu } from "./kernels.ts";
 
 /**
  * Where OpenBLAS usually lives, pthread builds first. On Debian and Ubuntu the first entry of an
@@ -156,7 +156,7 @@ function checkDims(rows: number, n: number, h: number): void {
 export function createBlasKernels(
   dtype: Dtype,
   libraryPath?: string,
-  base: Kernels = jsKernels,
+  base: KernelsWithBiasRelu = jsKernelsWithBiasRelu,
 ): Kernels {
   const path = libraryPath ?? findBlasLibrary();
   if (path === null) {
@@ -181,8 +181,9 @@ export function createBlasKernels(
     }
   };
 
+  const { biasRelu, ...light } = base;
   return {
-    ...base,
+    ...light,
 
     hiddenForward(x, xOff, rows, n, h, w1, b1, a1) {
       checkDims(rows, n, h);
@@ -210,7 +211,7 @@ export function createBlasKernels(
         addressOf(a1),
         Math.max(1, h),
       );
-      base.biasRelu(a1, rows, h, b1);
+      biasRelu(a1, rows, h, b1);
     },
 
     weightGradient(dz1, x, xOff, rows, n, h, gw1) {
