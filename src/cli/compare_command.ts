@@ -4,6 +4,7 @@ import { kernelsLabel } from "../kernels/select.ts";
 import { logicalCpus, writeStderr, writeStdout } from "../runtime/process.ts";
 import { train, type TrainResult } from "../train/train.ts";
 import { helpText, parseFlags, usageLines } from "./flags.ts";
+import { inFlagTerms } from "./option_flags.ts";
 import { MAX_WORKERS, TRAIN_FLAGS, trainingFromFlags } from "./train_command.ts";
 
 /** Train flags that write files, log or resume: they have no meaning for a comparison. */
@@ -72,7 +73,7 @@ export async function compareCommand(args: readonly string[]): Promise<number> {
   };
   const single = await run(0);
   const sharded = await run(workers);
-  for (const note of notes) writeStderr(`note: ${note}\n`);
+  for (const note of notes) writeStderr(`note: ${inFlagTerms(note)}\n`);
   const diff = diffRuns(single, sharded);
   const batch = options.batchSize !== undefined ? `batches of ${options.batchSize}` : "full batch";
   const setup =

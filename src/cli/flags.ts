@@ -1,6 +1,7 @@
 import { parseArgs } from "node:util";
 import { didYouMean } from "../did_you_mean.ts";
 import { UsageError } from "../errors.ts";
+import { optionFlag } from "./option_flags.ts";
 
 /**
  * One command-line flag. The table of these is the single source of parsing, validation and
@@ -231,7 +232,7 @@ export function underFlag<T>(flag: string, body: () => T): T {
   try {
     return body();
   } catch (e) {
-    if (e instanceof UsageError) throw new UsageError(`${flag}: ${e.message}`);
+    if (e instanceof UsageError) throw new UsageError(`${flag}: ${e.render(optionFlag)}`);
     throw e;
   }
 }
