@@ -2,7 +2,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import type { Dtype, Floats } from "../src/dtype.ts";
 import { jsKernels, jsKernelsWithBiasRelu } from "../src/kernels/js.ts";
-import type { Kernels, KernelsWithBiasRelu } from "../src/kernels/kernels.ts";
+import type { KernelsWithBiasRelu } from "../src/kernels/kernels.ts";
 import {
   compileWasmKernels,
   createWasmKernels,
