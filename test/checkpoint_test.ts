@@ -57,11 +57,11 @@ function bits(a: Float64Array): string {
   return Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString("hex");
 }
 
-/** Asserts a one-line DataError naming --resume and the file, that also matches `why`. */
+/** Asserts a one-line DataError naming the resume option and the file, that also matches `why`. */
 function assertRejected(path: string, why: RegExp): void {
   assert.throws(() => readCheckpoint(path), (e: unknown) => {
     assert.ok(e instanceof DataError, `expected a DataError, got ${e}`);
-    assert.ok(e.message.startsWith(`--resume ${path}: `), e.message);
+    assert.ok(e.message.startsWith(`resume ${path}: `), e.message);
     assert.ok(!e.message.includes("\n"), `not one line: ${e.message}`);
     assert.match(e.message, why);
     return true;
@@ -157,7 +157,7 @@ describe("checkpoint files", () => {
     mkdirSync(`${path}.${process.pid}.tmp`);
     assert.throws(() => writeCheckpoint(path, { ...sample(), epoch: 9 }), (e: unknown) => {
       assert.ok(e instanceof UsageError, String(e));
-      assert.match(e.message, new RegExp(`^--checkpoint: cannot write ${path}: [^\\n]+$`));
+      assert.match(e.message, new RegExp(`^checkpoint: cannot write ${path}: [^\\n]+$`));
       return true;
     });
     assert.deepEqual(readFileSync(path), before);
@@ -198,7 +198,7 @@ describe("checkpoint files", () => {
     writeFileSync(path, packr.pack({ hello: "world" }));
     assertRejected(path, /not a shardnet checkpoint$/);
     writeFileSync(path, '{"hidden": 2, "features": 2}\n');
-    assertRejected(path, /this is JSON, not a checkpoint; a model file is read with --init$/);
+    assertRejected(path, /this is JSON, not a checkpoint; a model file is read with init$/);
     writeFileSync(path, new Uint8Array([0xc1, 0xff, 0x00, 0x13]));
     assertRejected(path, /truncated or corrupt checkpoint \(/);
   });
@@ -230,7 +230,7 @@ describe("checkpoint files", () => {
     assert.throws(
       () => readCheckpoint(path),
       (e: unknown) =>
-        e instanceof UsageError && e.message === `--resume: cannot read checkpoint file: ${path}`,
+        e instanceof UsageError && e.message === `resume: cannot read checkpoint file: ${path}`,
     );
   });
 });

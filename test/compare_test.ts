@@ -1,7 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { diffRuns, parameterName } from "../src/bench/run_diff.ts";
-import { comparisonText } from "../src/cli/compare_command.ts";
+import { comparisonRows, comparisonText } from "../src/cli/compare_command.ts";
 import { classificationMetrics } from "../src/model/metrics.ts";
 import type { TrainResult } from "../src/train/train.ts";
 import { runCli } from "./run_cli.ts";
@@ -45,6 +45,22 @@ describe("compare command", () => {
     assert.match(r.stdout, /^loss curves: identical in all 40 epochs$/m);
   });
 
+  it("compares each count of a comma list with the one single-thread run, a row each", {
+    timeout: SPAWN_TIMEOUT_MS,
+  }, async () => {
+    const r = await runCli("compare", [
+      ...["--data", BREAST_CANCER, "--workers", "1,3,1", "--epochs", "20", "--hidden", "4"],
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    const lines = r.stdout.split("\n");
+    assert.equal(lines[0], "single-thread (--workers 0) vs sharded (--workers 1, 3)");
+    assert.match(lines[4], /^workers {2}bit-identical {2}first loss difference/);
+    assert.match(lines[5], /^ {6}1 {2}yes {12}none {19}0 /);
+    assert.match(lines[6], /^ {6}3 {2}yes {12}none {19}0 /);
+    assert.match(r.stdout, /^final parameters are bit-identical: yes \(2 of 2 worker counts\)$/m);
+    assert.equal(r.stderr.match(/training with --workers 0/g)?.length, 1, r.stderr);
+  });
+
   it("prints the configuration, the two loss curves side by side, and the verdict", {
     timeout: SPAWN_TIMEOUT_MS,
   }, async () => {
@@ -81,7 +97,15 @@ describe("compare command", () => {
   it("rejects --workers 0 and flags that only train writes, in one line with status 2", {
     timeout: SPAWN_TIMEOUT_MS,
   }, async () => {
-    for (const args of [["--workers", "0"], ["--out", "model.json"], ["--log-format", "json"]]) {
+    for (
+      const args of [
+        ["--workers", "0"],
+        ["--workers", "2,0"],
+        ["--workers", "2,x"],
+        ["--out", "model.json"],
+        ["--log-format", "json"],
+      ]
+    ) {
       const r = await runCli("compare", args);
       assert.equal(r.code, 2, args.join(" "));
       assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
@@ -113,6 +137,21 @@ describe("diffRuns", () => {
     assert.match(text, /^final parameters are bit-identical: no$/m);
     assert.match(text, /^largest \|Δ parameter\|: 5\.000e-1 at W2\[0\], over 6 parameters$/m);
     assert.match(text, /^loss curves: first differ at epoch 2; largest \|Δ loss\| 1\.000e-7$/m);
+  });
+
+  it("writes a row per worker count, and no when any differs", () => {
+    const a = result([0.7, 0.5], [1, 2, 3, 4, 5, 6], 0);
+    const same = result([0.7, 0.5], [1, 2, 3, 4, 5, 6], 2);
+    const other = result([0.7, 0.6], [1, 2, 3, 4, 5, 6.25], 4);
+    const text = comparisonRows("xor", a, [
+      { sharded: same, diff: diffRuns(a, same) },
+      { sharded: other, diff: diffRuns(a, other) },
+    ]);
+    const lines = text.split("\n");
+    assert.equal(lines[0], "single-thread (--workers 0) vs sharded (--workers 2, 4)");
+    assert.match(lines[5], /^ {6}2 {2}yes {12}none {19}0 /);
+    assert.match(lines[6], /^ {6}4 {2}no {13}epoch 2 {16}2\.500e-1 at b2 /);
+    assert.match(text, /^final parameters are bit-identical: no \(1 of 2 worker counts\)$/m);
   });
 
   it("tells 0 from -0: bit-identical means the same bits", () => {

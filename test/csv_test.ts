@@ -96,15 +96,15 @@ describe("parseCsv", () => {
   });
 
   it("rejects an unknown label column, listing the columns", () => {
-    assertFails("a,b,label\n1,2,0\n", UsageError, ["--label:", '"nope"', '0 "a", 1 "b"'], "nope");
-    assertFails("a,b,label\n1,2,0\n", UsageError, ["--label:", "column 3", '2 "label"'], "3");
-    assertFails("1,2,0\n", UsageError, ["--label:", "no header row", "0 to 2"], "label");
+    assertFails("a,b,label\n1,2,0\n", UsageError, ["label:", '"nope"', '0 "a", 1 "b"'], "nope");
+    assertFails("a,b,label\n1,2,0\n", UsageError, ["label:", "column 3", '2 "label"'], "3");
+    assertFails("1,2,0\n", UsageError, ["label:", "no header row", "0 to 2"], "label");
     const wide = Array.from({ length: 40 }, (_, k) => `c${k}`).join(",");
     assertFails(`${wide}\n`, UsageError, ['0 "c0"', "…", '39 "c39"'], "nope");
   });
 
   it("rejects a label name that the header repeats", () => {
-    assertFails("a,a,label\n1,2,0\n", UsageError, ["--label:", "column 0", "column 1"], "a");
+    assertFails("a,a,label\n1,2,0\n", UsageError, ["label:", "column 0", "column 1"], "a");
   });
 
   it("rejects rows with the wrong number of cells", () => {
@@ -194,7 +194,7 @@ describe("parseCsv", () => {
     assert.throws(
       () => parseCsv("a,y\n1,no\n2,yes\n", { ...fixed, positiveLabel: "no" }),
       (e: unknown) =>
-        e instanceof UsageError && /--positive-label: the model's class 1 is "yes"/.test(e.message),
+        e instanceof UsageError && /positiveLabel: the model's class 1 is "yes"/.test(e.message),
     );
   });
 
@@ -204,7 +204,7 @@ describe("parseCsv", () => {
       (e: unknown) =>
         e instanceof UsageError &&
         e.message ===
-          '--positive-label: "X" is not a value of column 1 "y", whose values are "M" and "B"',
+          'positiveLabel: "X" is not a value of column 1 "y", whose values are "M" and "B"',
     );
   });
 
@@ -302,7 +302,7 @@ describe("readCsv", () => {
       const path = join(dir, "absent.csv");
       assert.throws(() => readCsv(path), (e: unknown) => {
         assert.ok(e instanceof UsageError);
-        assert.equal(e.message, `--data: no such file: ${path}`);
+        assert.equal(e.message, `source: no such file: ${path}`);
         return true;
       });
     });

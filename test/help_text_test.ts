@@ -1,9 +1,10 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { BENCH_FLAGS } from "../src/cli/bench_command.ts";
+import { CLUSTER_FLAGS } from "../src/cli/cluster_command.ts";
 import { COMPARE_FLAGS } from "../src/cli/compare_command.ts";
 import { EVALUATE_FLAGS } from "../src/cli/evaluate_command.ts";
-import { type FlagSpec, parseFlags } from "../src/cli/flags.ts";
+import { type FlagSpec, helpText, parseFlags } from "../src/cli/flags.ts";
 import { PREDICT_FLAGS } from "../src/cli/predict_command.ts";
 import { TRAIN_FLAGS } from "../src/cli/train_command.ts";
 import { didYouMean } from "../src/did_you_mean.ts";
@@ -43,6 +44,19 @@ describe("flags read alike across commands", () => {
     for (const plural of ["backends", "runtimes", "epoch"]) assert.ok(!names.has(plural), plural);
     const out = COMMANDS.flatMap(([, specs]) => specs.filter((s) => s.name === "out"));
     assert.ok(out.every((s) => s.value !== "DIR"), "--out is a file; a directory is --out-dir");
+  });
+
+  it("takes the runtimes as --runtime in bench and cluster, and --runtimes as the same flag", () => {
+    for (const specs of [BENCH_FLAGS, CLUSTER_FLAGS]) {
+      assert.equal(parseFlags(["--runtime", "deno,bun"], specs).runtime, "deno,bun");
+      assert.equal(parseFlags(["--runtimes", "bun"], specs).runtime, "bun");
+      assert.throws(
+        () => parseFlags(["--runtime", "bun", "--runtimes", "deno"], specs),
+        (e: unknown) =>
+          e instanceof UsageError && e.message === "--runtimes is --runtime: give it once",
+      );
+      assert.match(helpText("x", "y", specs), /^ {2}--runtime RUNTIMES .*\(also --runtimes\)/m);
+    }
   });
 
   for (const command of ["train", "predict", "evaluate", "compare", "bench"] as const) {

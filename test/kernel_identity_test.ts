@@ -58,7 +58,6 @@ function flipLowBit(a: Floats, i: number): void {
 /** For each kernel, which argument is an output the probe hashes, and the element to change. */
 const OUTPUTS: [keyof Kernels, (args: unknown[]) => [Floats, number]][] = [
   ["hiddenForward", (a) => [a[7] as Floats, 0]],
-  ["biasRelu", (a) => [a[0] as Floats, 0]],
   ["outputLogits", (a) => [a[5] as Floats, 0]],
   ["outputLoss", (a) => [a[0] as Floats, 0]],
   ["outputBackward", (a) => [a[5] as Floats, 0]],

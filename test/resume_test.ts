@@ -69,7 +69,7 @@ describe("resumeState", () => {
       () => resumeWith({ optimizer: optimizerConfig({ kind: "adam" }) }),
       (e: unknown) =>
         e instanceof DataError &&
-        e.message === "--resume run.ckpt: the optimizer differs: the checkpoint has sgd " +
+        e.message === "resume run.ckpt: the optimizer differs: the checkpoint has sgd " +
             "(momentum 0, weight decay 0), this run adam (beta1 0.9, beta2 0.999, eps 1e-8, " +
             "weight decay 0)",
     );
@@ -81,12 +81,12 @@ describe("resumeState", () => {
       () => resumeWith({ lrSchedule: { ...COSINE, kind: "cosine" } as const }),
       (e: unknown) =>
         e instanceof DataError &&
-        e.message === "--resume run.ckpt: the learning-rate schedule differs: the checkpoint " +
+        e.message === "resume run.ckpt: the learning-rate schedule differs: the checkpoint " +
             "has constant (warm-up 0 epochs), this run cosine (min 0, warm-up 2 epochs)",
     );
   });
 
-  it("keeps --epochs with the cosine schedule, whose curve spans them", () => {
+  it("keeps the epochs with the cosine schedule, whose curve spans them", () => {
     const cosine = { ...CHECKPOINT, config: { ...CONFIG, lrSchedule: COSINE } } as Checkpoint;
     const resume = (epochs: number) =>
       resumeState(cosine, { ...CONFIG, lrSchedule: COSINE, epochs } as RunConfig, FINGERPRINT, "r");
@@ -95,25 +95,25 @@ describe("resumeState", () => {
       () => resume(20),
       (e: unknown) =>
         e instanceof UsageError &&
-        e.message === "--epochs 20: the cosine schedule of r spans 10 epochs; resume it with " +
-            "--epochs 10",
+        e.message === "epochs 20: the cosine schedule of r spans 10 epochs; resume it with " +
+            "epochs 10",
     );
   });
 
-  it("refuses a different setting, naming the flag and both values", () => {
+  it("refuses a different setting, naming the option and both values", () => {
     const cases: [Partial<RunConfig>, string][] = [
-      [{ valSplit: 0.2 }, "--val-split differs: the checkpoint has 0.1, this run 0.2"],
-      [{ standardize: "none" }, "--standardize differs: the checkpoint has zscore, this run none"],
-      [{ dtype: "f64" }, "--dtype differs: the checkpoint has f32, this run f64"],
-      [{ hidden: 3 }, "--hidden differs: the checkpoint has 2, this run 3"],
-      [{ seed: 2 }, "--seed differs: the checkpoint has 1, this run 2"],
-      [{ lr: 0.05 }, "--lr differs: the checkpoint has 0.5, this run 0.05"],
-      [{ batchSize: 100 }, "--batch-size differs: the checkpoint has 32, this run 100"],
+      [{ valSplit: 0.2 }, "valSplit differs: the checkpoint has 0.1, this run 0.2"],
+      [{ standardize: "none" }, "standardize differs: the checkpoint has zscore, this run none"],
+      [{ dtype: "f64" }, "dtype differs: the checkpoint has f32, this run f64"],
+      [{ hidden: 3 }, "hidden differs: the checkpoint has 2, this run 3"],
+      [{ seed: 2 }, "seed differs: the checkpoint has 1, this run 2"],
+      [{ lr: 0.05 }, "learningRate differs: the checkpoint has 0.5, this run 0.05"],
+      [{ batchSize: 100 }, "batchSize differs: the checkpoint has 32, this run 100"],
     ];
     for (const [change, message] of cases) {
       assert.throws(
         () => resumeWith(change),
-        (e: unknown) => e instanceof DataError && e.message === `--resume run.ckpt: ${message}`,
+        (e: unknown) => e instanceof DataError && e.message === `resume run.ckpt: ${message}`,
         message,
       );
     }
@@ -125,7 +125,7 @@ describe("resumeState", () => {
       (e: unknown) =>
         e instanceof DataError &&
         e.message ===
-          "--resume run.ckpt: the data differs: the checkpoint has data/a.csv (100 rows × 3 " +
+          "resume run.ckpt: the data differs: the checkpoint has data/a.csv (100 rows × 3 " +
             "features, fingerprint 0123456789abcdef), this run data/b.csv (100 rows × 3 " +
             "features, fingerprint fedcba9876543210)",
     );
@@ -135,13 +135,13 @@ describe("resumeState", () => {
     assert.equal(resumeWith({ data: "elsewhere/a.csv" }).state.epoch, 4);
   });
 
-  it("wants --epochs, the total, to be more than the epochs done", () => {
+  it("wants epochs, the total, to be more than the epochs done", () => {
     assert.throws(
       () => resumeWith({ epochs: 4 }),
       (e: unknown) =>
         e instanceof UsageError &&
         e.message ===
-          "--epochs 4: run.ckpt already holds 4 epochs; --epochs is the total, so give more than 4",
+          "epochs 4: run.ckpt already holds 4 epochs; epochs is the total, so give more than 4",
     );
   });
 

@@ -30,7 +30,7 @@ function rowsOf(data: Dataset): number[] {
 function assertUsage(fn: () => unknown, part: string) {
   assert.throws(fn, (e: unknown) => {
     assert.ok(e instanceof UsageError, `${e}`);
-    assert.ok(e.message.includes("`--val-split`"), e.message);
+    assert.ok(e.message.includes("`valSplit`"), e.message);
     assert.ok(e.message.includes(part), e.message);
     return true;
   });

@@ -1,6 +1,6 @@
 import { spawn } from "node:child_process";
-import process from "node:process";
 import { fileURLToPath } from "node:url";
+import { environmentCopy } from "../runtime/process.ts";
 
 const SCRIPT = fileURLToPath(new URL("../../scripts/numpy_epoch.py", import.meta.url));
 
@@ -15,7 +15,7 @@ const OPENBLAS_OVERRIDES = ["OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"];
 
 /** This process's environment without the OpenBLAS overrides: what every measurement runs in. */
 export function benchEnvironment(): Record<string, string | undefined> {
-  const env = { ...process.env };
+  const env = environmentCopy();
   for (const name of OPENBLAS_OVERRIDES) delete env[name];
   return env;
 }

@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { Packr } from "msgpackr";
 import type { Standardization } from "../data/standardize.ts";
 import type { Dtype } from "../dtype.ts";
-import { DataError, UsageError } from "../errors.ts";
+import { DataError, option, UsageError } from "../errors.ts";
 import { Fnv1a64 } from "../hash.ts";
 import { paramCount } from "../model/params.ts";
 import {
@@ -108,7 +108,7 @@ const packr = new Packr({ useRecords: false, moreTypes: true });
 /**
  * Writes a checkpoint atomically (see `writeFileAtomic`), so a crash at any moment leaves either
  * the previous checkpoint or the new one, never a mix, and the next write removes the temporary
- * files of killed writers. An unwritable path is a usage error naming `--checkpoint`.
+ * files of killed writers. An unwritable path is a usage error naming the `checkpoint` option.
  *
  * The file is a MessagePack map `{format, version, checksum, body}` whose `body` is the
  * MessagePack of the checkpoint and `checksum` its 64-bit FNV-1a, so that damage anywhere is
@@ -125,7 +125,7 @@ export function writeCheckpoint(path: string, checkpoint: Checkpoint): void {
   try {
     writeFileAtomic(path, bytes);
   } catch (e) {
-    throw new UsageError(`--checkpoint: ${(e as Error).message}`);
+    throw new UsageError(`${option("checkpoint")}: ${(e as Error).message}`);
   }
 }
 
@@ -143,7 +143,8 @@ export function looksLikeCheckpoint(head: Uint8Array): boolean {
 
 /**
  * Reads and validates a checkpoint that `writeCheckpoint` wrote. A missing file is a usage error;
- * a truncated, damaged or foreign one a one-line `DataError` naming `--resume` and the file.
+ * a truncated, damaged or foreign one a one-line `DataError` naming the `resume` option and the
+ * file.
  *
  * @example
  * ```ts
@@ -155,15 +156,15 @@ export function readCheckpoint(path: string): Checkpoint {
   try {
     bytes = readFileSync(path);
   } catch {
-    throw new UsageError(`--resume: cannot read checkpoint file: ${path}`);
+    throw new UsageError(`${option("resume")}: cannot read checkpoint file: ${path}`);
   }
   const fail = (why: string): never => {
-    throw new DataError(`--resume ${path}: ${why}`);
+    throw new DataError(`${option("resume")} ${path}: ${why}`);
   };
   const corrupt = (why: string): never => fail(`truncated or corrupt checkpoint (${why})`);
   if (bytes.length === 0) corrupt("the file is empty");
   if (bytes[0] === 0x7b) {
-    fail("this is JSON, not a checkpoint; a model file is read with --init");
+    fail(`this is JSON, not a checkpoint; a model file is read with ${option("init")}`);
   }
   const envelope = unpack(bytes, corrupt);
   if (!isRecord(envelope) || envelope.format !== FORMAT) fail("not a shardnet checkpoint");

@@ -1,4 +1,4 @@
-import { DataError, UsageError } from "../errors.ts";
+import { DataError, option, type OptionName, UsageError } from "../errors.ts";
 import type { TrainState } from "../train/train.ts";
 import { runtimeName } from "../runtime/process.ts";
 import type { Checkpoint, RunConfig, ScheduleConfig } from "./checkpoint.ts";
@@ -13,21 +13,21 @@ const CONSTANT: ScheduleConfig = {
   warmupEpochs: 0,
 };
 
-/** The flags that change the computation and must be the same on resume, in the order checked. */
-const FIXED: readonly [flag: string, key: keyof RunConfig][] = [
-  ["--val-split", "valSplit"],
-  ["--standardize", "standardize"],
-  ["--dtype", "dtype"],
-  ["--hidden", "hidden"],
-  ["--seed", "seed"],
-  ["--lr", "lr"],
+/** The options that change the computation and must be the same on resume, in the order checked. */
+const FIXED: readonly [name: OptionName, key: keyof RunConfig][] = [
+  ["valSplit", "valSplit"],
+  ["standardize", "standardize"],
+  ["dtype", "dtype"],
+  ["hidden", "hidden"],
+  ["seed", "seed"],
+  ["learningRate", "lr"],
 ];
 
 /**
  * The state to continue from, after checking that `checkpoint` (read from `path`) belongs to the
  * run `current` describes: the same data (by fingerprint), shapes, precision, seed, learning rate
- * and batch size, and fewer epochs done than `current.epochs`. What may change: `--epochs` (the
- * total), `--workers` (it never changes the bits), logging and output. A different backend is
+ * and batch size, and fewer epochs done than `current.epochs`. What may change: `epochs` (the
+ * total), `workers` (they never change the bits), logging and output. A different backend is
  * allowed, since a machine may lack the original one, but noted: it changes the rounding, so the
  * result is a valid continuation but not bit-identical to an uninterrupted run. So is another
  * `runtime` than the checkpoint's writer (default: this process's), unless both recorded the same
@@ -49,11 +49,11 @@ export function resumeState(
   const was = checkpoint.config;
   const differs = (what: string, then: unknown, now: unknown): never => {
     throw new DataError(
-      `--resume ${path}: ${what} differs: the checkpoint has ${then}, this run ${now}`,
+      `${option("resume")} ${path}: ${what} differs: the checkpoint has ${then}, this run ${now}`,
     );
   };
-  for (const [flag, key] of FIXED) {
-    if (was[key] !== current[key]) differs(flag, was[key], current[key]);
+  for (const [name, key] of FIXED) {
+    if (was[key] !== current[key]) differs(option(name), was[key], current[key]);
   }
   if (checkpoint.dataFingerprint !== fingerprint) {
     differs(
@@ -63,11 +63,12 @@ export function resumeState(
     );
   }
   if (was.batchSize !== current.batchSize) {
-    differs("--batch-size", was.batchSize, current.batchSize);
+    differs(option("batchSize"), was.batchSize, current.batchSize);
   }
   if (checkpoint.epoch >= current.epochs) {
     throw new UsageError(
-      `--epochs ${current.epochs}: ${path} already holds ${checkpoint.epoch} epochs; --epochs is ` +
+      `${option("epochs")} ${current.epochs}: ${path} already holds ${checkpoint.epoch} epochs; ` +
+        `${option("epochs")} is ` +
         `the total, so give more than ${checkpoint.epoch}`,
     );
   }
@@ -92,11 +93,11 @@ export function resumeState(
   if (schedule(was) !== schedule(current)) {
     differs("the learning-rate schedule", describeSchedule(was), describeSchedule(current));
   }
-  // The cosine curve spans --epochs: another total would change the rates of the epochs done.
+  // The cosine curve spans all epochs: another total would change the rates of the epochs done.
   if ((current.lrSchedule ?? CONSTANT).kind === "cosine" && was.epochs !== current.epochs) {
     throw new UsageError(
-      `--epochs ${current.epochs}: the cosine schedule of ${path} spans ${was.epochs} epochs; ` +
-        `resume it with --epochs ${was.epochs}`,
+      `${option("epochs")} ${current.epochs}: the cosine schedule of ${path} spans ` +
+        `${was.epochs} epochs; resume it with ${option("epochs")} ${was.epochs}`,
     );
   }
   const { epoch, params, shuffleState, steps } = checkpoint;

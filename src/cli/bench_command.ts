@@ -68,9 +68,10 @@ export const BENCH_FLAGS: readonly FlagSpec[] = [
   },
   {
     name: "runtime",
+    alias: "runtimes",
     value: "RUNTIMES",
     type: "string",
-    help: "run every measurement on each of these (deno, bun)",
+    help: "run every measurement on each of these, comma-separated (deno, bun)",
     defaultText: "deno,bun where found",
   },
   {

@@ -23,10 +23,11 @@ export const CLUSTER_FLAGS: readonly FlagSpec[] = [
     default: 1,
   },
   {
-    name: "runtimes",
-    value: "LIST",
+    name: "runtime",
+    alias: "runtimes",
+    value: "RUNTIMES",
     type: "string",
-    help: "runtimes of the worker processes, taken in turn (deno, bun)",
+    help: "runtimes of the worker processes, comma-separated, taken in turn (deno, bun)",
     defaultText: "this command's runtime",
   },
   {
@@ -78,7 +79,7 @@ export async function clusterCommand(args: readonly string[]): Promise<number> {
   const cluster = await startLocalCluster({
     processes: f.processes as number,
     threads: f.threads as number,
-    runtimes: runtimeList(f.runtimes as string | undefined),
+    runtimes: runtimeList(f.runtime as string | undefined),
     ...(f["nats-server"] !== undefined ? { natsServer: f["nats-server"] as string } : {}),
     workerLogs: "inherit",
   });
@@ -97,7 +98,9 @@ export async function clusterCommand(args: readonly string[]): Promise<number> {
 
 /** Separates the cluster command's own flags (with their values) from the train flags. */
 function splitArgs(args: readonly string[]): { own: string[]; rest: string[] } {
-  const names = new Set(CLUSTER_FLAGS.map((s) => `--${s.name}`));
+  const names = new Set(
+    CLUSTER_FLAGS.flatMap((s) => [`--${s.name}`, ...(s.alias ? [`--${s.alias}`] : [])]),
+  );
   const own: string[] = [];
   const rest: string[] = [];
   for (let i = 0; i < args.length; i++) {
@@ -117,7 +120,7 @@ function runtimeList(text: string | undefined): RuntimeKind[] {
   const list = text.split(",").map((s) => s.trim());
   for (const kind of list) {
     if (!RUNTIME_KINDS.includes(kind as RuntimeKind)) {
-      throw new UsageError(`--runtimes: expected deno and/or bun, comma-separated, got "${kind}"`);
+      throw new UsageError(`--runtime: expected deno and/or bun, comma-separated, got "${kind}"`);
     }
   }
   return list as RuntimeKind[];

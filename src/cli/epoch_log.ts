@@ -2,6 +2,7 @@ import { kernelsLabel } from "../kernels/select.ts";
 import type { EpochReport, TrainResult } from "../train/train.ts";
 import type { ClassificationMetrics, UndefinableMetric } from "../model/metrics.ts";
 import { stderrIsTerminal, writeStderr, writeStdout } from "../runtime/process.ts";
+import { inFlagTerms } from "./option_flags.ts";
 
 /** How training reports progress: `text` for people, `json` for programs (one object per line). */
 export type LogFormat = "text" | "json";
@@ -70,7 +71,7 @@ export function createEpochLog(format: LogFormat, epochs: number): EpochLog {
 function jsonLog(): EpochLog {
   return {
     note(message) {
-      writeStderr(`note: ${message}\n`);
+      writeStderr(`note: ${inFlagTerms(message)}\n`);
     },
     epoch(r) {
       const line: Record<string, number> = {
@@ -137,7 +138,7 @@ function textLog(epochs: number): EpochLog {
   return {
     note(message) {
       clearBar();
-      writeStderr(`note: ${message}\n`);
+      writeStderr(`note: ${inFlagTerms(message)}\n`);
     },
     epoch(r) {
       if (r.epoch % every === 0 || r.epoch === epochs || r.epoch === 1) {

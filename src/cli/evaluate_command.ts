@@ -4,6 +4,7 @@ import { readModelFile } from "../model/model_file.ts";
 import { evaluate } from "../model/predict.ts";
 import { writeStderr, writeStdout } from "../runtime/process.ts";
 import { type FlagSpec, helpText, parseFlags, underFlag, usageLines } from "./flags.ts";
+import { inFlagTerms } from "./option_flags.ts";
 import { readModelRows } from "./model_rows.ts";
 import { PREDICT_FLAGS } from "./predict_command.ts";
 
@@ -61,7 +62,7 @@ export function evaluateCommand(args: readonly string[]): Promise<number> {
     f.label as string | undefined,
     f["positive-label"] as string | undefined,
   );
-  for (const note of notes) writeStderr(`note: ${note}\n`);
+  for (const note of notes) writeStderr(`note: ${inFlagTerms(note)}\n`);
   if (!labelled) {
     throw new DataError(
       `${path}: ${model.features} columns, the model's features, and no label column to ` +

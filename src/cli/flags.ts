@@ -1,6 +1,7 @@
 import { parseArgs } from "node:util";
 import { didYouMean } from "../did_you_mean.ts";
 import { UsageError } from "../errors.ts";
+import { optionFlag } from "./option_flags.ts";
 
 /**
  * One command-line flag. The table of these is the single source of parsing, validation and
@@ -13,6 +14,11 @@ export interface FlagSpec {
   readonly value?: string;
   readonly type: "integer" | "number" | "string" | "switch";
   readonly help: string;
+  /**
+   * Another spelling of the same flag, accepted alike (one that scripts outside the project
+   * already call); `--help` shows it beside the name.
+   */
+  readonly alias?: string;
   /** Accepted values of a string flag. */
   readonly choices?: readonly string[];
   /** Words a number flag accepts besides numbers (e.g. `auto`); they parse as themselves. */
@@ -49,6 +55,7 @@ export function parseFlags(args: readonly string[], specs: readonly FlagSpec[]):
   };
   for (const spec of specs) {
     options[spec.name] = { type: spec.type === "switch" ? "boolean" : "string" };
+    if (spec.alias !== undefined) options[spec.alias] = options[spec.name];
   }
   let parsed: ReturnType<typeof parseArgs>;
   try {
@@ -65,7 +72,10 @@ export function parseFlags(args: readonly string[], specs: readonly FlagSpec[]):
   const values: FlagValues = { help: raw.help === true };
   const given = new Set<string>();
   for (const spec of specs) {
-    const value = raw[spec.name];
+    if (spec.alias !== undefined && raw[spec.alias] !== undefined && raw[spec.name] !== undefined) {
+      throw new UsageError(`--${spec.alias} is --${spec.name}: give it once`);
+    }
+    const value = raw[spec.name] ?? (spec.alias !== undefined ? raw[spec.alias] : undefined);
     if (value !== undefined) given.add(spec.name);
     values[spec.name] = value === undefined ? spec.default : flagValue(spec, value);
   }
@@ -144,7 +154,11 @@ function accepted(spec: FlagSpec): string {
  * joining the pair as `--workers=-1` lets the value's check name the real problem.
  */
 function attachNegativeNumbers(args: readonly string[], specs: readonly FlagSpec[]): string[] {
-  const numeric = new Set(specs.filter((s) => s.type !== "switch").map((s) => `--${s.name}`));
+  const numeric = new Set(
+    specs.filter((s) => s.type !== "switch").flatMap((s) =>
+      s.alias === undefined ? [`--${s.name}`] : [`--${s.name}`, `--${s.alias}`]
+    ),
+  );
   const joined: string[] = [];
   for (let i = 0; i < args.length; i++) {
     if (numeric.has(args[i]) && /^-[\d.]/.test(args[i + 1] ?? "")) {
@@ -202,7 +216,8 @@ export function helpText(usage: string, summary: string, specs: readonly FlagSpe
   const lines = specs.map((s, i) => {
     const shown = s.defaultText ?? (s.default !== undefined ? String(s.default) : undefined);
     const choices = s.choices ? ` (${s.choices.join(" | ")})` : "";
-    return `${left[i].padEnd(width)}${s.help}${choices}${
+    const alias = s.alias !== undefined ? ` (also --${s.alias})` : "";
+    return `${left[i].padEnd(width)}${s.help}${choices}${alias}${
       shown !== undefined ? ` [default: ${shown}]` : ""
     }`;
   });
@@ -231,7 +246,7 @@ export function underFlag<T>(flag: string, body: () => T): T {
   try {
     return body();
   } catch (e) {
-    if (e instanceof UsageError) throw new UsageError(`${flag}: ${e.message}`);
+    if (e instanceof UsageError) throw new UsageError(`${flag}: ${e.render(optionFlag)}`);
     throw e;
   }
 }

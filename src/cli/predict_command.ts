@@ -2,6 +2,7 @@ import { DataError, UsageError } from "../errors.ts";
 import { readModelFile } from "../model/model_file.ts";
 import { writeFileAtomic } from "../runtime/atomic_write.ts";
 import { checkOutputs } from "./output_paths.ts";
+import { inFlagTerms } from "./option_flags.ts";
 import { evaluate, predict } from "../model/predict.ts";
 import { writeStderr, writeStdout } from "../runtime/process.ts";
 import { type FlagSpec, helpText, parseFlags, underFlag, usageLines } from "./flags.ts";
@@ -105,7 +106,7 @@ export function predictCommand(args: readonly string[]): Promise<number> {
     f.label as string | undefined,
     f["positive-label"] as string | undefined,
   );
-  for (const note of notes) writeStderr(`note: ${note}\n`);
+  for (const note of notes) writeStderr(`note: ${inFlagTerms(note)}\n`);
   const scores = labelled ? evaluate(model, data) : null;
   const probabilities = scores?.probabilities ?? predict(model, data);
   const bad = probabilities.findIndex((p) => !Number.isFinite(p));

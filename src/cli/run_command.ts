@@ -1,4 +1,5 @@
-import { DataError, MemoryLimitError, UsageError, WorkerError } from "../errors.ts";
+import { DataError, UsageError, WorkerError } from "../errors.ts";
+import { optionFlag } from "./option_flags.ts";
 import { exit, writeStderr } from "../runtime/process.ts";
 
 /**
@@ -12,24 +13,19 @@ export async function runCommand(name: string, body: () => Promise<number | void
     const code = await body();
     exit(code ?? 0);
   } catch (e) {
-    if (e instanceof MemoryLimitError) {
-      writeStderr(`${name}: ${e.render(flagOf)}\n`);
-      exit(2);
-    }
     if (e instanceof UsageError) {
-      writeStderr(`${name}: ${e.message}\n`);
+      writeStderr(`${name}: ${e.render(optionFlag)}\n`);
       exit(2);
     }
-    if (e instanceof DataError || e instanceof WorkerError) {
+    if (e instanceof DataError) {
+      writeStderr(`${name}: ${e.render(optionFlag)}\n`);
+      exit(1);
+    }
+    if (e instanceof WorkerError) {
       writeStderr(`${name}: ${e.message}\n`);
       exit(1);
     }
     writeStderr(`${name}: internal error: ${e instanceof Error ? e.stack ?? e.message : e}\n`);
     exit(70);
   }
-}
-
-/** The flag of a library option: `batchSize` is `--batch-size`. */
-function flagOf(option: string): string {
-  return `--${option.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 }

@@ -2,6 +2,7 @@ import { stderrIsTerminal, writeStderr, writeStdout } from "../runtime/process.t
 import type { SweepConfig } from "../sweep/grid.ts";
 import type { ConfigSummary, SweepResult, SweepRun } from "../sweep/sweep.ts";
 import type { LogFormat } from "./epoch_log.ts";
+import { inFlagTerms } from "./option_flags.ts";
 
 /** A column of the sweep's output: a list flag and its value in a configuration. */
 export interface SweepColumn {
@@ -67,7 +68,7 @@ function jsonLog(columns: readonly SweepColumn[]): SweepLog {
   });
   return {
     note(message) {
-      writeStderr(`note: ${message}\n`);
+      writeStderr(`note: ${inFlagTerms(message)}\n`);
     },
     run(r, config) {
       line({
@@ -132,7 +133,7 @@ function textLog(columns: readonly SweepColumn[], runs: number): SweepLog {
   return {
     note(message) {
       clearBar();
-      writeStderr(`note: ${message}\n`);
+      writeStderr(`note: ${inFlagTerms(message)}\n`);
       if (live && timer !== undefined) draw();
     },
     run() {

@@ -3,7 +3,7 @@ import { splitValidation } from "../data/split.ts";
 import { GENERATOR_KINDS } from "../data/generators.ts";
 import { looksLikeCheckpoint } from "../checkpoint/checkpoint.ts";
 import { type CheckpointPolicy, SAVE_INTERVAL_MS } from "../checkpoint/checkpoint_policy.ts";
-import { DivergenceError, UsageError, WorkerError } from "../errors.ts";
+import { DataError, DivergenceError, UsageError, WorkerError } from "../errors.ts";
 import type { ClusterOptions } from "../engines/cluster/cluster_engine.ts";
 import { kernelIdentity } from "../kernels/kernel_identity.ts";
 import {
@@ -20,6 +20,7 @@ import { onTerminationSignal } from "../runtime/process.ts";
 import { train, type TrainOptions } from "../train/train.ts";
 import type { Dataset } from "../data/dataset.ts";
 import { checkpointsFromFlags } from "./checkpoint_flags.ts";
+import { optionFlag } from "./option_flags.ts";
 import { createEpochLog, type EpochLog, type LogFormat } from "./epoch_log.ts";
 import {
   flagGiven,
@@ -462,7 +463,9 @@ export async function trainCommand(args: readonly string[]): Promise<number> {
       log.note(`stopped by signal; workers terminated${saved}`);
       return signalled;
     }
-    if (saved && e instanceof DivergenceError) throw new DivergenceError(`${e.message}${saved}`);
+    if (saved && e instanceof DivergenceError) {
+      throw new DivergenceError(`${e.render(optionFlag)}${saved}`);
+    }
     if (saved && e instanceof WorkerError) throw new WorkerError(`${e.message}${saved}`);
     throw e;
   }
@@ -477,7 +480,8 @@ function saveAfterStop(policy: CheckpointPolicy, path: string, log: EpochLog): s
     const epoch = policy.flush();
     return epoch === undefined ? "" : `; ${path} holds epoch ${epoch}`;
   } catch (e) {
-    log.note((e as Error).message);
+    // The note shows the options the message names as flags.
+    log.note(e instanceof UsageError || e instanceof DataError ? e.template : (e as Error).message);
     return "";
   }
 }
@@ -708,7 +712,7 @@ function asFlags<T>(check: () => T, flags: Record<string, string>): T {
     if (!(e instanceof UsageError)) throw e;
     const names = Object.keys(flags).sort((a, b) => b.length - a.length);
     const pattern = new RegExp(`(?<![\w-])(${names.join("|")})(?![\w-])`, "g");
-    throw new UsageError(e.message.replace(pattern, (name) => flags[name]));
+    throw new UsageError(e.render(optionFlag).replace(pattern, (name) => flags[name]));
   }
 }
 

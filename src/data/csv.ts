@@ -1,6 +1,6 @@
 import { readFileSync, statSync } from "node:fs";
 import { totalmem } from "node:os";
-import { DataError, UsageError } from "../errors.ts";
+import { DataError, option, UsageError } from "../errors.ts";
 import type { Dataset, LabelColumn } from "./dataset.ts";
 
 /**
@@ -51,11 +51,11 @@ export function readCsvText(path: string, maxBytes = defaultMaxBytes()): string 
   let size: number;
   try {
     const stat = statSync(path);
-    if (!stat.isFile()) throw new UsageError(`--data: not a file: ${path}`);
+    if (!stat.isFile()) throw new UsageError(`${option("source")}: not a file: ${path}`);
     size = stat.size;
   } catch (e) {
     if ((e as { code?: string }).code === "ENOENT") {
-      throw new UsageError(`--data: no such file: ${path}`);
+      throw new UsageError(`${option("source")}: no such file: ${path}`);
     }
     throw e;
   }
@@ -271,7 +271,7 @@ class Layout {
     if (options.labelValues && this.#positive !== undefined) {
       if (this.#positive !== options.labelValues[1]) {
         throw new UsageError(
-          `--positive-label: the model's class 1 is ${quote(options.labelValues[1])}, ` +
+          `${option("positiveLabel")}: the model's class 1 is ${quote(options.labelValues[1])}, ` +
             `its class 0 ${quote(options.labelValues[0])}`,
         );
       }
@@ -384,7 +384,9 @@ class Layout {
     const positive = this.#positive;
     if (positive !== undefined && seen.length === 2 && !seen.includes(positive)) {
       throw new UsageError(
-        `--positive-label: ${quote(positive)} is not a value of ${this.#labelName}, whose ` +
+        `${option("positiveLabel")}: ${
+          quote(positive)
+        } is not a value of ${this.#labelName}, whose ` +
           `values are ${seen.map(quote).join(" and ")}`,
       );
     }
@@ -470,7 +472,7 @@ function compareLabels(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-/** The label column's index from `--label` (a header name first, else an index). */
+/** The label column's index from `label` (a header name first, else an index). */
 function labelColumn(
   label: string | undefined,
   names: string[] | null,
@@ -483,7 +485,7 @@ function labelColumn(
       const again = names.indexOf(label, at + 1);
       if (again >= 0) {
         throw new UsageError(
-          `--label: the header names column ${at} and column ${again} "${label}"; ` +
+          `${option("label")}: the header names column ${at} and column ${again} "${label}"; ` +
             `give an index instead`,
         );
       }
@@ -494,15 +496,19 @@ function labelColumn(
     const index = Number(label);
     if (index < columns) return index;
     throw new UsageError(
-      `--label: column ${label} is out of range; ${describeColumns(names, columns)}`,
+      `${option("label")}: column ${label} is out of range; ${describeColumns(names, columns)}`,
     );
   }
   if (/^-\d+$/.test(label)) {
     throw new UsageError(
-      `--label: column indexes count from 0, got ${label}; ${describeColumns(names, columns)}`,
+      `${option("label")}: column indexes count from 0, got ${label}; ${
+        describeColumns(names, columns)
+      }`,
     );
   }
-  throw new UsageError(`--label: no column "${label}"; ${describeColumns(names, columns)}`);
+  throw new UsageError(
+    `${option("label")}: no column "${label}"; ${describeColumns(names, columns)}`,
+  );
 }
 
 function describeColumns(names: string[] | null, columns: number): string {

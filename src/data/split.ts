@@ -1,4 +1,4 @@
-import { UsageError } from "../errors.ts";
+import { option, UsageError } from "../errors.ts";
 import { Rng } from "../rng.ts";
 import type { Dataset } from "./dataset.ts";
 
@@ -18,7 +18,9 @@ export function splitValidation(
   seed: number,
 ): { train: Dataset; validation: Dataset | null } {
   if (!(fraction >= 0 && fraction < 1)) {
-    throw new UsageError(`\`--val-split\` must be at least 0 and less than 1, got ${fraction}`);
+    throw new UsageError(
+      `\`${option("valSplit")}\` must be at least 0 and less than 1, got ${fraction}`,
+    );
   }
   if (fraction === 0) return { train: data, validation: null };
   const { train, validation } = holdOutRows(data.samples, fraction, seed);
@@ -42,15 +44,21 @@ export function holdOutRows(
   const m = samples;
   const held = Math.round(fraction * m);
   if (!(fraction > 0 && fraction < 1)) {
-    throw new UsageError(`\`--val-split\` must be more than 0 and less than 1, got ${fraction}`);
+    throw new UsageError(
+      `\`${option("valSplit")}\` must be more than 0 and less than 1, got ${fraction}`,
+    );
   }
   if (held === 0) {
     throw new UsageError(
-      `\`--val-split\` ${fraction} of ${m} samples holds out none; use 0 for no validation set`,
+      `\`${
+        option("valSplit")
+      }\` ${fraction} of ${m} samples holds out none; use 0 for no validation set`,
     );
   }
   if (held === m) {
-    throw new UsageError(`\`--val-split\` ${fraction} of ${m} samples leaves none for training`);
+    throw new UsageError(
+      `\`${option("valSplit")}\` ${fraction} of ${m} samples leaves none for training`,
+    );
   }
   const order = new Int32Array(m);
   for (let i = 0; i < m; i++) order[i] = i;

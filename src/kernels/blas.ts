@@ -1,10 +1,10 @@
 import { existsSync } from "node:fs";
-import process from "node:process";
+import { environmentVariable } from "../runtime/process.ts";
 import type { Dtype, Floats } from "../dtype.ts";
 import { UsageError } from "../errors.ts";
 import { addressOf, ffiAllowed, type NativeLibrary, openLibrary } from "../runtime/ffi.ts";
-import { jsKernels } from "./js.ts";
-import type { Kernels } from "./kernels.ts";
+import { jsKernelsWithBiasRelu } from "./js.ts";
+import type { Kernels, KernelsWithBiasRelu } from "./kernels.ts";
 
 /**
  * Where OpenBLAS usually lives, pthread builds first. On Debian and Ubuntu the first entry of an
@@ -35,7 +35,7 @@ const CANDIDATES = [
  * ```
  */
 export function findBlasLibrary(): string | null {
-  const override = process.env.SHARDNET_BLAS_LIB;
+  const override = environmentVariable("SHARDNET_BLAS_LIB");
   if (override) return override;
   return CANDIDATES.find((path) => existsSync(path)) ?? null;
 }
@@ -106,7 +106,7 @@ function load(path: string): Blas {
       blas = openLibrary(path, SYMBOLS);
     } catch (e) {
       const reason = (e instanceof Error ? e.message : String(e)).split("\n")[0];
-      if (path === process.env.SHARDNET_BLAS_LIB) {
+      if (path === environmentVariable("SHARDNET_BLAS_LIB")) {
         // The user's setting, not our fault: one line that names it.
         throw new UsageError(
           `SHARDNET_BLAS_LIB=${path}: cannot load OpenBLAS from it (${reason}); set it to the ` +
@@ -190,7 +190,7 @@ export function transposesW1(rows: number, n: number, h: number): boolean {
 export function createBlasKernels(
   dtype: Dtype,
   libraryPath?: string,
-  base: Kernels = jsKernels,
+  base: KernelsWithBiasRelu = jsKernelsWithBiasRelu,
 ): Kernels {
   const path = libraryPath ?? findBlasLibrary();
   if (path === null) {
@@ -230,8 +230,9 @@ export function createBlasKernels(
   const [fx, fw1, fb1, fa1] = slots(4);
   const [gdz1, gx, ggw1] = slots(3);
 
+  const { biasRelu, ...light } = base;
   return {
-    ...base,
+    ...light,
 
     hiddenForward(x, xOff, rows, n, h, w1, b1, a1) {
       checkDims(rows, n, h);
@@ -267,7 +268,7 @@ export function createBlasKernels(
           Math.max(1, h),
         );
       }
-      base.biasRelu(a1, rows, h, b1);
+      biasRelu(a1, rows, h, b1);
     },
 
     weightGradient(dz1, x, xOff, rows, n, h, gw1) {

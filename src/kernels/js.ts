@@ -1,4 +1,4 @@
-import type { Kernels } from "./kernels.ts";
+import type { Kernels, KernelsWithBiasRelu } from "./kernels.ts";
 
 /**
  * The reference backend: plain loops that follow the equations term by term.
@@ -13,15 +13,6 @@ export const jsKernels: Kernels = {
         let z = b1[j];
         const wj = j * n;
         for (let k = 0; k < n; k++) z += x[xr + k] * w1[wj + k];
-        a1[r * h + j] = z > 0 ? z : 0;
-      }
-    }
-  },
-
-  biasRelu(a1, rows, h, b1) {
-    for (let r = 0; r < rows; r++) {
-      for (let j = 0; j < h; j++) {
-        const z = a1[r * h + j] + b1[j];
         a1[r * h + j] = z > 0 ? z : 0;
       }
     }
@@ -91,6 +82,19 @@ export const jsKernels: Kernels = {
       for (let c = 0; c + s < count; c += 2 * s) {
         const into = c * stride, from = (c + s) * stride;
         for (let p = p0; p < p1; p++) partials[into + p] += partials[from + p];
+      }
+    }
+  },
+};
+
+/** The reference kernels with the bias-and-ReLU pass they lend to blas (see `KernelsWithBiasRelu`). */
+export const jsKernelsWithBiasRelu: KernelsWithBiasRelu = {
+  ...jsKernels,
+  biasRelu(a1, rows, h, b1) {
+    for (let r = 0; r < rows; r++) {
+      for (let j = 0; j < h; j++) {
+        const z = a1[r * h + j] + b1[j];
+        a1[r * h + j] = z > 0 ? z : 0;
       }
     }
   },

@@ -117,10 +117,6 @@ function probe(kernels: Kernels, dtype: Dtype, memory: WebAssembly.Memory, hash:
     add(wide);
     add(stats);
 
-    const pre = random(rows * h, 1);
-    kernels.biasRelu(pre, rows, h, b1);
-    add(pre);
-
     // The reduction tree over `chunks` partial slots, for parameters from inside the vector on,
     // and one edge of it on its own.
     const chunks = 3 + (rows % 5);

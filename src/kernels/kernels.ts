@@ -24,13 +24,6 @@ export interface Kernels {
     a1: Floats,
   ): void;
 
-  /**
-   * A1[r,j] = max(0, A1[r,j] + b1[j]), as `z > 0 ? z : 0` (so NaN and −0 become +0): the second
-   * half of hiddenForward for a backend whose matrix product has no bias or ReLU of its own.
-   * Shapes: A1 rows×h, b1 h. Overwrites A1 in place.
-   */
-  biasRelu(a1: Floats, rows: number, h: number, b1: Floats): void;
-
   /** Z[r] = b2 + Σ_j A1[r,j]·W2[j], the output logit. Shapes: A1 rows×h, W2 h, Z rows. Overwrites Z. */
   outputLogits(a1: Floats, rows: number, h: number, w2: Floats, b2: number, z: Floats): void;
 
@@ -86,4 +79,16 @@ export interface Kernels {
    * intermediate sums afterwards.
    */
   reduceTree(partials: Floats, stride: number, count: number, p0: number, p1: number): void;
+}
+
+/**
+ * Kernels that also lend the second half of hiddenForward, bias and ReLU, to a backend whose
+ * matrix product has neither (blas borrows it from the wasm kernels, or from the reference).
+ */
+export interface KernelsWithBiasRelu extends Kernels {
+  /**
+   * A1[r,j] = max(0, A1[r,j] + b1[j]), as `z > 0 ? z : 0` (so NaN and −0 become +0).
+   * Shapes: A1 rows×h, b1 h. Overwrites A1 in place.
+   */
+  biasRelu(a1: Floats, rows: number, h: number, b1: Floats): void;
 }

@@ -15,7 +15,7 @@
  * not), so its bits depend on the runtime; `plain` multiplies then adds, the same bits everywhere.
  */
 import type { Dtype, Floats } from "../dtype.ts";
-import type { Kernels } from "./kernels.ts";
+import type { KernelsWithBiasRelu } from "./kernels.ts";
 import { PLAIN_WASM_BASE64, RELAXED_WASM_BASE64 } from "./wasm/kernels_bin.ts";
 
 /** One of the two builds: `relaxed` (fused multiply-add where the engine fuses) or `plain`. */
@@ -97,7 +97,7 @@ export function instantiateWasmKernels(
   module: WebAssembly.Module,
   memory: WebAssembly.Memory,
   dtype: Dtype,
-): Kernels {
+): KernelsWithBiasRelu {
   if (!(memory.buffer instanceof SharedArrayBuffer)) {
     throw new TypeError(
       "wasm kernels: the memory must be shared (new WebAssembly.Memory({ shared: true, ... }))",
@@ -116,11 +116,15 @@ export async function createWasmKernels(
   memory: WebAssembly.Memory,
   dtype: Dtype,
   variant: WasmVariant = wasmKernelsVariant(),
-): Promise<Kernels> {
+): Promise<KernelsWithBiasRelu> {
   return instantiateWasmKernels(await compileWasmKernels(variant), memory, dtype);
 }
 
-function bindKernels(ex: Exports, memory: WebAssembly.Memory, dtype: Dtype): Kernels {
+function bindKernels(
+  ex: Exports,
+  memory: WebAssembly.Memory,
+  dtype: Dtype,
+): KernelsWithBiasRelu {
   const S = dtype === "f32" ? 4 : 8;
   const fn = (name: string) => ex[`${dtype}_${name}`] as Fn;
   const hiddenForward = fn("hiddenForward");

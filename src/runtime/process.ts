@@ -78,3 +78,20 @@ export function environmentVariable(name: string): string | undefined {
     return undefined;
   }
 }
+
+/**
+ * A copy of this process's environment, for a child's, to change without changing ours; empty
+ * when the runtime denies access.
+ *
+ * @example
+ * ```ts
+ * spawn("bun", ["worker.ts"], { env: { ...environmentCopy(), SHARDNET_EXIT_WITH_STDIN: "1" } });
+ * ```
+ */
+export function environmentCopy(): Record<string, string | undefined> {
+  try {
+    return { ...process.env };
+  } catch {
+    return {};
+  }
+}

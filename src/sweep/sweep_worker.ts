@@ -58,7 +58,12 @@ port.addEventListener("message", async (event) => {
       : e instanceof DataError
       ? "data"
       : "internal";
-    const text = e instanceof Error ? e.message : String(e);
+    // The template keeps the options the message names, for the command to show as flags.
+    const text = e instanceof UsageError || e instanceof DataError
+      ? e.template
+      : e instanceof Error
+      ? e.message
+      : String(e);
     port.postMessage({ v: 1, type: "failed", kind, message: text });
   }
 });

@@ -1,7 +1,7 @@
 import type { Dataset } from "../data/dataset.ts";
 import { applyStandardization, fitStandardization } from "../data/standardize.ts";
 import type { Dtype, Floats } from "../dtype.ts";
-import { DataError, DivergenceError, UsageError } from "../errors.ts";
+import { DataError, DivergenceError, option, UsageError } from "../errors.ts";
 import type { Kernels } from "../kernels/kernels.ts";
 import {
   type BackendChoice,
@@ -353,7 +353,7 @@ export async function train(data: Dataset, options: TrainOptions): Promise<Train
           : `the loss is ${loss}`;
         throw new DivergenceError(
           `training diverged at epoch ${epoch}: ${what}; the learning rate ${rate} is probably ` +
-            `too large (try a smaller --lr)`,
+            `too large (try a smaller ${option("learningRate")})`,
         );
       }
       if (validation) {
@@ -473,7 +473,9 @@ function checkRepresentable(
       standardized
         ? `feature ${name} cannot be standardized: its values are too large to sum in float64`
         : `feature ${name} of ${rows} row ${Math.floor(i / raw.features) + 1} is ${raw.x[i]}, ` +
-          `beyond the range of ${dtype} (use --dtype f64 or --standardize zscore)`,
+          `beyond the range of ${dtype} (use ${option("dtype")} f64 or ${
+            option("standardize")
+          } zscore)`,
     );
   }
 }

@@ -5,6 +5,7 @@ import type { StepEngine, StepInput, StepOutput, TransportReport } from "../../c
 import type { WorkspaceViews } from "../../core/workspace.ts";
 import type { Dataset } from "../../data/dataset.ts";
 import { datasetFingerprint } from "../../data/fingerprint.ts";
+import { option } from "../../errors.ts";
 import type { Kernels } from "../../kernels/kernels.ts";
 import type { BackendName } from "../../kernels/select.ts";
 import type { WasmVariant } from "../../kernels/wasm.ts";
@@ -615,7 +616,7 @@ export class ClusterEngine implements StepEngine {
       this.#serving.clear();
       this.#log(
         `${who} computes other bits with relaxed SIMD: every process runs the plain build ` +
-          `(the result equals --workers 0 --kernel-variant plain)`,
+          `(the result equals ${option("workers")} 0 ${option("kernelVariant")} plain)`,
       );
       return;
     }

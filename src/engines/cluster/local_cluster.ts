@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import process from "node:process";
 import { fileURLToPath } from "node:url";
+import { environmentCopy } from "../../runtime/process.ts";
 import { findRuntime, runtimeCommandLine, type RuntimeKind } from "../../runtime/runtimes.ts";
 import { ClusterError } from "./cluster_error.ts";
 import { startNatsServer } from "./nats_server.ts";
@@ -70,7 +70,7 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
       ]);
       workers.push(spawn(command, argv, {
         stdio: ["pipe", options.workerLogs, options.workerLogs],
-        env: { ...process.env, SHARDNET_EXIT_WITH_STDIN: "1" },
+        env: { ...environmentCopy(), SHARDNET_EXIT_WITH_STDIN: "1" },
       }));
     }
   } catch (e) {
