@@ -54,7 +54,7 @@ export interface Tiles {
 }
 
 /**
- * Chosen by measurement (scripts/kernel_bench.ts, variants interleaved in one process) on Zen 3
+ * Chosen by measurement (scripts/tune_wasm_tiles.ts, variants interleaved in one process) on Zen 3
  * under V8 and JavaScriptCore, where x64 gives 16 xmm registers:
  * - hiddenForward 4 rows × 2 units: 8 accumulators, 4 X-vectors streamed against 2 held W1-vectors;
  *   the tile's X rows stay in L1 while W1 streams from L2. Unrolling k by 4 (loads with offset
