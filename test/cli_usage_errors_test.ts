@@ -36,6 +36,10 @@ const USAGE_ERRORS: [string[], RegExp][] = [
   [["--lr", "Infinity"], /--lr: expected a number > 0, got "Infinity"/],
   [["--val-split", "1"], /--val-split: expected a number ≥ 0 and < 1, got 1/],
   [["--val-split", "-0.1"], /--val-split: expected a number ≥ 0 and < 1, got -0.1/],
+  [
+    ["--samples", "10", "--val-split", "0.95"],
+    /`--val-split` 0.95 of 10 samples leaves none for training$/,
+  ],
   [["--checkpoint-every", "0"], /--checkpoint-every: expected an integer ≥ 1, got 0/],
   [[...BC, "--checkpoint-every", "2"], /--checkpoint-every: only with --checkpoint FILE/],
   [

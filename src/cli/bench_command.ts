@@ -182,7 +182,7 @@ export const BENCH_FLAGS: readonly FlagSpec[] = [
     type: "switch",
     help: "instead: each optimizer's epoch against sgd's, side by side in this process, on L " +
       "at 2 workers (--workers: another count; --rounds, --warmup, --repeats apply); writes " +
-      "optimizers.json to --out",
+      "optimizers.json to --out-dir",
   },
 ];
 
@@ -405,4 +405,4 @@ function runtimes(text: string | undefined): ChildRuntime[] {
 const SUMMARY = "Measures how data-parallel training scales: strong and weak scaling over worker " +
   "counts, where each step's time goes, peak memory, kernel and synchronization " +
   "micro-benchmarks, on Deno and Bun, next to NumPy when python3 has it. Writes bench.json, " +
-  "bench.md and SVG charts to --out and prints the Markdown.";
+  "bench.md and SVG charts to --out-dir and prints the Markdown.";

@@ -531,10 +531,11 @@ export function trainingFromFlags(f: FlagValues): TrainingSetup {
   const options = trainOptionsFromFlags(f);
   const valSplit = f["val-split"] as number;
   const batchSize = options.batchSize;
-  if (resolveDataSource(f.data as string).kind === "generator") {
+  const samples = f.samples as number;
+  const held = Math.round(valSplit * samples);
+  // A split that leaves no training row is reported by the split itself, below.
+  if (resolveDataSource(f.data as string).kind === "generator" && held < samples) {
     // Before the rows are generated: their shape is known from the flags.
-    const samples = f.samples as number;
-    const held = Math.round(valSplit * samples);
     planRunMemory({
       dtype: options.dtype!,
       samples: samples - held,
