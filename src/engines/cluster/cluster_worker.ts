@@ -3,7 +3,7 @@ import type { RunSpec } from "../../core/run_spec.ts";
 import { findBlasLibrary } from "../../kernels/blas.ts";
 import { BlockComputer } from "./block_computer.ts";
 import { ClusterError } from "./cluster_error.ts";
-import { connectCluster } from "./connection.ts";
+import { connectCluster, reconnectCluster } from "./connection.ts";
 import { DatasetPieces } from "./dataset_store.ts";
 import {
   BUSY_NOTE,
@@ -288,7 +288,9 @@ export class ClusterWorker {
    * down for a while can leave the server's side of the connection retransmitting with a backoff
    * of many seconds after it is back, so that nothing reaches us though what we send gets
    * through (our lease is renewed, joins are sent to us and time out). A ping the server does not
-   * answer within the run's timeout means a connection anew, with its subscriptions.
+   * answer within the run's timeout means a connection anew, with its subscriptions (the old
+   * socket given up after the run's timeout too, whatever it still holds), and the lease put again
+   * as soon as it is connected.
    */
   #probe(timeoutMs: number): void {
     if (this.#probing || this.#stopped) return;
@@ -299,7 +301,7 @@ export class ClusterWorker {
       .then(async (answered) => {
         if (answered || this.#stopped) return;
         this.#log(`no answer from the server within ${timeoutMs} ms: connecting anew`);
-        await this.#nc.reconnect();
+        await reconnectCluster(this.#nc, timeoutMs);
       })
       .catch(() => {})
       .finally(() => {
