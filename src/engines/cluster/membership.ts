@@ -89,6 +89,7 @@ export class WorkerLease {
   readonly #timer: ReturnType<typeof setInterval>;
   readonly #intervalMs: number;
   readonly #status: AsyncIterable<Status> & { stop?: () => void };
+  readonly #onUnanswered: () => void;
   #run = "";
   #putting: Promise<void> | null = null;
   #putSince = 0;
@@ -101,9 +102,11 @@ export class WorkerLease {
     presence: Presence,
     /** The lease's length (the bucket's TTL), in milliseconds. */
     readonly ttlMs: number,
+    onUnanswered: () => void,
   ) {
     this.#kv = kv;
     this.#presence = presence;
+    this.#onUnanswered = onUnanswered;
     this.#intervalMs = Math.max(1, Math.floor(ttlMs / 3));
     this.#timer = setInterval(() => this.#renew(), this.#intervalMs);
     const statuses = nc.status();
@@ -115,16 +118,23 @@ export class WorkerLease {
     })().catch(() => {});
   }
 
-  /** Takes a lease for this process, described by `presence`, under `id` (random by default). */
+  /**
+   * Takes a lease for this process, described by `presence`, under `id` (random by default).
+   * `onUnanswered` hears of every put given up unanswered: the connection may have gone silent.
+   */
   static async start(
     nc: NatsConnection,
     presence: Presence,
-    options: { readonly id?: string; readonly leaseMs?: number } = {},
+    options: {
+      readonly id?: string;
+      readonly leaseMs?: number;
+      readonly onUnanswered?: () => void;
+    } = {},
   ): Promise<WorkerLease> {
     const id = options.id ?? randomId();
     if (!isSubjectToken(id)) throw new RangeError(`not a worker id: ${JSON.stringify(id)}`);
     const { kv, ttl } = await openBucket(nc, options.leaseMs ?? DEFAULT_LEASE_MS);
-    const lease = new WorkerLease(nc, kv, id, presence, ttl);
+    const lease = new WorkerLease(nc, kv, id, presence, ttl, options.onUnanswered ?? (() => {}));
     try {
       await lease.#put();
     } catch (e) {
@@ -165,7 +175,10 @@ export class WorkerLease {
 
   #renew(): void {
     if (this.#stopped) return;
-    if (this.#putting !== null && performance.now() - this.#putSince < this.#intervalMs) return;
+    if (this.#putting !== null) {
+      if (performance.now() - this.#putSince < this.#intervalMs) return;
+      this.#onUnanswered();
+    }
     this.#put().catch(() => {});
   }
 
