@@ -3,6 +3,7 @@ import { evaluationSplits, type Split, type SweepEvaluation } from "./folds.ts";
 import { expandGrid, type SweepAxes, type SweepConfig } from "./grid.ts";
 import { runKernels, type RunOptions, type RunOutcome, runSplit } from "./sweep_run.ts";
 import { SweepThread } from "./sweep_thread.ts";
+import { WorkspacePool } from "../core/workspace_pool.ts";
 
 /** A grid of trainings and how to evaluate each. */
 export interface SweepOptions {
@@ -118,10 +119,12 @@ export async function sweep(data: Dataset, options: SweepOptions): Promise<Sweep
   let next = 0;
   const threads = Math.min(options.threads ?? 0, jobs.length);
   if (threads === 0) {
+    const workspacePool = new WorkspacePool();
     while (next < jobs.length && !signal?.aborted) {
       const { config, split } = jobs[next++];
       const outcome = await runSplit(data, splits[split], { ...options.base, ...configs[config] }, {
         onNote,
+        workspacePool,
       });
       record({ ...outcome, config, split });
       // A signal's handler runs only between tasks, and a run in this thread never yields.

@@ -9,6 +9,7 @@ import type { Split } from "./folds.ts";
 import { checkToThread, type FailureKind, type FromThread } from "./sweep_messages.ts";
 import { type RunOptions, runSplit } from "./sweep_run.ts";
 import { adoptWasmKernels } from "../kernels/wasm.ts";
+import { WorkspacePool } from "../core/workspace_pool.ts";
 
 const ALIVE_MS = 1000;
 
@@ -20,6 +21,7 @@ const port = globalThis as unknown as {
 let shared: { data: Dataset; splits: readonly Split[]; base: RunOptions } | null = null;
 let lastAlive = 0;
 const notes = new Set<string>();
+const workspacePool = new WorkspacePool();
 
 function alive(): void {
   const now = performance.now();
@@ -50,6 +52,7 @@ port.addEventListener("message", async (event) => {
     const outcome = await runSplit(shared.data, split, { ...shared.base, ...message.config }, {
       onEpoch: alive,
       onNote: note,
+      workspacePool,
     });
     port.postMessage({ v: 1, type: "done", id: message.id, outcome });
   } catch (e) {
