@@ -32,6 +32,9 @@ import { type ClassificationMetrics, classificationMetrics } from "../model/metr
 import { autoWorkers } from "../engines/auto_workers.ts";
 import { logicalCpus } from "../runtime/process.ts";
 
+/** Hidden units when neither `hidden` nor `init` says. */
+export const DEFAULT_HIDDEN = 32;
+
 /** How to train; every field but `epochs` has a default. */
 export interface TrainOptions {
   /** Hidden units (default 32, as the CLI's); ignored when `init` is given. */
@@ -237,7 +240,7 @@ async function trainRun(
   }
   checkBothClasses(data);
   const n = data.features;
-  const h = options.init?.hidden ?? options.hidden ?? 32;
+  const h = options.init?.hidden ?? options.hidden ?? DEFAULT_HIDDEN;
   const backend = resolveBackend(options.backend ?? "auto");
   const auto = requested === "auto" && !options.cluster
     ? autoWorkers({
