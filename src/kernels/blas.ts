@@ -1,4 +1,3 @@
-import { existsSync } from "node:fs";
 import { environmentVariable } from "../runtime/process.ts";
 import type { Dtype, Floats } from "../dtype.ts";
 import { UsageError } from "../errors.ts";
@@ -44,7 +43,23 @@ const CANDIDATES = [
 export function findBlasLibrary(): string | null {
   const override = environmentVariable("SHARDNET_BLAS_LIB");
   if (override) return override;
-  return CANDIDATES.find((path) => existsSync(path)) ?? null;
+  return CANDIDATES.find(exists) ?? null;
+}
+
+// Deno's node:fs, were it imported for this one call, would take each worker thread that loads
+// the kernels tens of milliseconds to start; Bun's is built in.
+const nodeFs: typeof import("node:fs") | null = typeof Deno === "undefined"
+  ? await import("node:fs")
+  : null;
+
+function exists(path: string): boolean {
+  if (nodeFs !== null) return nodeFs.existsSync(path);
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 const ROW_MAJOR = 101;
