@@ -9,7 +9,8 @@ import { stratifiedFolds } from "../src/sweep/folds.ts";
 import { rocAuc } from "../src/sweep/roc_auc.ts";
 import { sweep, type SweepRun } from "../src/sweep/sweep.ts";
 import { checkToThread } from "../src/sweep/sweep_messages.ts";
-import { paramsHash, runKernels } from "../src/sweep/sweep_run.ts";
+import { paramsHash, runKernels, runSplit } from "../src/sweep/sweep_run.ts";
+import { SweepThread } from "../src/sweep/sweep_thread.ts";
 import { train } from "../src/train/train.ts";
 
 const data = readCsv("data/breast_cancer.csv");
@@ -83,6 +84,24 @@ describe("sweep", () => {
       const bad of [undefined, { variant: "plain", module: {} }, { ...wasm, variant: "fused" }]
     ) {
       assert.throws(() => checkToThread({ ...init, wasm: bad }), /malformed "init" message/);
+    }
+  });
+
+  it("answers runs asked of one thread at once in order, each as if trained alone", async () => {
+    const splits = stratifiedFolds(data.y, 3, 2);
+    const base = { epochs: 15, hidden: 5, optimizer: { kind: "adam" as const } };
+    const configs = [{ learningRate: 0.01 }, { learningRate: 0.05, hidden: 9 }, { seed: 4 }];
+    const thread = new SweepThread(0, () => {});
+    try {
+      await thread.init(data, splits, base, await runKernels(base));
+      const outcomes = await Promise.all(configs.map((config, i) => thread.run(config, i)));
+      for (const [i, config] of configs.entries()) {
+        const alone = await runSplit(data, splits[i], { ...base, ...config });
+        assert.equal(outcomes[i].paramsHash, alone.paramsHash, `run ${i}`);
+        assert.equal(outcomes[i].valLoss, alone.valLoss, `run ${i}`);
+      }
+    } finally {
+      thread.terminate();
     }
   });
 

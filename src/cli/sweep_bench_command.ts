@@ -98,11 +98,35 @@ export async function sweepBenchCommand(args: readonly string[]): Promise<number
     "cpu s: the median CPU time of a sweep, all its threads (the runtime's own included), which " +
     "other processes do not inflate as they do wall time; " +
     "others: the median share of the CPUs that other processes took.",
+    ...overOneThread(threadCounts, timings),
     `every run bit-identical across thread counts and rounds: ${timings.identical ? "yes" : "NO"}`,
     "",
   ];
   writeStdout(lines.join("\n"));
   return timings.identical ? 0 : 1;
+}
+
+/**
+ * With 1 thread among the counts, each other count's speedup over it: one worker thread trains the
+ * same runs one after another and, like each thread of a larger count, starts cold (it loads the
+ * modules and compiles the code that the main thread has warm after its first round).
+ */
+function overOneThread(threadCounts: readonly number[], timings: SweepTimings): string[] {
+  const one = threadCounts.indexOf(1);
+  if (one < 0) return [];
+  const base = timings.ms[one];
+  return [
+    "over 1 thread (cold, as each thread of the others): " + threadCounts.flatMap((threads, k) => {
+      if (threads <= 1) return [];
+      const ratios = spread(base.map((b, r) => b / timings.ms[k][r]));
+      const interval = speedupInterval(base.map((b) => [b]), timings.ms[k].map((t) => [t]));
+      return [
+        `${threads} threads ${(spread(base).median / spread(timings.ms[k]).median).toFixed(2)}×` +
+        ` (${ratios.min.toFixed(2)}–${ratios.max.toFixed(2)}×` +
+        (interval ? `; ${interval.low.toFixed(2)}–${interval.high.toFixed(2)}×)` : ")"),
+      ];
+    }).join(", "),
+  ];
 }
 
 /** Per round, the CPU seconds of thread count `k`'s sweep, where the platform tells. */

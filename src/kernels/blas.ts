@@ -1,8 +1,14 @@
-import { existsSync } from "node:fs";
 import { environmentVariable } from "../runtime/process.ts";
 import type { Dtype, Floats } from "../dtype.ts";
 import { UsageError } from "../errors.ts";
-import { addressOf, ffiAllowed, type NativeLibrary, openLibrary } from "../runtime/ffi.ts";
+import {
+  addressOf,
+  ffiAllowed,
+  type NativeLibrary,
+  type NativePointer,
+  openLibrary,
+  pointerArgument,
+} from "../runtime/ffi.ts";
 import { jsKernelsWithBiasRelu } from "./js.ts";
 import type { Kernels, KernelsWithBiasRelu } from "./kernels.ts";
 
@@ -37,7 +43,23 @@ const CANDIDATES = [
 export function findBlasLibrary(): string | null {
   const override = environmentVariable("SHARDNET_BLAS_LIB");
   if (override) return override;
-  return CANDIDATES.find((path) => existsSync(path)) ?? null;
+  return CANDIDATES.find(exists) ?? null;
+}
+
+// Deno's node:fs, were it imported for this one call, would take each worker thread that loads
+// the kernels tens of milliseconds to start; Bun's is built in.
+const nodeFs: typeof import("node:fs") | null = typeof Deno === "undefined"
+  ? await import("node:fs")
+  : null;
+
+function exists(path: string): boolean {
+  if (nodeFs !== null) return nodeFs.existsSync(path);
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 const ROW_MAJOR = 101;
@@ -206,11 +228,17 @@ export function createBlasKernels(
   const w1t: Floats = dtype === "f32"
     ? new Float32Array(transposedBuffer)
     : new Float64Array(transposedBuffer);
-  const w1tAddress = addressOf(w1t);
+  const w1tAddress = pointerArgument(addressOf(w1t));
 
   // Native code has no bounds checks: a short array or a Float64Array given to sgemm would
   // corrupt memory silently, so both are refused, and the range checked on every call.
-  const at = (slot: Slot, name: string, a: Floats, offset: number, length: number): number => {
+  const at = (
+    slot: Slot,
+    name: string,
+    a: Floats,
+    offset: number,
+    length: number,
+  ): NativePointer => {
     if (a !== slot.array) {
       if (a.BYTES_PER_ELEMENT !== bytes) {
         throw new TypeError(`blas ${dtype} kernels: ${name} is a ${a.constructor.name}`);
@@ -223,7 +251,7 @@ export function createBlasKernels(
         `blas kernels: ${name} needs ${length} values from ${offset} but has ${a.length}`,
       );
     }
-    return slot.address + offset * bytes;
+    return pointerArgument(slot.address + offset * bytes);
   };
   const slots = (count: number): Slot[] =>
     Array.from({ length: count }, () => ({ array: null, address: 0 }));

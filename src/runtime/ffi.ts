@@ -2,13 +2,13 @@
  * Native-library calls that run unchanged on Deno and Bun: the one module that knows how each
  * runtime spells `dlopen` and how it turns a typed array into an address.
  *
- * Pointers cross the boundary as plain numbers (addresses), never as per-call pointer objects:
- * callers compute `addressOf(view) + byteOffset` and pass the number. On Deno that means
- * declaring pointer parameters as `usize`; on Bun `ptr` parameters take numbers directly.
- * x86-64 and arm64 user-space addresses stay below 2^53, so a number holds them exactly.
- * Deno takes its slower, non-fast-API path for a number given to a 64-bit parameter (measured
- * 0.3–0.5 µs a call, against about 0.02 µs for a BigInt or a pointer object); the kernels that
- * use this module run for 0.1 ms and more a call, so the simpler number form is kept.
+ * Addresses are plain numbers (x86-64 and arm64 user-space addresses stay below 2^53, so a
+ * number holds them exactly): callers compute `addressOf(view) + byteOffset` and pass the number
+ * through `pointerArgument`. On Bun `ptr` parameters take the number directly. On Deno pointer
+ * parameters are declared `usize` and take a BigInt: given a number, Deno's fast call path does
+ * not apply, and V8's optimized code for a function that makes the call deoptimizes at it
+ * ("not a BigInt") and is optimized again, over and over, which kept a compiler thread busy for
+ * a third of a small-data sweep's time.
  *
  * Deno needs `--allow-ffi` (and, since Deno 2, no `--unstable-ffi`). Node has no FFI.
  */
@@ -26,10 +26,15 @@ export interface SymbolSpec {
   readonly result: NativeResult;
 }
 
-/** One number per parameter. */
-type Numbers<P extends readonly NativeParameter[]> = { [I in keyof P]: number };
+/** An address as a `pointer` parameter takes it: see {@link pointerArgument}. */
+export type NativePointer = number | bigint;
 
-/** The callable form of a {@link SymbolSpec}: every parameter is a number. */
+/** One number per parameter, an address for a `pointer`. */
+type Numbers<P extends readonly NativeParameter[]> = {
+  [I in keyof P]: P[I] extends "pointer" ? NativePointer : number;
+};
+
+/** The callable form of a {@link SymbolSpec}: every parameter is a number or an address. */
 export type NativeFunction<S extends SymbolSpec> = (
   ...args: Numbers<S["parameters"]>
 ) => S["result"] extends "void" ? void : number;
@@ -55,6 +60,18 @@ const isBun = !isDeno;
 // top-level await keeps `openLibrary` and `addressOf` synchronous for callers.
 const bunSpecifier = "bun:ffi";
 const bunFfi: BunFfi | null = isBun ? await import(bunSpecifier) : null;
+
+/**
+ * `address` (from {@link addressOf}) as a `pointer` parameter takes it on this runtime.
+ *
+ * @example
+ * ```ts
+ * gemm(..., pointerArgument(addressOf(x) + offset * 4), ...);
+ * ```
+ */
+export const pointerArgument: (address: number) => NativePointer = isDeno
+  ? BigInt
+  : (address) => address;
 
 /**
  * Whether this thread may open the native library at `path`: on Deno, when FFI access to it is

@@ -3,6 +3,11 @@ import { evaluationSplits, type Split, type SweepEvaluation } from "./folds.ts";
 import { expandGrid, type SweepAxes, type SweepConfig } from "./grid.ts";
 import { runKernels, type RunOptions, type RunOutcome, runSplit } from "./sweep_run.ts";
 import { SweepThread } from "./sweep_thread.ts";
+import { WorkspacePool } from "../core/workspace_pool.ts";
+import { DEFAULT_HIDDEN } from "../train/train.ts";
+
+/** Without threads, the longest a sweep keeps the event loop waiting: a signal waits as long. */
+const YIELD_MS = 100;
 
 /** A grid of trainings and how to evaluate each. */
 export interface SweepOptions {
@@ -118,16 +123,30 @@ export async function sweep(data: Dataset, options: SweepOptions): Promise<Sweep
   let next = 0;
   const threads = Math.min(options.threads ?? 0, jobs.length);
   if (threads === 0) {
+    const workspacePool = new WorkspacePool();
+    let yielded = performance.now();
     while (next < jobs.length && !signal?.aborted) {
       const { config, split } = jobs[next++];
       const outcome = await runSplit(data, splits[split], { ...options.base, ...configs[config] }, {
         onNote,
+        workspacePool,
       });
       record({ ...outcome, config, split });
-      // A signal's handler runs only between tasks, and a run in this thread never yields.
-      await new Promise((resolve) => setTimeout(resolve, 0));
+      // A signal's handler runs only between tasks, and a run in this thread never yields; but
+      // a zero-delay timer idles for milliseconds (Deno clamps repeated ones to 4 ms), a fifth of
+      // a small data set's run, so the loop yields once every YIELD_MS rather than per run.
+      if (performance.now() - yielded >= YIELD_MS) {
+        await new Promise((resolve) => setTimeout(resolve, 0));
+        yielded = performance.now();
+      }
     }
   } else {
+    // Longest first, so that the threads finish together: the last runs are the shortest.
+    const work = jobs.map(({ config, split }) =>
+      roughWork({ ...options.base, ...configs[config] }, splits[split].train.length)
+    );
+    const order = jobs.map((_, j) => j).sort((a, b) => work[b] - work[a] || a - b);
+    const queue = order.map((j) => jobs[j]);
     const wasm = await runKernels(options.base);
     const live: SweepThread[] = [];
     const stop = () => live.forEach((t) => t.terminate());
@@ -138,10 +157,15 @@ export async function sweep(data: Dataset, options: SweepOptions): Promise<Sweep
           const thread = new SweepThread(index, onNote);
           live.push(thread);
           await thread.init(data, splits, options.base, wasm);
-          while (next < jobs.length && !signal?.aborted) {
-            const { config, split } = jobs[next++];
-            record({ ...await thread.run(configs[config], split), config, split });
-          }
+          // Two runs in flight: the thread starts the second as it finishes the first, without
+          // waiting for this thread to hear of it and send the next.
+          const lane = async () => {
+            while (next < queue.length && !signal?.aborted) {
+              const { config, split } = queue[next++];
+              record({ ...await thread.run(configs[config], split), config, split });
+            }
+          };
+          await Promise.all([lane(), lane()]);
         })).catch((e) => {
           if (!signal?.aborted) throw e;
         });
@@ -165,6 +189,14 @@ export async function sweep(data: Dataset, options: SweepOptions): Promise<Sweep
     complete: !signal?.aborted,
     ms: performance.now() - started,
   };
+}
+
+/**
+ * A run's work, roughly (epochs × rows × hidden units), to order runs by; the results do not
+ * depend on the order.
+ */
+function roughWork(options: RunOptions, rows: number): number {
+  return options.epochs * rows * (options.init?.hidden ?? options.hidden ?? DEFAULT_HIDDEN);
 }
 
 /** Sums in split order, so that the means do not depend on the order runs finished in. */

@@ -8,6 +8,7 @@ import type { Split } from "./folds.ts";
 import { rocAuc } from "./roc_auc.ts";
 import { resolveBackend, resolveKernelVariant } from "../kernels/select.ts";
 import { compileWasmKernels, type WasmVariant } from "../kernels/wasm.ts";
+import type { WorkspacePool } from "../core/workspace_pool.ts";
 
 /**
  * The options every run of a sweep shares: `train` options without the ones a sweep decides
@@ -15,7 +16,7 @@ import { compileWasmKernels, type WasmVariant } from "../kernels/wasm.ts";
  */
 export type RunOptions = Omit<
   TrainOptions,
-  "workers" | "validation" | "resume" | "onEpoch" | "onNote" | "signal"
+  "workers" | "validation" | "resume" | "onEpoch" | "onNote" | "signal" | "workspacePool"
 >;
 
 /** What one run of a sweep measured. Metrics are NaN when the run diverged. */
@@ -38,10 +39,13 @@ export interface RunOutcome {
   readonly diverged?: string;
 }
 
-/** Called during a run; a thread tells its sweep that it is alive with it. */
+/** What a run gets from the thread it runs in. */
 export interface RunHooks {
+  /** Called after each epoch; a thread tells its sweep that it is alive with it. */
   readonly onEpoch?: () => void;
   readonly onNote?: (note: string) => void;
+  /** The thread's workspace, reused by each of its runs (see `WorkspacePool`). */
+  readonly workspacePool?: WorkspacePool;
 }
 
 /**
@@ -69,6 +73,7 @@ export async function runSplit(
       workers: 0,
       ...(hooks.onEpoch ? { onEpoch: hooks.onEpoch } : {}),
       ...(hooks.onNote ? { onNote: hooks.onNote } : {}),
+      ...(hooks.workspacePool ? { workspacePool: hooks.workspacePool } : {}),
     });
     const { loss, accuracy, probabilities } = evaluate(result.model, held);
     return {

@@ -16,14 +16,16 @@ const WORKER_URL = new URL("./sweep_worker.ts", import.meta.url);
 const STALL_MS = 60_000;
 
 /**
- * One worker thread of a sweep, training one run at a time. It fails (rejecting the run it
- * holds, and every later one) when its thread throws, exits, sends a malformed message or goes
- * silent for the stall time; `terminate` ends it at once.
+ * One worker thread of a sweep, training one run at a time: runs asked for while it trains wait
+ * in the thread and are answered in the order asked. It fails (rejecting the runs it holds, and
+ * every later one) when its thread throws, exits, sends a malformed message or goes silent for
+ * the stall time; `terminate` ends it at once.
  */
 export class SweepThread {
   readonly index: number;
   readonly #thread: Worker;
-  #waiting: { resolve: (m: FromThread) => void; reject: (e: Error) => void } | null = null;
+  /** The answers awaited, in the order the thread will give them. */
+  #waiting: { resolve: (m: FromThread) => void; reject: (e: Error) => void }[] = [];
   #failure: Error | null = null;
   #lastHeard = performance.now();
   #watchdog: ReturnType<typeof setInterval>;
@@ -73,7 +75,7 @@ export class SweepThread {
       }
     });
     this.#watchdog = setInterval(() => {
-      if (this.#waiting && performance.now() - this.#lastHeard > stallMs) {
+      if (this.#waiting.length > 0 && performance.now() - this.#lastHeard > stallMs) {
         this.#fail(
           new WorkerError(`sweep thread ${index}: no word from it for ${stallMs / 1000} s`),
         );
@@ -95,7 +97,7 @@ export class SweepThread {
     if (reply.type !== "ready") throw this.#unexpected(reply);
   }
 
-  /** Trains `config` on split `split` in the thread. */
+  /** Trains `config` on split `split` in the thread, after the runs asked for before. */
   async run(config: SweepConfig, split: number): Promise<RunOutcome> {
     const id = this.#nextId++;
     const reply = await this.#ask({ v: 1, type: "run", id, config, split });
@@ -103,7 +105,7 @@ export class SweepThread {
     return reply.outcome;
   }
 
-  /** Ends the thread now; a run it holds rejects. */
+  /** Ends the thread now; the runs it holds reject. */
   terminate(): void {
     if (this.#terminated) return;
     this.#terminated = true;
@@ -114,18 +116,17 @@ export class SweepThread {
 
   #ask(message: ToThread): Promise<FromThread> {
     if (this.#failure) return Promise.reject(this.#failure);
-    if (this.#waiting) throw new Error(`sweep thread ${this.index} is busy`);
-    this.#lastHeard = performance.now();
+    // Silence counts from the oldest question still unanswered.
+    if (this.#waiting.length === 0) this.#lastHeard = performance.now();
     const answer = new Promise<FromThread>((resolve, reject) => {
-      this.#waiting = { resolve, reject };
+      this.#waiting.push({ resolve, reject });
     });
     this.#thread.postMessage(message);
     return answer;
   }
 
   #answer(message: FromThread): void {
-    const waiting = this.#waiting;
-    this.#waiting = null;
+    const waiting = this.#waiting.shift();
     if (!waiting) {
       this.#fail(this.#unexpected(message));
       return;
@@ -151,8 +152,8 @@ export class SweepThread {
   #fail(error: Error): void {
     this.#failure ??= error;
     const waiting = this.#waiting;
-    this.#waiting = null;
-    waiting?.reject(this.#failure);
+    this.#waiting = [];
+    for (const w of waiting) w.reject(this.#failure);
     if (!this.#terminated) this.terminate();
   }
 }

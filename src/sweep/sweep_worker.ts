@@ -1,7 +1,10 @@
 /**
  * A thread of a sweep: receives the data and splits once, then trains one run per "run" message,
- * one at a time, in this thread, and answers with its outcome. While a run trains it says it is
- * alive at most once a second, so that the sweep can tell a stuck thread from a slow run.
+ * one at a time and in the order they arrive, in this thread, and answers each with its outcome.
+ * The sweep may send the next run before this one is done: it waits here, so the thread goes
+ * from one run to the next without waiting for the sweep's thread to be scheduled. While a run
+ * trains the thread says it is alive at most once a second, so that the sweep can tell a stuck
+ * thread from a slow run.
  */
 import { DataError, UsageError } from "../errors.ts";
 import type { Dataset } from "../data/dataset.ts";
@@ -9,6 +12,7 @@ import type { Split } from "./folds.ts";
 import { checkToThread, type FailureKind, type FromThread } from "./sweep_messages.ts";
 import { type RunOptions, runSplit } from "./sweep_run.ts";
 import { adoptWasmKernels } from "../kernels/wasm.ts";
+import { WorkspacePool } from "../core/workspace_pool.ts";
 
 const ALIVE_MS = 1000;
 
@@ -20,6 +24,7 @@ const port = globalThis as unknown as {
 let shared: { data: Dataset; splits: readonly Split[]; base: RunOptions } | null = null;
 let lastAlive = 0;
 const notes = new Set<string>();
+const workspacePool = new WorkspacePool();
 
 function alive(): void {
   const now = performance.now();
@@ -34,9 +39,25 @@ function note(text: string): void {
   port.postMessage({ v: 1, type: "note", note: text });
 }
 
-port.addEventListener("message", async (event) => {
+// A run awaits (its kernels load asynchronously), and a message arriving meanwhile must not
+// start another run beside it: messages wait here and are handled in order.
+const inbox: unknown[] = [];
+let handling = false;
+
+port.addEventListener("message", (event) => {
+  inbox.push(event.data);
+  if (!handling) void handleInbox();
+});
+
+async function handleInbox(): Promise<void> {
+  handling = true;
+  while (inbox.length > 0) await handle(inbox.shift());
+  handling = false;
+}
+
+async function handle(data: unknown): Promise<void> {
   try {
-    const message = checkToThread(event.data);
+    const message = checkToThread(data);
     if (message.type === "init") {
       if (message.wasm) adoptWasmKernels(message.wasm.variant, message.wasm.module);
       shared = { data: message.data, splits: message.splits, base: message.base };
@@ -50,6 +71,7 @@ port.addEventListener("message", async (event) => {
     const outcome = await runSplit(shared.data, split, { ...shared.base, ...message.config }, {
       onEpoch: alive,
       onNote: note,
+      workspacePool,
     });
     port.postMessage({ v: 1, type: "done", id: message.id, outcome });
   } catch (e) {
@@ -66,4 +88,4 @@ port.addEventListener("message", async (event) => {
       : String(e);
     port.postMessage({ v: 1, type: "failed", kind, message: text });
   }
-});
+}

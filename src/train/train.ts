@@ -17,7 +17,13 @@ import { forwardRows } from "../model/forward.ts";
 import { batchRanges, chunkCount, chunkRowsFor } from "../core/shards.ts";
 import type { EngineKind, TransportReport } from "../core/step_engine.ts";
 import type { ClusterOptions } from "../engines/cluster/cluster_engine.ts";
-import { allocateWorkspace, type WorkspaceViews, workspaceViews } from "../core/workspace.ts";
+import {
+  allocateWorkspace,
+  type WorkspaceLayout,
+  type WorkspaceViews,
+  workspaceViews,
+} from "../core/workspace.ts";
+import type { WorkspaceLease, WorkspacePool } from "../core/workspace_pool.ts";
 import { createEngine, type EngineChoice, scratchSlots } from "../engines/factory.ts";
 import { planRunMemory } from "../core/memory_plan.ts";
 import { optimizerConfig, type OptimizerOptions, stateArrays } from "../core/optimizer.ts";
@@ -25,6 +31,9 @@ import { lrSchedule, type LrScheduleOptions, scheduledLearningRate } from "./lr_
 import { type ClassificationMetrics, classificationMetrics } from "../model/metrics.ts";
 import { autoWorkers } from "../engines/auto_workers.ts";
 import { logicalCpus } from "../runtime/process.ts";
+
+/** Hidden units when neither `hidden` nor `init` says. */
+export const DEFAULT_HIDDEN = 32;
 
 /** How to train; every field but `epochs` has a default. */
 export interface TrainOptions {
@@ -88,6 +97,12 @@ export interface TrainOptions {
   readonly onNote?: (note: string) => void;
   /** Stops training after the current step; `train` then rejects with the signal's reason. */
   readonly signal?: AbortSignal;
+  /**
+   * Where a thread that trains run after run (a sweep's) keeps its workspace memory and kernels:
+   * the run borrows them instead of allocating its own. Used only when the run computes in the
+   * calling thread (`workers` 0, no cluster); the results are the same bits either way.
+   */
+  readonly workspacePool?: WorkspacePool;
 }
 
 /** When to stop training early. */
@@ -188,6 +203,22 @@ export interface TrainResult {
  * ```
  */
 export async function train(data: Dataset, options: TrainOptions): Promise<TrainResult> {
+  const pool = options.workspacePool;
+  if (pool === undefined) return await trainRun(data, options, null);
+  const held: { lease: WorkspaceLease | null } = { lease: null };
+  try {
+    return await trainRun(data, options, (layout) => held.lease = pool.lend(layout));
+  } finally {
+    held.lease?.release();
+  }
+}
+
+/** `train`, given how to borrow a pool's workspace (null: allocate one). */
+async function trainRun(
+  data: Dataset,
+  options: TrainOptions,
+  lend: ((layout: WorkspaceLayout) => WorkspaceLease) | null,
+): Promise<TrainResult> {
   const dtype = options.dtype ?? "f32";
   const seed = options.seed ?? 1;
   const requested = options.workers ?? "auto";
@@ -209,7 +240,7 @@ export async function train(data: Dataset, options: TrainOptions): Promise<Train
   }
   checkBothClasses(data);
   const n = data.features;
-  const h = options.init?.hidden ?? options.hidden ?? 32;
+  const h = options.init?.hidden ?? options.hidden ?? DEFAULT_HIDDEN;
   const backend = resolveBackend(options.backend ?? "auto");
   const auto = requested === "auto" && !options.cluster
     ? autoWorkers({
@@ -246,7 +277,8 @@ export async function train(data: Dataset, options: TrainOptions): Promise<Train
     ? applyStandardization(options.validation, stats)
     : options.validation ?? null;
   const start = options.init ?? initModel(n, h, seed);
-  const memory = allocateWorkspace(layout);
+  const lease = lend !== null && choice.kind === "local" ? lend(layout) : null;
+  const memory = lease?.memory ?? allocateWorkspace(layout);
   const ws = workspaceViews(memory, layout);
   ws.x.set(trainRows.x);
   ws.y.set(trainRows.y);
@@ -282,7 +314,12 @@ export async function train(data: Dataset, options: TrainOptions): Promise<Train
   if (backend.note) options.onNote?.(backend.note);
   if (auto) options.onNote?.(auto.note);
   const kernelVariant = resolveKernelVariant(backend.name, options.kernelVariant ?? "auto");
-  let kernels = await loadKernels(backend.name, dtype, memory, kernelVariant);
+  let kernels = lease
+    ? await lease.kernels(
+      `${backend.name} ${dtype} ${kernelVariant}`,
+      (on) => loadKernels(backend.name, dtype, on, kernelVariant),
+    )
+    : await loadKernels(backend.name, dtype, memory, kernelVariant);
   const chunks = chunkCount(batchSize, layout.chunkRows);
   if (workers > chunks) {
     options.onNote?.(
@@ -492,9 +529,14 @@ function checkBothClasses(data: Dataset): void {
   }
 }
 
+/**
+ * x − x is 0 for a finite x and NaN otherwise. Calling Number.isFinite on each element instead
+ * made V8 allocate a heap number per parameter per epoch: most of a small run's garbage.
+ */
 function allFinite(values: ArrayLike<number>): boolean {
-  for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i])) return false;
-  return true;
+  let sum = 0;
+  for (let i = 0; i < values.length; i++) sum += values[i] - values[i];
+  return sum === 0;
 }
 
 function evaluateValidation(
