@@ -15,3 +15,29 @@ export function floatView(
     ? new Float32Array(buffer, byteOffset, length)
     : new Float64Array(buffer, byteOffset, length);
 }
+
+/**
+ * Whether every element of `values` is finite. A NaN or an infinity times 0 is NaN, which the sum
+ * keeps; one loop per array type keeps each loop's element access monomorphic (it runs each step
+ * over the parameters and every partial sum that arrives).
+ *
+ * @example
+ * ```ts
+ * allFinite(new Float32Array([1, Number.NaN])); // false
+ * ```
+ */
+export function allFinite(values: Floats): boolean {
+  return values instanceof Float32Array ? allFinite32(values) : allFinite64(values);
+}
+
+function allFinite32(values: Float32Array): boolean {
+  let sum = 0;
+  for (let i = 0; i < values.length; i++) sum += values[i] * 0;
+  return sum === 0;
+}
+
+function allFinite64(values: Float64Array): boolean {
+  let sum = 0;
+  for (let i = 0; i < values.length; i++) sum += values[i] * 0;
+  return sum === 0;
+}

@@ -1,6 +1,6 @@
 import type { Dataset } from "../data/dataset.ts";
 import { applyStandardization, fitStandardization } from "../data/standardize.ts";
-import type { Dtype, Floats } from "../dtype.ts";
+import { allFinite, type Dtype, type Floats } from "../dtype.ts";
 import { DataError, DivergenceError, option, UsageError } from "../errors.ts";
 import type { Kernels } from "../kernels/kernels.ts";
 import {
@@ -490,11 +490,6 @@ function checkBothClasses(data: Dataset): void {
         `training needs both classes, 0 and 1`,
     );
   }
-}
-
-function allFinite(values: ArrayLike<number>): boolean {
-  for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i])) return false;
-  return true;
 }
 
 function evaluateValidation(

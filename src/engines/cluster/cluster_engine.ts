@@ -4,6 +4,7 @@ import type { RunSpec } from "../../core/run_spec.ts";
 import type { StepEngine, StepInput, StepOutput, TransportReport } from "../../core/step_engine.ts";
 import type { WorkspaceViews } from "../../core/workspace.ts";
 import type { Dataset } from "../../data/dataset.ts";
+import { allFinite } from "../../dtype.ts";
 import { datasetFingerprint } from "../../data/fingerprint.ts";
 import { option } from "../../errors.ts";
 import type { Kernels } from "../../kernels/kernels.ts";
@@ -102,6 +103,8 @@ export class ClusterEngine implements StepEngine {
   #checker: BlockComputer | null = null;
   /** Workers asked to join and not answered yet, with the asking. */
   readonly #joining = new Map<string, Promise<void>>();
+  /** Workers whose last join went unanswered (logged once until one is answered). */
+  readonly #unanswered = new Set<string>();
   /**
    * The most worker processes the run takes: its batches' chunk count (a worker beyond that
    * would hold no block, while another run on the same cluster could use it), or `minWorkers`
@@ -481,16 +484,11 @@ export class ClusterEngine implements StepEngine {
       order,
       rows,
     );
-    const size = this.#ws.layout.paramCount;
-    const sums = this.#spec.dtype === "f32"
-      ? new Float32Array(size * blocks.length)
-      : new Float64Array(size * blocks.length);
-    got.sums.forEach((sum, i) => sums.set(sum, i * size));
     return {
       dtype: this.#spec.dtype,
       blocks,
       chunks,
-      sums,
+      sums: got.sums,
       stats: got.chunkStats,
       computeMs: performance.now() - t0,
       dataMs: 0,
@@ -519,10 +517,11 @@ export class ClusterEngine implements StepEngine {
       // once, again and again, and starve the event loop.)
       for (const m of shuffled(idle.filter((m) => !this.#joining.has(m.id)))) this.#join(m);
       const asked = [...this.#joining.values()];
+      // The wait for another worker ends with the round: one outliving it would pile up, with
+      // its timer, round after round.
       await Promise.race([
         ...(asked.length > 0 ? [Promise.all(asked)] : []),
-        this.#membership.waitFor(idle.length + 1, left, askable).catch(() => {}),
-        new Promise((resolve) => setTimeout(resolve, Math.min(left, 250))),
+        this.#membership.waitFor(idle.length + 1, Math.min(left, 250), askable).catch(() => {}),
       ]);
     }
   }
@@ -565,6 +564,7 @@ export class ClusterEngine implements StepEngine {
       const reply = await this.#nc.request(subject("worker", member.id, "join"), bytes, {
         timeout: this.#options.timeoutMs,
       });
+      this.#unanswered.delete(member.id);
       const d = decodeEnvelope(reply.data);
       if (!d.ok || d.envelope.kind !== "joined" || d.envelope.run !== this.#run) {
         this.#log(`worker ${member.id} (${member.name}) gave no valid answer to the join`);
@@ -590,8 +590,12 @@ export class ClusterEngine implements StepEngine {
           `thread${member.threads === 1 ? "" : "s"}) joined`,
       );
     } catch (e) {
+      // Asked again every heartbeat while present: said once until it answers.
+      if (this.#unanswered.has(member.id)) return;
+      this.#unanswered.add(member.id);
       this.#log(
-        `worker ${member.id} (${member.name}) did not answer the join: ${(e as Error).message}`,
+        `worker ${member.id} (${member.name}) did not answer the join: ${(e as Error).message}` +
+          "; asked again while it is present",
       );
     }
   }
@@ -691,11 +695,6 @@ function unanswered(e: Envelope, run: string, id: string, job: Job, dtype: strin
 function finiteResult(r: StepResult): boolean {
   if (!allFinite(r.sums)) return false;
   for (let i = 0; i < r.stats.length; i += 2) if (!Number.isFinite(r.stats[i])) return false;
-  return true;
-}
-
-function allFinite(a: ArrayLike<number>): boolean {
-  for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i])) return false;
   return true;
 }
 

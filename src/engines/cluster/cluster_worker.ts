@@ -247,11 +247,6 @@ export class ClusterWorker {
       ? { begin: req.begin, end: req.end }
       : { begin: 0, end: req.end - req.begin };
     const got = await served.computer.compute(req.params, batch, req.blocks, order, served.rows);
-    const size = req.params.length;
-    const sums = req.dtype === "f32"
-      ? new Float32Array(size * got.sums.length)
-      : new Float64Array(size * got.sums.length);
-    got.sums.forEach((sum, i) => sums.set(sum, i * size));
     const dataMs = served.rows.takeDataMs();
     return encodeEnvelope({
       v: ENVELOPE_VERSION,
@@ -263,7 +258,7 @@ export class ClusterWorker {
         dtype: req.dtype,
         blocks: req.blocks,
         chunks: Math.ceil((req.end - req.begin) / req.chunkRows),
-        sums,
+        sums: got.sums,
         stats: got.chunkStats,
         computeMs: Math.max(0, performance.now() - t0 - dataMs),
         dataMs,

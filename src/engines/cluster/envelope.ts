@@ -9,7 +9,7 @@
  * checked against what the receiver expects.
  */
 import { Packr, Unpackr } from "msgpackr";
-import type { Dtype, Floats } from "../../dtype.ts";
+import { allFinite, type Dtype, type Floats } from "../../dtype.ts";
 import type { RunSpec } from "../../core/run_spec.ts";
 import { isSubjectToken } from "./subjects.ts";
 
@@ -323,11 +323,6 @@ function floats(map: Fields, name: string, dtype: Dtype, count?: number): Floats
   if (count !== undefined && n !== count) fail("shape", `${name} has ${n} elements, not ${count}`);
   const buffer = aligned(bytes);
   return dtype === "f32" ? new Float32Array(buffer) : new Float64Array(buffer);
-}
-
-function allFinite(a: Floats): boolean {
-  for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i])) return false;
-  return true;
 }
 
 function blocks(map: Fields, chunks: number): ChunkBlock[] {
