@@ -4,7 +4,8 @@
  * purged from the object store while its metadata stays, so the store's reader waits for chunks
  * that never come, as over a link gone quiet). Joins must be answered and leaves acted on at once,
  * the stuck step abandoned when its run is given up, and every piece fetch bounded by the run's
- * timeout.
+ * timeout. And an idle worker whose connection goes silent (through a proxy) must come back on
+ * its own.
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
@@ -25,7 +26,9 @@ import {
 } from "../src/engines/cluster/envelope.ts";
 import { type NatsServer, startNatsServer } from "../src/engines/cluster/nats_server.ts";
 import { subject } from "../src/engines/cluster/subjects.ts";
+import { Membership } from "../src/engines/cluster/membership.ts";
 import { eventually, natsSkip } from "./cluster/nats_fixture.ts";
+import { startTcpProxy } from "./cluster/tcp_proxy.ts";
 
 const CASE = { timeout: 60_000, skip: natsSkip };
 const ROWS = 64;
@@ -191,5 +194,43 @@ describe("cluster worker with a step waiting for a piece that never comes", () =
       clearInterval(alive);
     }
     leave("rc");
+  });
+});
+
+describe("cluster worker whose connection goes silent while it is idle", () => {
+  it("connects anew on its own, puts its lease again and answers joins", CASE, async () => {
+    await using proxy = await startTcpProxy(server!.port);
+    const members = await Membership.watch(nc!);
+    const lines: string[] = [];
+    const cut = await ClusterWorker.start({
+      url: proxy.url,
+      threads: 1,
+      name: "cut",
+      runtime: "test",
+      onLog: (line) => lines.push(line),
+    });
+    const present = () => members.members().some((m) => m.id === cut.id);
+    try {
+      assert.ok(await eventually(present, 10_000));
+      // What was sent to it and what it sends are lost from now on, with no error, as over a cut
+      // link; nothing but its own lease's unanswered puts can tell it.
+      proxy.silence();
+      assert.ok(await eventually(() => !present(), 15_000), "the lease did not lapse");
+      const t0 = performance.now();
+      assert.ok(await eventually(present, 30_000), `not back on its own: ${lines.join("\n")}`);
+      console.log(`the lease was back ${(performance.now() - t0).toFixed(0)} ms after it lapsed`);
+      assert.ok(lines.some((l) => l.includes("connecting anew")), lines.join("\n"));
+      const reply = await nc!.request(
+        subject("worker", cut.id, "join"),
+        envelope("rd", "join", { spec, timeoutMs: 10_000 }),
+        { timeout: 10_000 },
+      );
+      const d = decodeEnvelope(reply.data);
+      assert.ok(d.ok && d.envelope.kind === "joined" && d.envelope.body.accepted, "joined");
+      nc!.publish(subject("worker", cut.id, "leave"), envelope("rd", "leave", {}));
+    } finally {
+      members.stop();
+      await cut.stop();
+    }
   });
 });

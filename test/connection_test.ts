@@ -7,9 +7,15 @@ import { join } from "node:path";
 import fc from "fast-check";
 import { UsageError } from "../src/errors.ts";
 import { ClusterError } from "../src/engines/cluster/cluster_error.ts";
-import { connectCluster, parseClusterUrl, redactUrl } from "../src/engines/cluster/connection.ts";
+import {
+  connectCluster,
+  parseClusterUrl,
+  reconnectCluster,
+  redactUrl,
+} from "../src/engines/cluster/connection.ts";
 import { startNatsServer } from "../src/engines/cluster/nats_server.ts";
-import { natsSkip as skip } from "./cluster/nats_fixture.ts";
+import { eventually, natsSkip as skip } from "./cluster/nats_fixture.ts";
+import { startTcpProxy } from "./cluster/tcp_proxy.ts";
 
 describe("parseClusterUrl", () => {
   it("reads one server, several, the default port, IPv6 and both kinds of credentials", () => {
@@ -107,6 +113,34 @@ describe("connectCluster", { skip }, () => {
     const nc = await connectCluster(`nats://127.0.0.1:1,nats://127.0.0.1:${server.port}`);
     assert.equal(nc.getServer(), `127.0.0.1:${server.port}`);
     await nc.close();
+  });
+
+  it("connects anew within the bound when the old connection went silent with data queued", async () => {
+    await using server = await startNatsServer();
+    await using proxy = await startTcpProxy(server.port);
+    const nc = await connectCluster(proxy.url);
+    const statuses: string[] = [];
+    (async () => {
+      for await (const s of nc.status()) statuses.push(s.type);
+    })().catch(() => {});
+    try {
+      proxy.silence();
+      // More than the sockets between the client and the proxy hold: the rest waits in the
+      // client's socket, and the client's own reconnect() would wait for it to be written.
+      const piece = new Uint8Array(512 * 1024);
+      for (let i = 0; i < 64; i++) nc.publish("sink", piece);
+      await reconnectCluster(nc, 500);
+      assert.ok(await eventually(() => statuses.includes("reconnect"), 5_000), statuses.join());
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const answered = await Promise.race([
+        nc.flush().then(() => true),
+        new Promise<false>((resolve) => timer = setTimeout(resolve, 5_000, false)),
+      ]);
+      clearTimeout(timer);
+      assert.ok(answered, "the new connection does not answer");
+    } finally {
+      await nc.close();
+    }
   });
 
   it("gives up on a port where nothing listens, with one line", async () => {

@@ -5,7 +5,7 @@ import { fileURLToPath } from "node:url";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { ClusterError } from "../src/engines/cluster/cluster_error.ts";
-import { connectCluster } from "../src/engines/cluster/connection.ts";
+import { connectCluster, reconnectCluster } from "../src/engines/cluster/connection.ts";
 import { encodeEnvelope } from "../src/engines/cluster/envelope.ts";
 import {
   Membership,
@@ -16,6 +16,7 @@ import {
 import { startNatsServer } from "../src/engines/cluster/nats_server.ts";
 import { scriptCommandLine } from "../src/runtime/runtimes.ts";
 import { eventually, natsSkip as skip } from "./cluster/nats_fixture.ts";
+import { startTcpProxy } from "./cluster/tcp_proxy.ts";
 
 const CHILD = fileURLToPath(new URL("./cluster/lease_child.ts", import.meta.url));
 const LEASE_MS = 1_000;
@@ -120,6 +121,38 @@ describe("WorkerLease and Membership", { skip }, () => {
         members.stop();
       }
     }));
+
+  it("renews a lease as soon as its connection is back, not after a put lost with the old one", async () => {
+    await using server = await startNatsServer();
+    await using proxy = await startTcpProxy(server.port);
+    const watcher = await connectCluster(server.url);
+    const nc = await connectCluster(proxy.url);
+    const members = await Membership.watch(watcher, { leaseMs: LEASE_MS });
+    const lease = await WorkerLease.start(nc, presence, { id: "cut", leaseMs: LEASE_MS });
+    let back = 0;
+    (async () => {
+      for await (const s of nc.status()) if (s.type === "reconnect") back = Date.now();
+    })().catch(() => {});
+    try {
+      await members.waitFor(1, 10_000);
+      // The link goes silent: renewals are lost in it (a put in flight, never answered) and the
+      // lease lapses.
+      proxy.silence();
+      assert.ok(await eventually(() => members.members().length === 0, 10_000));
+      // What the worker does when the server does not answer its ping: a connection anew. The put
+      // lost in the old one would time out only after 5 s, and renewals waited for it.
+      await reconnectCluster(nc, 200);
+      assert.ok(await eventually(() => back > 0, 10_000), "the client did not reconnect");
+      const renewed = await eventually(() => members.members().length === 1, 2_500);
+      assert.ok(renewed, `not renewed within 2.5 s of the reconnection`);
+      console.log(`renewed ${Date.now() - back} ms after the reconnection`);
+    } finally {
+      members.stop();
+      await lease.stop();
+      await nc.close();
+      await watcher.close();
+    }
+  });
 
   it("counts a killed worker process as gone within the lease's length", () =>
     withCluster(async (nc, url) => {

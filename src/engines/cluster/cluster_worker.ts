@@ -3,7 +3,7 @@ import type { RunSpec } from "../../core/run_spec.ts";
 import { findBlasLibrary } from "../../kernels/blas.ts";
 import { BlockComputer } from "./block_computer.ts";
 import { ClusterError } from "./cluster_error.ts";
-import { connectCluster } from "./connection.ts";
+import { connectCluster, reconnectCluster } from "./connection.ts";
 import { DatasetPieces } from "./dataset_store.ts";
 import {
   BUSY_NOTE,
@@ -15,9 +15,12 @@ import {
 } from "./envelope.ts";
 import { kernelIdentity } from "../../kernels/kernel_identity.ts";
 import { kernelsLabel } from "../../kernels/select.ts";
-import { WorkerLease } from "./membership.ts";
+import { DEFAULT_LEASE_MS, WorkerLease } from "./membership.ts";
 import { PieceRows } from "./piece_rows.ts";
 import { subject } from "./subjects.ts";
+
+/** How long leaving may wait for the connection's last messages to go out. */
+const DRAIN_MS = 5_000;
 
 /** How a worker process is started. */
 export interface ClusterWorkerOptions {
@@ -120,7 +123,14 @@ export class ClusterWorker {
         runtime: options.runtime,
         threads: options.threads,
         backends,
-      }, { id: worker.id });
+      }, {
+        id: worker.id,
+        // Idle, nothing else would notice a connection gone silent: joins sent to us lost, the
+        // lease lapsing. Serving, the coordinator's silence does (`#checkCoordinator`).
+        onUnanswered: () => {
+          if (worker.#served === null) worker.#probe(worker.#lease?.ttlMs ?? DEFAULT_LEASE_MS);
+        },
+      });
       worker.#log(`joined the cluster as ${worker.id} with ${options.threads} thread(s)`);
       return worker;
     } catch (e) {
@@ -144,7 +154,14 @@ export class ClusterWorker {
       const counts = [...this.#dropped].map(([kind, n]) => `${n} × ${kind}`).join(", ");
       this.#log(`messages dropped: ${counts}`);
     }
-    await this.#nc.drain().catch(() => {});
+    // A drain flushes through the server, which may not answer (a link gone silent): bounded.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      this.#nc.drain().catch(() => {}),
+      new Promise((resolve) => timer = setTimeout(resolve, DRAIN_MS)),
+    ]);
+    clearTimeout(timer);
+    await this.#nc.close().catch(() => {});
   }
 
   async #handle(data: Uint8Array, msg: { respond(data: Uint8Array): boolean }): Promise<void> {
@@ -279,11 +296,13 @@ export class ClusterWorker {
   }
 
   /**
-   * After a coordinator fell silent: was it the coordinator, or our connection? A link that was
-   * down for a while can leave the server's side of the connection retransmitting with a backoff
-   * of many seconds after it is back, so that nothing reaches us though what we send gets
-   * through (our lease is renewed, joins are sent to us and time out). A ping the server does not
-   * answer within the run's timeout means a connection anew, with its subscriptions.
+   * After a coordinator fell silent, or, idle, a lease put went unanswered: was it them, or our
+   * connection? A link that was down for a while can leave the server's side of the connection
+   * retransmitting with a backoff of many seconds after it is back, so that nothing reaches us
+   * though what we send gets through (our lease is renewed, joins are sent to us and time out).
+   * A ping the server does not answer within `timeoutMs` means a connection anew, with its
+   * subscriptions (the old socket given up after `timeoutMs` too, whatever it still holds), and
+   * the lease put again as soon as it is connected.
    */
   #probe(timeoutMs: number): void {
     if (this.#probing || this.#stopped) return;
@@ -294,7 +313,7 @@ export class ClusterWorker {
       .then(async (answered) => {
         if (answered || this.#stopped) return;
         this.#log(`no answer from the server within ${timeoutMs} ms: connecting anew`);
-        await this.#nc.reconnect();
+        await reconnectCluster(this.#nc, timeoutMs);
       })
       .catch(() => {})
       .finally(() => {

@@ -9,7 +9,7 @@
  * two hosts' clocks are ever compared.
  */
 import { type KV, Kvm } from "@nats-io/kv";
-import type { NatsConnection } from "@nats-io/transport-node";
+import type { NatsConnection, Status } from "@nats-io/transport-node";
 import { ClusterError } from "./cluster_error.ts";
 import {
   decodeEnvelope,
@@ -69,8 +69,12 @@ function randomId(): string {
 
 /**
  * A worker process's lease: put at once, renewed every TTL/3, deleted by `stop()`. A renewal that
- * fails (the server unreachable for a moment) is retried at the next tick; one in flight is never
- * doubled.
+ * fails (the server unreachable for a moment) is retried at the next tick. A put is not doubled
+ * while it is young, but one unanswered for a renewal interval is given up and put anew, and the
+ * lease is put at once whenever the connection comes back: a put can be lost without an error
+ * (the client drops what was queued while it was disconnected when it dials again, and what was
+ * written into a socket that died with a link), and waiting for the lost one's timeout would let
+ * the lease lapse after the worker is back.
  *
  * @example
  * ```ts
@@ -83,36 +87,58 @@ export class WorkerLease {
   readonly #kv: KV;
   readonly #presence: Presence;
   readonly #timer: ReturnType<typeof setInterval>;
+  readonly #intervalMs: number;
+  readonly #status: AsyncIterable<Status> & { stop?: () => void };
+  readonly #onUnanswered: () => void;
   #run = "";
   #putting: Promise<void> | null = null;
+  #putSince = 0;
   #stopped = false;
 
   private constructor(
+    nc: NatsConnection,
     kv: KV,
     readonly id: string,
     presence: Presence,
     /** The lease's length (the bucket's TTL), in milliseconds. */
     readonly ttlMs: number,
+    onUnanswered: () => void,
   ) {
     this.#kv = kv;
     this.#presence = presence;
-    this.#timer = setInterval(() => this.#renew(), Math.max(1, Math.floor(ttlMs / 3)));
+    this.#onUnanswered = onUnanswered;
+    this.#intervalMs = Math.max(1, Math.floor(ttlMs / 3));
+    this.#timer = setInterval(() => this.#renew(), this.#intervalMs);
+    const statuses = nc.status();
+    this.#status = statuses;
+    (async () => {
+      for await (const status of statuses) {
+        if (status.type === "reconnect" && !this.#stopped) this.#put().catch(() => {});
+      }
+    })().catch(() => {});
   }
 
-  /** Takes a lease for this process, described by `presence`, under `id` (random by default). */
+  /**
+   * Takes a lease for this process, described by `presence`, under `id` (random by default).
+   * `onUnanswered` hears of every put given up unanswered: the connection may have gone silent.
+   */
   static async start(
     nc: NatsConnection,
     presence: Presence,
-    options: { readonly id?: string; readonly leaseMs?: number } = {},
+    options: {
+      readonly id?: string;
+      readonly leaseMs?: number;
+      readonly onUnanswered?: () => void;
+    } = {},
   ): Promise<WorkerLease> {
     const id = options.id ?? randomId();
     if (!isSubjectToken(id)) throw new RangeError(`not a worker id: ${JSON.stringify(id)}`);
     const { kv, ttl } = await openBucket(nc, options.leaseMs ?? DEFAULT_LEASE_MS);
-    const lease = new WorkerLease(kv, id, presence, ttl);
+    const lease = new WorkerLease(nc, kv, id, presence, ttl, options.onUnanswered ?? (() => {}));
     try {
       await lease.#put();
     } catch (e) {
-      clearInterval(lease.#timer);
+      lease.#halt();
       throw e;
     }
     return lease;
@@ -123,26 +149,40 @@ export class WorkerLease {
     return this.#run;
   }
 
+  /**
+   * Publishes the run served ("" when idle) at once, not after a put in flight: puts leave in
+   * order on the one connection, so the server applies this one last.
+   */
   async serve(run: string): Promise<void> {
     if (run !== "" && !isSubjectToken(run)) throw new RangeError(`not a run id: ${run}`);
     this.#run = run;
-    await this.#putting?.catch(() => {});
     await this.#put();
   }
 
   /** Stops renewing and deletes the lease, so the coordinator sees the leave at once. */
   async stop(): Promise<void> {
     if (this.#stopped) return;
-    this.#stopped = true;
-    clearInterval(this.#timer);
+    this.#halt();
     await this.#putting?.catch(() => {});
     await this.#kv.delete(this.id);
   }
 
-  #renew(): void {
-    if (this.#putting === null && !this.#stopped) this.#put().catch(() => {});
+  #halt(): void {
+    this.#stopped = true;
+    clearInterval(this.#timer);
+    this.#status.stop?.();
   }
 
+  #renew(): void {
+    if (this.#stopped) return;
+    if (this.#putting !== null) {
+      if (performance.now() - this.#putSince < this.#intervalMs) return;
+      this.#onUnanswered();
+    }
+    this.#put().catch(() => {});
+  }
+
+  /** One put, bounded by the lease's length: a put answered later than that is moot anyway. */
   #put(): Promise<void> {
     const bytes = encodeEnvelope({
       v: ENVELOPE_VERSION,
@@ -151,8 +191,9 @@ export class WorkerLease {
       from: this.id,
       body: this.#presence,
     });
-    const putting = this.#kv.put(this.id, bytes).then(() => {});
+    const putting = this.#kv.put(this.id, bytes, { timeout: this.ttlMs }).then(() => {});
     this.#putting = putting;
+    this.#putSince = performance.now();
     return putting.finally(() => {
       if (this.#putting === putting) this.#putting = null;
     });
