@@ -7,6 +7,7 @@ import process from "node:process";
 import { readCsv } from "../src/data/csv.ts";
 import { readModelFile } from "../src/model/model_file.ts";
 import { evaluate } from "../src/model/predict.ts";
+import { Rng } from "../src/rng.ts";
 import { train } from "../src/train/train.ts";
 import { runCli, startCli } from "./run_cli.ts";
 
@@ -139,5 +140,50 @@ describe("sweep command", () => {
     assert.ok(logged.length >= 1 && logged.length < 225);
     assert.equal(results.runs.length, logged.length);
     assert.ok(!existsSync(join(out, "best_model.json")));
+  });
+
+  it("names --lr, not the library's option, where a run diverged: JSON lines, text and --out", async () => {
+    // Unscaled features of 1e60: a rate of 1 overflows the loss a few epochs in, 1e-300 does not.
+    const rng = new Rng(3);
+    const lines = ["a,b,c,label"];
+    for (let i = 0; i < 200; i++) {
+      const [a, b, c] = [0, 1, 2].map(() => (2 * rng.uniform() - 1) * 1e60);
+      lines.push(`${a},${b},${c},${a + b > 0 ? 1 : 0}`);
+    }
+    const data = join(newDir("huge"), "huge.csv");
+    writeFileSync(data, lines.join("\n") + "\n");
+    const args = ["--data", data, "--standardize", "none", "--dtype", "f64", "--epochs", "10"];
+    args.push("--lr", "1e-300,1", "--folds", "2");
+    const advice = /^training diverged at epoch \d+: .*\(try a smaller --lr\)$/;
+
+    // Threads post each run's outcome; --workers 0 runs them in the main thread.
+    const out = join(newDir("diverged"), "created");
+    const json = await runCli("sweep", [
+      ...args,
+      "--workers",
+      "2",
+      "--log-format",
+      "json",
+      "--out",
+      out,
+    ]);
+    assert.equal(json.code, 0, json.stderr);
+    const logged = jsonLines(json.stdout).filter((l) => l.diverged !== undefined);
+    assert.deepEqual(logged.map((l) => l.event), ["run", "run", "config"], json.stdout);
+    for (const l of logged) assert.match(l.diverged as string, advice);
+    const results = JSON.parse(readFileSync(join(out, "results.json"), "utf8"));
+    const written = [...results.configs, ...results.runs].filter((r) => r.diverged !== null);
+    assert.equal(written.length, 3, JSON.stringify(results));
+    for (const r of written) assert.match(r.diverged, advice);
+
+    const text = await runCli("sweep", [...args, "--workers", "0"]);
+    assert.equal(text.code, 0, text.stderr);
+    const line = text.stderr.split("\n").find((l) => l.includes("diverged ("));
+    assert.match(
+      line ?? text.stderr,
+      /^\[4\/4 runs [\d:]+\] --lr 1 .*: diverged \(training diverged /,
+    );
+    assert.match(line!, /\(try a smaller --lr\)\)$/);
+    assert.doesNotMatch(json.stdout + text.stderr + JSON.stringify(results), /learningRate/);
   });
 });

@@ -5,14 +5,13 @@
  * at once on one server and one pool of workers; and more worker threads than cores. Each result
  * must be its own `--workers 0`'s, byte for byte.
  */
-import { after, afterEach, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
-import { tmpdir } from "node:os";
-import { type NatsServer, startNatsServer } from "../src/engines/cluster/nats_server.ts";
-import { currentRuntime, type RuntimeKind } from "../src/runtime/runtimes.ts";
+import { currentRuntime } from "../src/runtime/runtimes.ts";
+import { alive, clusterFixture } from "./cluster/cluster_fixture.ts";
 import { eventually, natsSkip } from "./cluster/nats_fixture.ts";
 import { otherRuntime, runCli, type RunningCli, startCli } from "./run_cli.ts";
 
@@ -41,59 +40,10 @@ const STEPS_PER_EPOCH = 4;
 /** At most this many workers killed in a run, however it goes. */
 const MAX_KILLS = 16;
 
-let server: NatsServer | undefined;
-let dir = "";
-const running: RunningCli[] = [];
-
-before(async () => {
-  if (natsSkip) return;
-  server = await startNatsServer({ maxPayload: 64 * 2 ** 20 });
-  dir = mkdtempSync(join(tmpdir(), "shardnet-chaos-test-"));
-});
-
-afterEach(() => {
-  for (const r of running.splice(0)) {
-    if (r.child.exitCode === null && r.child.signalCode === null) r.child.kill("SIGKILL");
-  }
-});
-
-after(async () => {
-  for (const r of running) {
-    if (r.child.exitCode === null && r.child.signalCode === null) r.child.kill("SIGKILL");
-  }
-  await server?.stop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
-
-/** Starts a worker process; with `wait`, until it has joined the cluster. */
-async function startWorker(
-  runtime: RuntimeKind,
-  name: string,
-  threads = 1,
-  wait = true,
-): Promise<RunningCli> {
-  const w = startCli(
-    "worker",
-    ["--cluster", server!.url, "--threads", String(threads), "--name", name],
-    {},
-    600_000,
-    runtime,
-  );
-  running.push(w);
-  if (wait) {
-    const joined = await eventually(() => w.stderr().includes("joined the cluster"), 60_000);
-    assert.ok(joined, `worker ${name} did not join: ${w.stderr()}`);
-  }
-  return w;
-}
-
-/** The --out of the same run on one thread. */
-async function reference(args: readonly string[], name: string): Promise<string> {
-  const out = join(dir, `${name}-reference.json`);
-  const r = await runCli("train", [...args, "--workers", "0", "--out", out], {}, 240_000);
-  assert.equal(r.code, 0, r.stderr);
-  return readFileSync(out, "utf8");
-}
+const cluster = clusterFixture("shardnet-chaos-test-");
+const { running, startWorker, reference, clusterArgs } = cluster;
+/** How long a reference run (`--workers 0`) may take. */
+const REFERENCE_MS = 240_000;
 
 /** The last epoch a JSON epoch log has reached (0 before the first). */
 function epochOf(stdout: string): number {
@@ -108,37 +58,24 @@ function memoryOf(pid: number): { rss: number; hwm: number } {
   return { rss: kb("VmRSS") / 1024, hwm: kb("VmHWM") / 1024 };
 }
 
-function alive(r: RunningCli): boolean {
-  return r.child.exitCode === null && r.child.signalCode === null;
-}
-
 describe("cluster under churn", () => {
   it(
     "keeps --workers 0's bits while workers are killed and replaced every 20–30 steps, " +
       "with flat memory",
     SLOW,
     async () => {
-      const want = await reference(CHURN, "churn");
+      const want = await reference(CHURN, "churn", REFERENCE_MS);
       const steady = await startWorker(currentRuntime(), "steady");
       const churned: RunningCli[] = [];
       for (let i = 0; i < 3; i++) {
         churned.push(await startWorker(i % 2 === 0 ? otherRuntime() : currentRuntime(), `c${i}`));
       }
-      const out = join(dir, "churn.json");
+      const out = join(cluster.dir, "churn.json");
       const run = startCli(
         "train",
         [
           ...CHURN,
-          "--cluster",
-          server!.url,
-          "--min-workers",
-          "4",
-          "--cluster-timeout",
-          "2",
-          "--log-format",
-          "json",
-          "--out",
-          out,
+          ...clusterArgs(4, ["--cluster-timeout", "2", "--log-format", "json", "--out", out]),
         ],
         {},
         240_000,
@@ -170,7 +107,7 @@ describe("cluster under churn", () => {
           victim.child.kill("SIGKILL");
           kills.push(epoch * STEPS_PER_EPOCH);
           const runtime = started % 2 === 0 ? otherRuntime() : currentRuntime();
-          churned.push(await startWorker(runtime, `c${started++}`, 1, false));
+          churned.push(await startWorker(runtime, `c${started++}`, { wait: false }));
           // Every 20–28 steps: 5, 6 or 7 epochs of 4 steps.
           next = epoch + 5 + Math.floor(Math.random() * 3);
         }
@@ -237,24 +174,18 @@ describe("cluster shared", () => {
     async () => {
       const a = twoChunks("xor", 8, 400);
       const b = twoChunks("circles", 5, 400);
-      const [wantA, wantB] = [await reference(a, "shared-a"), await reference(b, "shared-b")];
+      const [wantA, wantB] = [
+        await reference(a, "shared-a", REFERENCE_MS),
+        await reference(b, "shared-b", REFERENCE_MS),
+      ];
       const workers: RunningCli[] = [];
       for (let i = 0; i < 4; i++) {
         workers.push(await startWorker(i % 2 === 0 ? currentRuntime() : otherRuntime(), `s${i}`));
       }
-      const cluster = (out: string) => [
-        "--cluster",
-        server!.url,
-        "--min-workers",
-        "2",
-        "--log-format",
-        "json",
-        "--out",
-        out,
-      ];
-      const [outA, outB] = [join(dir, "shared-a.json"), join(dir, "shared-b.json")];
-      const runA = startCli("train", [...a, ...cluster(outA)], {}, 240_000);
-      const runB = startCli("train", [...b, ...cluster(outB)], {}, 240_000);
+      const shared = (out: string) => clusterArgs(2, ["--log-format", "json", "--out", out]);
+      const [outA, outB] = [join(cluster.dir, "shared-a.json"), join(cluster.dir, "shared-b.json")];
+      const runA = startCli("train", [...a, ...shared(outA)], {}, 240_000);
+      const runB = startCli("train", [...b, ...shared(outB)], {}, 240_000);
       running.push(runA, runB);
       const [ra, rb] = [await runA.done, await runB.done];
       assert.equal(ra.code, 0, ra.stderr);
@@ -289,24 +220,14 @@ describe("cluster shared", () => {
       // 16 chunks of 512 rows a step: two for each worker process.
       const args = ["--data", "gen:xor", "--samples", "8192", "--features", "8", "--hidden", "8"];
       args.push("--dtype", "f64", "--epochs", "20");
-      const want = await reference(args, "oversubscribed");
+      const want = await reference(args, "oversubscribed", REFERENCE_MS);
       for (let i = 0; i < 8; i++) {
-        await startWorker(i % 2 === 0 ? currentRuntime() : otherRuntime(), `o${i}`, 2);
+        await startWorker(i % 2 === 0 ? currentRuntime() : otherRuntime(), `o${i}`, { threads: 2 });
       }
-      const out = join(dir, "oversubscribed.json");
+      const out = join(cluster.dir, "oversubscribed.json");
       const r = await runCli(
         "train",
-        [
-          ...args,
-          "--cluster",
-          server!.url,
-          "--min-workers",
-          "8",
-          "--log-format",
-          "json",
-          "--out",
-          out,
-        ],
+        [...args, ...clusterArgs(8, ["--log-format", "json", "--out", out])],
         {},
         240_000,
       );

@@ -2,16 +2,15 @@
  * The cluster engine end to end, as people run it: nats-server, worker processes on Deno and Bun
  * (`scripts/worker.ts`), and the coordinator (`train --cluster`), with processes killed for real.
  */
-import { after, afterEach, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
-import { tmpdir } from "node:os";
-import { type NatsServer, startNatsServer } from "../src/engines/cluster/nats_server.ts";
 import { connectCluster } from "../src/engines/cluster/connection.ts";
 import { encodeEnvelope, ENVELOPE_VERSION } from "../src/engines/cluster/envelope.ts";
 import { currentRuntime, type RuntimeKind } from "../src/runtime/runtimes.ts";
+import { alive, clusterFixture } from "./cluster/cluster_fixture.ts";
 import { eventually, natsSkip, processAlive } from "./cluster/nats_fixture.ts";
 import { otherRuntime, runCli, type RunningCli, startCli } from "./run_cli.ts";
 
@@ -23,67 +22,13 @@ const XOR = ["--data", "gen:xor", "--samples", "4096", "--features", "8", "--hid
 const LONG = [...XOR, "--dtype", "f64", "--epochs", "600"];
 const SHORT = [...XOR, "--dtype", "f64", "--epochs", "15"];
 
-let server: NatsServer | undefined;
-let dir = "";
-const running: RunningCli[] = [];
+const cluster = clusterFixture("shardnet-cluster-test-");
+const { running, startWorker, reference, clusterArgs } = cluster;
 
-before(async () => {
-  if (natsSkip) return;
-  server = await startNatsServer({ maxPayload: 64 * 2 ** 20 });
-  dir = mkdtempSync(join(tmpdir(), "shardnet-cluster-test-"));
-});
-
-// Whatever a test started goes with it, even when it failed half-way: the next test must find no
-// worker but its own.
-afterEach(() => {
-  for (const r of running.splice(0)) {
-    if (r.child.exitCode === null && r.child.signalCode === null) r.child.kill("SIGKILL");
-  }
-});
-
-after(async () => {
-  for (const r of running) {
-    if (r.child.exitCode === null && r.child.signalCode === null) r.child.kill("SIGKILL");
-  }
-  await server?.stop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
-
-/** Starts a worker process on `runtime` and waits until it has joined the cluster. */
-async function startWorker(runtime: RuntimeKind, name: string): Promise<RunningCli> {
-  const w = startCli(
-    "worker",
-    ["--cluster", server!.url, "--threads", "1", "--name", name],
-    {},
-    600_000,
-    runtime,
-  );
-  running.push(w);
-  const joined = await eventually(() => w.stderr().includes("joined the cluster"), 60_000);
-  assert.ok(joined, `worker ${name} did not join: ${w.stderr()}`);
-  return w;
-}
-
-/** Stops a worker as a person would (SIGTERM) and checks that it left cleanly. */
+/** Stops a worker that still runs as a person would (SIGTERM) and checks that it left cleanly. */
 async function stopWorker(w: RunningCli): Promise<void> {
-  if (w.child.exitCode !== null || w.child.signalCode !== null) return;
-  // process.kill, not child.kill: Deno's child.kill reports the signal, not the exit status.
-  process.kill(w.child.pid!, "SIGTERM");
-  const r = await w.done;
-  assert.equal(r.code, 143, `worker exit: ${r.code} ${r.signal}\n${r.stderr}`);
-  assert.match(r.stderr, /left the cluster/);
-}
-
-/** The --out of the same run on one thread. */
-async function reference(args: readonly string[], name: string): Promise<string> {
-  const out = join(dir, `${name}-reference.json`);
-  const r = await runCli("train", [...args, "--workers", "0", "--out", out]);
-  assert.equal(r.code, 0, r.stderr);
-  return readFileSync(out, "utf8");
-}
-
-function clusterArgs(min: number, extra: readonly string[] = []): string[] {
-  return ["--cluster", server!.url, "--min-workers", String(min), ...extra];
+  if (!alive(w)) return;
+  assert.match(await cluster.stopWorker(w), /left the cluster/);
 }
 
 describe("cluster engine", () => {
@@ -96,7 +41,7 @@ describe("cluster engine", () => {
       const workers: RunningCli[] = [];
       for (let n = 1; n <= 3; n++) {
         workers.push(await startWorker(runtimes[n - 1], `w${n}`));
-        const out = join(dir, `short-${n}.json`);
+        const out = join(cluster.dir, `short-${n}.json`);
         const r = await runCli("train", [
           ...SHORT,
           ...clusterArgs(n, ["--log-format", "json"]),
@@ -125,7 +70,7 @@ describe("cluster engine", () => {
         await startWorker(currentRuntime(), "p1"),
         await startWorker(otherRuntime(), "p2"),
       ];
-      const out = join(dir, "pinned.json");
+      const out = join(cluster.dir, "pinned.json");
       const r = await runCli("train", [...args, ...clusterArgs(2), "--out", out]);
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stderr, /runs the plain build/);
@@ -158,7 +103,7 @@ describe("cluster engine", () => {
         await startWorker(currentRuntime(), "m1"),
         await startWorker(otherRuntime(), "m2"),
       ];
-      const out = join(dir, "mini.json");
+      const out = join(cluster.dir, "mini.json");
       const r = await runCli("train", [...args, ...clusterArgs(2), "--out", out]);
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stdout, /val loss/);
@@ -171,7 +116,7 @@ describe("cluster engine", () => {
     const want = await reference(LONG, "long");
     const a = await startWorker(currentRuntime(), "k1");
     const b = await startWorker(otherRuntime(), "k2");
-    const out = join(dir, "killed.json");
+    const out = join(cluster.dir, "killed.json");
     const run = startCli("train", [
       ...LONG,
       ...clusterArgs(2, ["--cluster-timeout", "2"]),
@@ -191,7 +136,7 @@ describe("cluster engine", () => {
   it("gives work to a worker that joins mid-run, with the same bits", SLOW, async () => {
     const want = await reference(LONG, "long-join");
     const a = await startWorker(currentRuntime(), "j1");
-    const out = join(dir, "joined.json");
+    const out = join(cluster.dir, "joined.json");
     const run = startCli("train", [
       ...LONG,
       ...clusterArgs(1, ["--log-format", "json"]),
@@ -218,14 +163,14 @@ describe("cluster engine", () => {
       const want = await reference(args, "hostile");
       const w = await startWorker(currentRuntime(), "h1");
       const id = /joined the cluster as (w[0-9a-f]+)/.exec(w.stderr())![1];
-      const out = join(dir, "hostile.json");
+      const out = join(cluster.dir, "hostile.json");
       const run = startCli("train", [...args, ...clusterArgs(1), "--out", out]);
       running.push(run);
       assert.ok(
         await eventually(() => /epoch\s+\d+\/200/.test(run.stdout()), 60_000),
         run.stderr(),
       );
-      const nc = await connectCluster(server!.url);
+      const nc = await connectCluster(cluster.url);
       const valid = encodeEnvelope({
         v: ENVELOPE_VERSION,
         kind: "leave",
@@ -265,8 +210,8 @@ describe("cluster engine", () => {
     SLOW,
     async () => {
       const want = await reference(LONG, "long-resume");
-      const checkpoint = join(dir, "lost.ckpt");
-      const out = join(dir, "resumed.json");
+      const checkpoint = join(cluster.dir, "lost.ckpt");
+      const out = join(cluster.dir, "resumed.json");
       const a = await startWorker(currentRuntime(), "r1");
       const run = startCli("train", [
         ...LONG,
@@ -318,7 +263,7 @@ describe("cluster engine", () => {
         await eventually(() => a.stderr().includes("nothing heard from coordinator"), 30_000),
         a.stderr(),
       );
-      const out = join(dir, "next.json");
+      const out = join(cluster.dir, "next.json");
       const r = await runCli("train", [...SHORT, ...clusterArgs(1), "--out", out]);
       assert.equal(r.code, 0, r.stderr);
       assert.equal(readFileSync(out, "utf8"), want);
@@ -345,7 +290,7 @@ describe("cluster command", () => {
 
   it("trains on a local cluster of both runtimes and leaves no process behind", SLOW, async () => {
     const want = await reference(SHORT, "command");
-    const out = join(dir, "command.json");
+    const out = join(cluster.dir, "command.json");
     const r = await runCli("cluster", [
       "--processes",
       "2",
@@ -387,7 +332,7 @@ describe("cluster command", () => {
       "--processes",
       "1",
       "--nats-server",
-      join(dir, "no-such-nats-server"),
+      join(cluster.dir, "no-such-nats-server"),
       ...SHORT,
     ]);
     assert.notEqual(r.code, 0);

@@ -3,20 +3,18 @@
  * nats-server, real worker processes, and rogue workers (`test/cluster/rogue_worker.ts`) that join
  * over NATS like any worker and answer their steps wrongly.
  */
-import { after, afterEach, before, describe, it } from "node:test";
+import { afterEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import process from "node:process";
-import { tmpdir } from "node:os";
-import { type NatsServer, startNatsServer } from "../src/engines/cluster/nats_server.ts";
 import { connectCluster } from "../src/engines/cluster/connection.ts";
 import { encodeEnvelope, ENVELOPE_VERSION } from "../src/engines/cluster/envelope.ts";
 import { Rng } from "../src/rng.ts";
-import { currentRuntime, type RuntimeKind } from "../src/runtime/runtimes.ts";
+import { currentRuntime } from "../src/runtime/runtimes.ts";
+import { clusterFixture } from "./cluster/cluster_fixture.ts";
 import { eventually, natsSkip } from "./cluster/nats_fixture.ts";
 import { type Misdeed, MISDEEDS, RogueWorker } from "./cluster/rogue_worker.ts";
-import { otherRuntime, runCli, type RunningCli, startCli } from "./run_cli.ts";
+import { otherRuntime, runCli, startCli } from "./run_cli.ts";
 
 const SLOW = { timeout: 240_000, skip: natsSkip };
 /** 4096 rows: batches of 8 chunks, so that every worker of a run holds blocks. */
@@ -27,66 +25,18 @@ const MINI = [...SHORT, "--batch-size", "2048"];
 /** A run long enough that nine rogues join while it goes, even where its steps are fast. */
 const LONG = [...XOR, "--dtype", "f64", "--epochs", "5000"];
 
-let server: NatsServer | undefined;
-let dir = "";
-const running: RunningCli[] = [];
+const cluster = clusterFixture("shardnet-faults-test-");
+const { running, startWorker, stopWorker, reference, clusterArgs } = cluster;
 const rogues: RogueWorker[] = [];
 
-before(async () => {
-  if (natsSkip) return;
-  server = await startNatsServer({ maxPayload: 64 * 2 ** 20 });
-  dir = mkdtempSync(join(tmpdir(), "shardnet-faults-test-"));
-});
-
 afterEach(async () => {
-  for (const r of running.splice(0)) {
-    if (r.child.exitCode === null && r.child.signalCode === null) r.child.kill("SIGKILL");
-  }
   for (const rogue of rogues.splice(0)) await rogue.stop();
 });
 
-after(async () => {
-  await server?.stop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
-
-async function startWorker(runtime: RuntimeKind, name: string): Promise<RunningCli> {
-  const w = startCli(
-    "worker",
-    ["--cluster", server!.url, "--threads", "1", "--name", name],
-    {},
-    600_000,
-    runtime,
-  );
-  running.push(w);
-  const joined = await eventually(() => w.stderr().includes("joined the cluster"), 60_000);
-  assert.ok(joined, `worker ${name} did not join: ${w.stderr()}`);
-  return w;
-}
-
 async function startRogue(misdeed: Misdeed): Promise<RogueWorker> {
-  const rogue = await RogueWorker.start(server!.url, misdeed, `rogue-${misdeed}`);
+  const rogue = await RogueWorker.start(cluster.url, misdeed, `rogue-${misdeed}`);
   rogues.push(rogue);
   return rogue;
-}
-
-/** Stops a worker with SIGTERM; what it logged. */
-async function stopWorker(w: RunningCli): Promise<string> {
-  process.kill(w.child.pid!, "SIGTERM");
-  const r = await w.done;
-  assert.equal(r.code, 143, `worker exit: ${r.code} ${r.signal}\n${r.stderr}`);
-  return r.stderr;
-}
-
-async function reference(args: readonly string[], name: string): Promise<string> {
-  const out = join(dir, `${name}-reference.json`);
-  const r = await runCli("train", [...args, "--workers", "0", "--out", out]);
-  assert.equal(r.code, 0, r.stderr);
-  return readFileSync(out, "utf8");
-}
-
-function clusterArgs(min: number, extra: readonly string[] = []): string[] {
-  return ["--cluster", server!.url, "--min-workers", String(min), ...extra];
 }
 
 /** The coordinator's lines that exclude a worker. */
@@ -106,7 +56,7 @@ describe("a broken worker and a diverging model", () => {
         await startWorker(otherRuntime(), "n2"),
       ];
       const rogue = await startRogue("nan_sums");
-      const out = join(dir, "nan.json");
+      const out = join(cluster.dir, "nan.json");
       const r = await runCli("train", [...SHORT, ...clusterArgs(3), "--out", out]);
       assert.equal(r.code, 0, r.stderr);
       assert.equal(readFileSync(out, "utf8"), want);
@@ -126,7 +76,7 @@ describe("a broken worker and a diverging model", () => {
     async () => {
       const want = await reference(MINI, "alone");
       const rogue = await startRogue("nan_sums");
-      const out = join(dir, "alone.json");
+      const out = join(cluster.dir, "alone.json");
       const run = startCli("train", [...MINI, ...clusterArgs(1), "--out", out]);
       running.push(run);
       assert.ok(await eventually(() => /excluded/.test(run.stderr()), 60_000), run.stderr());
@@ -153,7 +103,7 @@ describe("a broken worker and a diverging model", () => {
         const [a, b, c] = [0, 1, 2].map(() => (2 * rng.uniform() - 1) * 1e60);
         lines.push(`${a},${b},${c},${a + b > 0 ? 1 : 0}`);
       }
-      const data = join(dir, "huge.csv");
+      const data = join(cluster.dir, "huge.csv");
       writeFileSync(data, lines.join("\n") + "\n");
       const args = ["--data", data, "--dtype", "f64", "--standardize", "none", "--epochs", "50"];
       const local = await runCli("train", [...args, "--workers", "0"]);
@@ -185,7 +135,7 @@ describe("hostile messages", () => {
       const want = await reference(LONG, "hostile");
       const w = await startWorker(currentRuntime(), "h1");
       const id = /joined the cluster as (w[0-9a-f]+)/.exec(w.stderr())![1];
-      const out = join(dir, "hostile.json");
+      const out = join(cluster.dir, "hostile.json");
       const run = startCli("train", [...LONG, ...clusterArgs(1), "--out", out]);
       running.push(run);
       assert.ok(
@@ -196,7 +146,7 @@ describe("hostile messages", () => {
       // Rogues join mid-run, so that each is asked a step after the first (a stale one exists).
       const joined = await Promise.all(MISDEEDS.map((m) => startRogue(m)));
 
-      const nc = await connectCluster(server!.url);
+      const nc = await connectCluster(cluster.url);
       const to = `shardnet.v1.worker.${id}.step`;
       const step = (run: string, params: Float64Array) =>
         encodeEnvelope({

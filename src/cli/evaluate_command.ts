@@ -1,11 +1,9 @@
-import { DataError, UsageError } from "../errors.ts";
+import { DataError } from "../errors.ts";
 import { type ClassificationMetrics, classificationMetrics } from "../model/metrics.ts";
-import { readModelFile } from "../model/model_file.ts";
 import { evaluate } from "../model/predict.ts";
-import { writeStderr, writeStdout } from "../runtime/process.ts";
-import { type FlagSpec, helpText, parseFlags, underFlag, usageLines } from "./flags.ts";
-import { inFlagTerms } from "./option_flags.ts";
-import { readModelRows } from "./model_rows.ts";
+import { writeStdout } from "../runtime/process.ts";
+import type { FlagSpec } from "./flags.ts";
+import { parseModelFlags, readModelInput } from "./model_input.ts";
 import { PREDICT_FLAGS } from "./predict_command.ts";
 
 const predictFlag = (name: string) => PREDICT_FLAGS.find((f) => f.name === name)!;
@@ -41,28 +39,11 @@ export const EVALUATE_FLAGS: readonly FlagSpec[] = [
  * ```
  */
 export function evaluateCommand(args: readonly string[]): Promise<number> {
-  const f = parseFlags(args, EVALUATE_FLAGS);
-  if (f.help) {
-    console.log(
-      helpText(
-        usageLines("evaluate", "--model MODEL --data CSV [--label COL] [--log-format text|json]"),
-        SUMMARY,
-        EVALUATE_FLAGS,
-      ),
-    );
-    return Promise.resolve(0);
-  }
-  if (f.model === undefined) throw new UsageError("--model: a model file is required");
-  if (f.data === undefined) throw new UsageError("--data: a CSV file is required");
-  const model = underFlag("--model", () => readModelFile(f.model as string));
-  const path = f.data as string;
-  const { data, labelled, notes } = readModelRows(
-    model,
-    path,
-    f.label as string | undefined,
-    f["positive-label"] as string | undefined,
-  );
-  for (const note of notes) writeStderr(`note: ${inFlagTerms(note)}\n`);
+  const usage = "--model MODEL --data CSV [--label COL] [--log-format text|json]";
+  const given = parseModelFlags("evaluate", usage, SUMMARY, EVALUATE_FLAGS, args);
+  if (given === null) return Promise.resolve(0);
+  const { f, data: path } = given;
+  const { model, data, labelled } = readModelInput(given);
   if (!labelled) {
     throw new DataError(
       `${path}: ${model.features} columns, the model's features, and no label column to ` +

@@ -1,12 +1,10 @@
 import { DataError, UsageError } from "../errors.ts";
-import { readModelFile } from "../model/model_file.ts";
 import { writeFileAtomic } from "../runtime/atomic_write.ts";
 import { checkOutputs } from "./output_paths.ts";
-import { inFlagTerms } from "./option_flags.ts";
 import { evaluate, predict } from "../model/predict.ts";
 import { writeStderr, writeStdout } from "../runtime/process.ts";
-import { type FlagSpec, helpText, parseFlags, underFlag, usageLines } from "./flags.ts";
-import { readModelRows } from "./model_rows.ts";
+import type { FlagSpec } from "./flags.ts";
+import { parseModelFlags, readModelInput } from "./model_input.ts";
 
 /** The predict command's flags. */
 export const PREDICT_FLAGS: readonly FlagSpec[] = [
@@ -75,45 +73,28 @@ const HEADER = "probability,class";
  * ```
  */
 export function predictCommand(args: readonly string[]): Promise<number> {
-  const f = parseFlags(args, PREDICT_FLAGS);
-  if (f.help) {
-    console.log(
-      helpText(
-        usageLines("predict", "--model MODEL --data CSV [--out PRED]"),
-        SUMMARY,
-        PREDICT_FLAGS,
-      ),
-    );
-    return Promise.resolve(0);
-  }
-  if (f.model === undefined) throw new UsageError("--model: a model file is required");
-  if (f.data === undefined) throw new UsageError("--data: a CSV file is required");
-  const path = f.data as string;
+  const usage = "--model MODEL --data CSV [--out PRED]";
+  const given = parseModelFlags("predict", usage, SUMMARY, PREDICT_FLAGS, args);
+  if (given === null) return Promise.resolve(0);
+  const { f, data: path } = given;
   if (f.out !== undefined) {
     // The header of this program's predictions files, now and before they had a class column.
     const ours = (head: Uint8Array) =>
       /^probability(,class)?\n/.test(new TextDecoder().decode(head));
     checkOutputs(
       [{ flag: "--out", path: f.out as string, kind: "predictions file", ours }],
-      [{ flag: "--model", path: f.model as string }, { flag: "--data", path }],
+      [{ flag: "--model", path: given.model }, { flag: "--data", path }],
       f.force === true,
     );
   }
-  const model = underFlag("--model", () => readModelFile(f.model as string));
-  const { data, labelled, notes } = readModelRows(
-    model,
-    path,
-    f.label as string | undefined,
-    f["positive-label"] as string | undefined,
-  );
-  for (const note of notes) writeStderr(`note: ${inFlagTerms(note)}\n`);
+  const { model, data, labelled } = readModelInput(given);
   const scores = labelled ? evaluate(model, data) : null;
   const probabilities = scores?.probabilities ?? predict(model, data);
   const bad = probabilities.findIndex((p) => !Number.isFinite(p));
   if (bad >= 0 || (scores && !Number.isFinite(scores.loss))) {
     const what = bad >= 0 ? `row ${bad + 1}'s probability is NaN` : `the loss is ${scores!.loss}`;
     throw new DataError(
-      `${f.model}: the model's output is not finite on ${path} (${what}): its weights are too ` +
+      `${given.model}: the model's output is not finite on ${path} (${what}): its weights are too ` +
         `large for these inputs`,
     );
   }

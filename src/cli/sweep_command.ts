@@ -24,6 +24,7 @@ import {
   parseFlags,
   underFlag,
 } from "./flags.ts";
+import { inFlagTerms } from "./option_flags.ts";
 import { createSweepLog, type SweepColumn } from "./sweep_log.ts";
 import {
   checkBatchSize,
@@ -335,7 +336,7 @@ function writeResults(
     val_accuracy_mean: finite(s.valAccuracy),
     val_auc_mean: finite(s.valAuc),
     ms: finite(s.ms),
-    diverged: s.diverged ?? null,
+    diverged: s.diverged === undefined ? null : inFlagTerms(s.diverged),
   }));
   const runs = result.runs.map((r) => ({
     config: r.config,
@@ -347,7 +348,7 @@ function writeResults(
     train_loss: finite(r.trainLoss),
     ms: finite(r.ms),
     params_hash: r.paramsHash,
-    diverged: r.diverged ?? null,
+    diverged: r.diverged === undefined ? null : inFlagTerms(r.diverged),
   }));
   const json = {
     version: 1,

@@ -64,7 +64,7 @@ function jsonLog(columns: readonly SweepColumn[]): SweepLog {
     val_accuracy_mean: finite(s.valAccuracy),
     val_auc_mean: finite(s.valAuc),
     ms: finite(s.ms),
-    ...(s.diverged !== undefined ? { diverged: s.diverged } : {}),
+    ...(s.diverged !== undefined ? { diverged: inFlagTerms(s.diverged) } : {}),
   });
   return {
     note(message) {
@@ -82,7 +82,7 @@ function jsonLog(columns: readonly SweepColumn[]): SweepLog {
         train_loss: finite(r.trainLoss),
         ms: finite(r.ms),
         params_hash: r.paramsHash,
-        ...(r.diverged !== undefined ? { diverged: r.diverged } : {}),
+        ...(r.diverged !== undefined ? { diverged: inFlagTerms(r.diverged) } : {}),
       });
     },
     config(s) {
@@ -171,7 +171,7 @@ function describeConfig(columns: readonly SweepColumn[], config: SweepConfig): s
 }
 
 function describeMetrics(s: ConfigSummary): string {
-  if (s.diverged !== undefined) return `diverged (${s.diverged})`;
+  if (s.diverged !== undefined) return `diverged (${inFlagTerms(s.diverged)})`;
   return `val loss ${s.valLoss.toFixed(4)} ± ${s.valLossSpread.toFixed(4)}, ` +
     `acc ${s.valAccuracy.toFixed(4)}, AUC ${s.valAuc.toFixed(4)}`;
 }

@@ -31,7 +31,10 @@ export interface RunOutcome {
   readonly ms: number;
   /** FNV-1a of the trained parameters' float64 bytes: equal hashes, bit-identical models. */
   readonly paramsHash: string;
-  /** The divergence's message, when training diverged: the run counts as failed, not the sweep. */
+  /**
+   * The divergence's message, when training diverged: the run counts as failed, not the sweep.
+   * Each option it names is written `{name}` (see `option`), for a command to show as its flag.
+   */
   readonly diverged?: string;
 }
 
@@ -85,7 +88,7 @@ export async function runSplit(
       valAuc: NaN,
       ms: NaN,
       paramsHash: "",
-      diverged: e.message,
+      diverged: e.template,
     };
   }
 }
