@@ -30,7 +30,10 @@ export interface RowSource {
 
 /** The gradient sums of the blocks a worker was dealt in one step. */
 export interface BlockSums {
-  /** One parameter-sized vector per block, back to back in the order the blocks were given. */
+  /**
+   * One parameter-sized vector per block, back to back in the order the blocks were given: the
+   * computer's own memory, rewritten by its next `compute`.
+   */
   readonly sums: Floats;
   /** Per chunk of the blocks, in block order: [loss sum, correct count]. */
   readonly chunkStats: Float64Array;
@@ -63,6 +66,7 @@ export class BlockComputer {
   /** The same workspace computed on the calling thread. */
   #local: StepEngine | null = null;
   #capacity = 0;
+  #sums: Floats | null = null;
   /** What the workspace holds: the batch and blocks last laid out, in full batch. */
   #laidOut = "";
 
@@ -102,9 +106,7 @@ export class BlockComputer {
     }
     ws.params.all.set(params);
     const size = ws.params.all.length;
-    const sums = this.#spec.dtype === "f32"
-      ? new Float32Array(size * blocks.length)
-      : new Float64Array(size * blocks.length);
+    const sums = this.#sumsFor(size * blocks.length);
     const chunks = ranges.reduce((n, r) => n + chunkCount(r.end - r.begin, chunkRows), 0);
     const chunkStats = new Float64Array(2 * chunks);
     let offset = 0;
@@ -135,6 +137,14 @@ export class BlockComputer {
     this.#engine = null;
     this.#local = null;
     this.#ws = null;
+  }
+
+  /** `length` floats of memory kept from step to step (fresh memory each step faults its pages). */
+  #sumsFor(length: number): Floats {
+    if (this.#sums === null || this.#sums.length < length) {
+      this.#sums = this.#spec.dtype === "f32" ? new Float32Array(length) : new Float64Array(length);
+    }
+    return this.#sums.subarray(0, length);
   }
 
   /** A workspace holding at least `rows` rows, kept while it is large enough. */

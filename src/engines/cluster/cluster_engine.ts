@@ -19,6 +19,7 @@ import { connectCluster, redactUrl } from "./connection.ts";
 import { publishDataset } from "./dataset_store.ts";
 import {
   BUSY_NOTE,
+  DecodeBuffers,
   decodeEnvelope,
   encodeEnvelope,
   type Envelope,
@@ -62,6 +63,11 @@ interface Serving {
   readonly member: Member;
   /** Fail the requests in flight to it (its own blocks, a check of another's), when its lease ends. */
   readonly lost: Set<(why: string) => void>;
+  /**
+   * The memory its results are decoded into: a result is put into the combiner (copied) before
+   * the worker is asked again.
+   */
+  readonly buffers: DecodeBuffers;
 }
 
 /** What one request of a step asks: these blocks of this batch. */
@@ -330,9 +336,15 @@ export class ClusterEngine implements StepEngine {
   /**
    * Sends one worker blocks of the step, waiting `timeout` ms for the result; null when it failed:
    * dropped from the run when it did not answer in time, excluded from it when its answer is
-   * malformed or answers another request.
+   * malformed or answers another request. The result is decoded into the worker's buffers, or
+   * into fresh memory for a check while its own result may be in hand.
    */
-  async #request(id: string, job: Job, timeout: number): Promise<StepResult | null> {
+  async #request(
+    id: string,
+    job: Job,
+    timeout: number,
+    into: "reuse" | "fresh" = "reuse",
+  ): Promise<StepResult | null> {
     const { step, batch, rowIds, blocks, chunks } = job;
     const serving = this.#serving.get(id);
     if (!serving) return null;
@@ -378,6 +390,7 @@ export class ClusterEngine implements StepEngine {
     const size = this.#spec.dtype === "f32" ? 4 : 8;
     const d = decodeEnvelope(reply.data, {
       paramCount: this.#ws.layout.paramCount,
+      ...(into === "reuse" ? { reuse: serving.buffers } : {}),
       // The sums and statistics asked for, and room for the envelope around them.
       maxBytes: blocks.length * (this.#ws.layout.paramCount * size + 16) + 16 * chunks + 4096,
     });
@@ -438,7 +451,8 @@ export class ClusterEngine implements StepEngine {
     const other = this.#members().find((m) => m.id !== suspect)?.id;
     // The other worker fetches the suspect's rows first: it is waited for as a join is.
     const wait = Math.max(this.#options.waitMs, this.#options.timeoutMs);
-    const second = other === undefined ? null : await this.#request(other, job, wait);
+    // In fresh memory: the other may hold a result of its own decoded into its buffers.
+    const second = other === undefined ? null : await this.#request(other, job, wait, "fresh");
     if (second !== null && sameResult(got, second)) {
       this.#log(
         `step ${step}: worker ${other} computes the same non-finite sums as worker ${suspect}: ` +
@@ -488,7 +502,7 @@ export class ClusterEngine implements StepEngine {
       dtype: this.#spec.dtype,
       blocks,
       chunks,
-      sums: got.sums,
+      sums: got.sums.slice(),
       stats: got.chunkStats,
       computeMs: performance.now() - t0,
       dataMs: 0,
@@ -584,7 +598,7 @@ export class ClusterEngine implements StepEngine {
       }
       const theirs = d.envelope.body.identity;
       if (theirs !== this.#identity) return await this.#disagree(member, theirs);
-      this.#serving.set(member.id, { member, lost: new Set() });
+      this.#serving.set(member.id, { member, lost: new Set(), buffers: new DecodeBuffers() });
       this.#log(
         `worker ${member.id} (${member.name}, ${member.runtime}, ${member.threads} ` +
           `thread${member.threads === 1 ? "" : "s"}) joined`,
