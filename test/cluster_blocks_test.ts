@@ -96,7 +96,12 @@ async function run(c: Case, cluster: boolean): Promise<string> {
             let at = 0;
             blocks.forEach((block, b) => {
               const held = Math.min(block.span, chunks - block.first);
-              combiner.put(block, got.sums[b], got.chunkStats.subarray(at, at + 2 * held));
+              const size = ws.layout.paramCount;
+              combiner.put(
+                block,
+                got.sums.subarray(b * size, (b + 1) * size),
+                got.chunkStats.subarray(at, at + 2 * held),
+              );
               at += 2 * held;
             });
           }

@@ -4,6 +4,7 @@ import fc from "fast-check";
 import { Packr } from "msgpackr";
 import {
   type ChunkBlock,
+  DecodeBuffers,
   type Decoded,
   decodeEnvelope,
   encodeEnvelope,
@@ -121,6 +122,37 @@ describe("encodeEnvelope and decodeEnvelope", () => {
     const d = decodeEnvelope(encodeEnvelope(e));
     assert.ok(d.ok);
     assert.deepEqual(d.envelope, e);
+  });
+
+  it("decode into reused memory: the same bits, exact lengths, nothing shared with the message", () => {
+    const reuse = new DecodeBuffers();
+    const step = stepEnvelope();
+    const stepBytes = encodeEnvelope(step);
+    const first = decodeEnvelope(stepBytes, { paramCount: P, reuse });
+    assert.ok(first.ok && first.envelope.kind === "step");
+    sameBits(first.envelope.body.params, step.body.params);
+    stepBytes.fill(0);
+    sameBits(first.envelope.body.params, step.body.params);
+    // A smaller message after it: views of its own length on the same memory.
+    const small = stepEnvelope();
+    small.body = { ...small.body, params: small.body.params.subarray(0, 3) };
+    const second = decodeEnvelope(encodeEnvelope(small), { reuse });
+    assert.ok(second.ok && second.envelope.kind === "step");
+    assert.equal(second.envelope.body.params.length, 3);
+    sameBits(second.envelope.body.params, small.body.params);
+    assert.equal(second.envelope.body.params.buffer, first.envelope.body.params.buffer);
+    assert.deepEqual(second.envelope.body.rows, small.body.rows);
+    // A result's vectors go to memory of their own names.
+    const result = decodeEnvelope(encodeEnvelope(resultEnvelope()), { paramCount: P, reuse });
+    assert.ok(result.ok && result.envelope.kind === "result");
+    sameBits(result.envelope.body.sums, resultEnvelope().body.sums);
+    sameBits(result.envelope.body.stats, resultEnvelope().body.stats);
+    sameBits(second.envelope.body.params, small.body.params);
+    // Without reuse, every decoding has memory of its own.
+    const a = decodeEnvelope(encodeEnvelope(step), { paramCount: P });
+    const b = decodeEnvelope(encodeEnvelope(step), { paramCount: P });
+    assert.ok(a.ok && a.envelope.kind === "step" && b.ok && b.envelope.kind === "step");
+    assert.notEqual(a.envelope.body.params.buffer, b.envelope.body.params.buffer);
   });
 
   it("read messages at any byte offset (as they sit in a network buffer)", () => {

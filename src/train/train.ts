@@ -1,6 +1,6 @@
 import type { Dataset } from "../data/dataset.ts";
 import { applyStandardization, fitStandardization } from "../data/standardize.ts";
-import type { Dtype, Floats } from "../dtype.ts";
+import { allFinite, type Dtype, type Floats } from "../dtype.ts";
 import { DataError, DivergenceError, option, UsageError } from "../errors.ts";
 import type { Kernels } from "../kernels/kernels.ts";
 import {
@@ -527,16 +527,6 @@ function checkBothClasses(data: Dataset): void {
         `training needs both classes, 0 and 1`,
     );
   }
-}
-
-/**
- * x − x is 0 for a finite x and NaN otherwise. Calling Number.isFinite on each element instead
- * made V8 allocate a heap number per parameter per epoch: most of a small run's garbage.
- */
-function allFinite(values: ArrayLike<number>): boolean {
-  let sum = 0;
-  for (let i = 0; i < values.length; i++) sum += values[i] - values[i];
-  return sum === 0;
 }
 
 function evaluateValidation(

@@ -30,8 +30,11 @@ export interface RowSource {
 
 /** The gradient sums of the blocks a worker was dealt in one step. */
 export interface BlockSums {
-  /** One parameter-sized vector per block, in the order the blocks were given. */
-  readonly sums: Floats[];
+  /**
+   * One parameter-sized vector per block, back to back in the order the blocks were given: the
+   * computer's own memory, rewritten by its next `compute`.
+   */
+  readonly sums: Floats;
   /** Per chunk of the blocks, in block order: [loss sum, correct count]. */
   readonly chunkStats: Float64Array;
 }
@@ -43,9 +46,10 @@ export interface BlockSums {
  * rows, so the tree over them is the block's subtree of the coordinator's tree.
  *
  * The workspace holds only the rows of the blocks in hand; in full batch they stay laid out from
- * step to step while the dealing does not change. A block of one chunk is computed on the calling
- * thread (the same kernels, so the same bits): its work is too short to repay waking a thread, and
- * too short to keep the process from its messages for long.
+ * step to step while the dealing does not change. A block of one chunk, and every block of a
+ * process of one thread, is computed on the calling thread (the same kernels, so the same bits):
+ * waking a thread and being woken by it costs more than it saves there. The process's messages
+ * wait meanwhile, for at most one step's work of one thread.
  *
  * @example
  * ```ts
@@ -57,10 +61,12 @@ export class BlockComputer {
   readonly #spec: RunSpec;
   readonly #threads: number;
   #ws: WorkspaceViews | null = null;
+  /** Worker threads, when the process has more than one. */
   #engine: StepEngine | null = null;
-  /** The same workspace computed on the calling thread, for blocks of one chunk. */
+  /** The same workspace computed on the calling thread. */
   #local: StepEngine | null = null;
   #capacity = 0;
+  #sums: Floats | null = null;
   /** What the workspace holds: the batch and blocks last laid out, in full batch. */
   #laidOut = "";
 
@@ -99,14 +105,17 @@ export class BlockComputer {
       this.#laidOut = key;
     }
     ws.params.all.set(params);
-    const sums: Floats[] = [];
+    const size = ws.params.all.length;
+    const sums = this.#sumsFor(size * blocks.length);
     const chunks = ranges.reduce((n, r) => n + chunkCount(r.end - r.begin, chunkRows), 0);
     const chunkStats = new Float64Array(2 * chunks);
     let offset = 0;
     let statAt = 0;
-    for (const r of ranges) {
+    for (const [b, r] of ranges.entries()) {
       const local = { begin: offset, end: offset + (r.end - r.begin), shuffled: false };
-      const engine = local.end - local.begin <= chunkRows ? this.#local! : this.#engine!;
+      const engine = this.#engine === null || local.end - local.begin <= chunkRows
+        ? this.#local!
+        : this.#engine;
       const out = await engine.step({
         batch: local,
         order: null,
@@ -114,7 +123,7 @@ export class BlockComputer {
         learningRate: null,
         step: 0,
       });
-      sums.push(ws.partialSlots[0].all.slice());
+      sums.set(ws.partialSlots[0].all, b * size);
       chunkStats.set(out.chunkStats.subarray(0, 2 * out.chunks), statAt);
       statAt += 2 * out.chunks;
       offset = local.end;
@@ -128,6 +137,14 @@ export class BlockComputer {
     this.#engine = null;
     this.#local = null;
     this.#ws = null;
+  }
+
+  /** `length` floats of memory kept from step to step (fresh memory each step faults its pages). */
+  #sumsFor(length: number): Floats {
+    if (this.#sums === null || this.#sums.length < length) {
+      this.#sums = this.#spec.dtype === "f32" ? new Float32Array(length) : new Float64Array(length);
+    }
+    return this.#sums.subarray(0, length);
   }
 
   /** A workspace holding at least `rows` rows, kept while it is large enough. */
@@ -149,12 +166,14 @@ export class BlockComputer {
     const memory = allocateWorkspace(layout);
     const ws = workspaceViews(memory, layout);
     const kernels = await loadKernels(spec.backend, spec.dtype, memory, spec.kernelVariant);
-    this.#engine = await createEngine({ kind: "threads", workers: this.#threads }, {
-      workspace: ws,
-      kernels,
-      backend: spec.backend,
-      kernelVariant: spec.kernelVariant,
-    });
+    this.#engine = this.#threads === 1
+      ? null
+      : await createEngine({ kind: "threads", workers: this.#threads }, {
+        workspace: ws,
+        kernels,
+        backend: spec.backend,
+        kernelVariant: spec.kernelVariant,
+      });
     this.#local = new LocalEngine(kernels, ws);
     this.#ws = ws;
     this.#capacity = capacity;

@@ -4,6 +4,7 @@ import type { RunSpec } from "../../core/run_spec.ts";
 import type { StepEngine, StepInput, StepOutput, TransportReport } from "../../core/step_engine.ts";
 import type { WorkspaceViews } from "../../core/workspace.ts";
 import type { Dataset } from "../../data/dataset.ts";
+import { allFinite } from "../../dtype.ts";
 import { datasetFingerprint } from "../../data/fingerprint.ts";
 import { option } from "../../errors.ts";
 import type { Kernels } from "../../kernels/kernels.ts";
@@ -18,6 +19,7 @@ import { connectCluster, redactUrl } from "./connection.ts";
 import { publishDataset } from "./dataset_store.ts";
 import {
   BUSY_NOTE,
+  DecodeBuffers,
   decodeEnvelope,
   encodeEnvelope,
   type Envelope,
@@ -61,6 +63,11 @@ interface Serving {
   readonly member: Member;
   /** Fail the requests in flight to it (its own blocks, a check of another's), when its lease ends. */
   readonly lost: Set<(why: string) => void>;
+  /**
+   * The memory its results are decoded into: a result is put into the combiner (copied) before
+   * the worker is asked again.
+   */
+  readonly buffers: DecodeBuffers;
 }
 
 /** What one request of a step asks: these blocks of this batch. */
@@ -102,6 +109,8 @@ export class ClusterEngine implements StepEngine {
   #checker: BlockComputer | null = null;
   /** Workers asked to join and not answered yet, with the asking. */
   readonly #joining = new Map<string, Promise<void>>();
+  /** Workers whose last join went unanswered (logged once until one is answered). */
+  readonly #unanswered = new Set<string>();
   /**
    * The most worker processes the run takes: its batches' chunk count (a worker beyond that
    * would hold no block, while another run on the same cluster could use it), or `minWorkers`
@@ -327,9 +336,15 @@ export class ClusterEngine implements StepEngine {
   /**
    * Sends one worker blocks of the step, waiting `timeout` ms for the result; null when it failed:
    * dropped from the run when it did not answer in time, excluded from it when its answer is
-   * malformed or answers another request.
+   * malformed or answers another request. The result is decoded into the worker's buffers, or
+   * into fresh memory for a check while its own result may be in hand.
    */
-  async #request(id: string, job: Job, timeout: number): Promise<StepResult | null> {
+  async #request(
+    id: string,
+    job: Job,
+    timeout: number,
+    into: "reuse" | "fresh" = "reuse",
+  ): Promise<StepResult | null> {
     const { step, batch, rowIds, blocks, chunks } = job;
     const serving = this.#serving.get(id);
     if (!serving) return null;
@@ -375,6 +390,7 @@ export class ClusterEngine implements StepEngine {
     const size = this.#spec.dtype === "f32" ? 4 : 8;
     const d = decodeEnvelope(reply.data, {
       paramCount: this.#ws.layout.paramCount,
+      ...(into === "reuse" ? { reuse: serving.buffers } : {}),
       // The sums and statistics asked for, and room for the envelope around them.
       maxBytes: blocks.length * (this.#ws.layout.paramCount * size + 16) + 16 * chunks + 4096,
     });
@@ -435,7 +451,8 @@ export class ClusterEngine implements StepEngine {
     const other = this.#members().find((m) => m.id !== suspect)?.id;
     // The other worker fetches the suspect's rows first: it is waited for as a join is.
     const wait = Math.max(this.#options.waitMs, this.#options.timeoutMs);
-    const second = other === undefined ? null : await this.#request(other, job, wait);
+    // In fresh memory: the other may hold a result of its own decoded into its buffers.
+    const second = other === undefined ? null : await this.#request(other, job, wait, "fresh");
     if (second !== null && sameResult(got, second)) {
       this.#log(
         `step ${step}: worker ${other} computes the same non-finite sums as worker ${suspect}: ` +
@@ -481,16 +498,11 @@ export class ClusterEngine implements StepEngine {
       order,
       rows,
     );
-    const size = this.#ws.layout.paramCount;
-    const sums = this.#spec.dtype === "f32"
-      ? new Float32Array(size * blocks.length)
-      : new Float64Array(size * blocks.length);
-    got.sums.forEach((sum, i) => sums.set(sum, i * size));
     return {
       dtype: this.#spec.dtype,
       blocks,
       chunks,
-      sums,
+      sums: got.sums.slice(),
       stats: got.chunkStats,
       computeMs: performance.now() - t0,
       dataMs: 0,
@@ -519,10 +531,11 @@ export class ClusterEngine implements StepEngine {
       // once, again and again, and starve the event loop.)
       for (const m of shuffled(idle.filter((m) => !this.#joining.has(m.id)))) this.#join(m);
       const asked = [...this.#joining.values()];
+      // The wait for another worker ends with the round: one outliving it would pile up, with
+      // its timer, round after round.
       await Promise.race([
         ...(asked.length > 0 ? [Promise.all(asked)] : []),
-        this.#membership.waitFor(idle.length + 1, left, askable).catch(() => {}),
-        new Promise((resolve) => setTimeout(resolve, Math.min(left, 250))),
+        this.#membership.waitFor(idle.length + 1, Math.min(left, 250), askable).catch(() => {}),
       ]);
     }
   }
@@ -565,6 +578,7 @@ export class ClusterEngine implements StepEngine {
       const reply = await this.#nc.request(subject("worker", member.id, "join"), bytes, {
         timeout: this.#options.timeoutMs,
       });
+      this.#unanswered.delete(member.id);
       const d = decodeEnvelope(reply.data);
       if (!d.ok || d.envelope.kind !== "joined" || d.envelope.run !== this.#run) {
         this.#log(`worker ${member.id} (${member.name}) gave no valid answer to the join`);
@@ -584,14 +598,18 @@ export class ClusterEngine implements StepEngine {
       }
       const theirs = d.envelope.body.identity;
       if (theirs !== this.#identity) return await this.#disagree(member, theirs);
-      this.#serving.set(member.id, { member, lost: new Set() });
+      this.#serving.set(member.id, { member, lost: new Set(), buffers: new DecodeBuffers() });
       this.#log(
         `worker ${member.id} (${member.name}, ${member.runtime}, ${member.threads} ` +
           `thread${member.threads === 1 ? "" : "s"}) joined`,
       );
     } catch (e) {
+      // Asked again every heartbeat while present: said once until it answers.
+      if (this.#unanswered.has(member.id)) return;
+      this.#unanswered.add(member.id);
       this.#log(
-        `worker ${member.id} (${member.name}) did not answer the join: ${(e as Error).message}`,
+        `worker ${member.id} (${member.name}) did not answer the join: ${(e as Error).message}` +
+          "; asked again while it is present",
       );
     }
   }
@@ -691,11 +709,6 @@ function unanswered(e: Envelope, run: string, id: string, job: Job, dtype: strin
 function finiteResult(r: StepResult): boolean {
   if (!allFinite(r.sums)) return false;
   for (let i = 0; i < r.stats.length; i += 2) if (!Number.isFinite(r.stats[i])) return false;
-  return true;
-}
-
-function allFinite(a: ArrayLike<number>): boolean {
-  for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i])) return false;
   return true;
 }
 

@@ -7,6 +7,7 @@ import { connectCluster, reconnectCluster } from "./connection.ts";
 import { DatasetPieces } from "./dataset_store.ts";
 import {
   BUSY_NOTE,
+  DecodeBuffers,
   decodeEnvelope,
   encodeEnvelope,
   type Envelope,
@@ -89,6 +90,8 @@ export class ClusterWorker {
   #releasing: Promise<void> = Promise.resolve();
   /** Messages dropped, by kind and reason. */
   readonly #dropped = new Map<string, number>();
+  /** The memory steps are decoded into. */
+  readonly #stepBuffers = new DecodeBuffers();
 
   /** Listens under `id` at once: the lease, which tells coordinators of us, comes after. */
   private constructor(nc: NatsConnection, id: string, options: ClusterWorkerOptions) {
@@ -100,7 +103,8 @@ export class ClusterWorker {
         if (error) return;
         const log = (e: unknown) => this.#log(`error: ${String((e as Error)?.message ?? e)}`);
         if (msg.subject.endsWith(".step")) {
-          this.#queue = this.#queue.then(() => this.#handle(msg.data, msg)).catch(log);
+          this.#queue = this.#queue.then(() => this.#handle(msg.data, msg, this.#stepBuffers))
+            .catch(log);
         } else {
           this.#control = this.#control.then(() => this.#handle(msg.data, msg)).catch(log);
         }
@@ -164,10 +168,19 @@ export class ClusterWorker {
     await this.#nc.close().catch(() => {});
   }
 
-  async #handle(data: Uint8Array, msg: { respond(data: Uint8Array): boolean }): Promise<void> {
+  /**
+   * Handles a message; what arrives on the step subject is decoded into `reuse`, which only the
+   * step in hand uses (steps are handled one at a time, to the end).
+   */
+  async #handle(
+    data: Uint8Array,
+    msg: { respond(data: Uint8Array): boolean },
+    reuse?: DecodeBuffers,
+  ): Promise<void> {
     if (this.#stopped) return;
     const decoded = decodeEnvelope(data, {
       ...(this.#served ? { paramCount: paramCountOf(this.#served.spec) } : {}),
+      ...(reuse ? { reuse } : {}),
     });
     if (!decoded.ok) {
       this.#drop(`${decoded.kind ?? "?"}: ${decoded.reason}`, decoded.detail);
@@ -264,11 +277,6 @@ export class ClusterWorker {
       ? { begin: req.begin, end: req.end }
       : { begin: 0, end: req.end - req.begin };
     const got = await served.computer.compute(req.params, batch, req.blocks, order, served.rows);
-    const size = req.params.length;
-    const sums = req.dtype === "f32"
-      ? new Float32Array(size * got.sums.length)
-      : new Float64Array(size * got.sums.length);
-    got.sums.forEach((sum, i) => sums.set(sum, i * size));
     const dataMs = served.rows.takeDataMs();
     return encodeEnvelope({
       v: ENVELOPE_VERSION,
@@ -280,7 +288,7 @@ export class ClusterWorker {
         dtype: req.dtype,
         blocks: req.blocks,
         chunks: Math.ceil((req.end - req.begin) / req.chunkRows),
-        sums,
+        sums: got.sums,
         stats: got.chunkStats,
         computeMs: Math.max(0, performance.now() - t0 - dataMs),
         dataMs,
