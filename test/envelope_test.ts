@@ -7,6 +7,7 @@ import {
   DecodeBuffers,
   type Decoded,
   decodeEnvelope,
+  EncodeBuffer,
   encodeEnvelope,
   type Envelope,
   type RejectReason,
@@ -153,6 +154,26 @@ describe("encodeEnvelope and decodeEnvelope", () => {
     const b = decodeEnvelope(encodeEnvelope(step), { paramCount: P });
     assert.ok(a.ok && a.envelope.kind === "step" && b.ok && b.envelope.kind === "step");
     assert.notEqual(a.envelope.body.params.buffer, b.envelope.body.params.buffer);
+  });
+
+  it("encode into reused memory, which no other message's bytes share", () => {
+    const reuse = new EncodeBuffer();
+    const first = encodeEnvelope(resultEnvelope(), reuse);
+    const other = encodeEnvelope(stepEnvelope());
+    const otherCopy = other.slice();
+    assert.notEqual(other.buffer, first.buffer);
+    const bigger = resultEnvelope();
+    bigger.body = { ...bigger.body, sums: new Float64Array(4 * P).fill(0.5) };
+    bigger.body.blocks = [{ first: 0, span: 4 }, { first: 4, span: 4 }];
+    bigger.body.chunks = 8;
+    bigger.body.stats = new Float64Array(16).fill(1);
+    const second = encodeEnvelope(bigger, reuse);
+    const third = encodeEnvelope(resultEnvelope(), reuse);
+    assert.deepEqual(other, otherCopy, "a message outside the reused memory is left alone");
+    assert.equal(third.buffer, second.buffer, "the same memory, message after message");
+    const d = decodeEnvelope(third, { paramCount: P });
+    assert.ok(d.ok && d.envelope.kind === "result");
+    sameBits(d.envelope.body.sums, resultEnvelope().body.sums);
   });
 
   it("read messages at any byte offset (as they sit in a network buffer)", () => {

@@ -21,6 +21,7 @@ import {
   BUSY_NOTE,
   DecodeBuffers,
   decodeEnvelope,
+  EncodeBuffer,
   encodeEnvelope,
   type Envelope,
   ENVELOPE_VERSION,
@@ -68,6 +69,8 @@ interface Serving {
    * the worker is asked again.
    */
   readonly buffers: DecodeBuffers;
+  /** The memory the steps sent to it are encoded into (the next follows its answer). */
+  readonly steps: EncodeBuffer;
 }
 
 /** What one request of a step asks: these blocks of this batch. */
@@ -336,8 +339,8 @@ export class ClusterEngine implements StepEngine {
   /**
    * Sends one worker blocks of the step, waiting `timeout` ms for the result; null when it failed:
    * dropped from the run when it did not answer in time, excluded from it when its answer is
-   * malformed or answers another request. The result is decoded into the worker's buffers, or
-   * into fresh memory for a check while its own result may be in hand.
+   * malformed or answers another request. The step is encoded and the result decoded in the
+   * worker's buffers, or in fresh memory for a check while its own result may be in hand.
    */
   async #request(
     id: string,
@@ -363,7 +366,7 @@ export class ClusterEngine implements StepEngine {
         chunkRows: this.#spec.chunkRows,
         blocks,
       },
-    });
+    }, into === "reuse" ? serving.steps : undefined);
     let fail = (_: string) => {};
     const lost = new Promise<never>((_, reject) => {
       fail = (why) => reject(new Error(why));
@@ -598,7 +601,12 @@ export class ClusterEngine implements StepEngine {
       }
       const theirs = d.envelope.body.identity;
       if (theirs !== this.#identity) return await this.#disagree(member, theirs);
-      this.#serving.set(member.id, { member, lost: new Set(), buffers: new DecodeBuffers() });
+      this.#serving.set(member.id, {
+        member,
+        lost: new Set(),
+        buffers: new DecodeBuffers(),
+        steps: new EncodeBuffer(),
+      });
       this.#log(
         `worker ${member.id} (${member.name}, ${member.runtime}, ${member.threads} ` +
           `thread${member.threads === 1 ? "" : "s"}) joined`,

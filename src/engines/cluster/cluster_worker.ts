@@ -9,6 +9,7 @@ import {
   BUSY_NOTE,
   DecodeBuffers,
   decodeEnvelope,
+  EncodeBuffer,
   encodeEnvelope,
   type Envelope,
   ENVELOPE_VERSION,
@@ -48,6 +49,8 @@ interface Served {
   readonly identity: string;
   readonly computer: BlockComputer;
   readonly rows: PieceRows;
+  /** The memory its results are encoded into (a run's steps are answered one at a time). */
+  readonly results: EncodeBuffer;
   readonly timeoutMs: number;
   lastHeard: number;
   readonly alive: Subscription;
@@ -252,6 +255,7 @@ export class ClusterWorker {
       identity,
       computer: new BlockComputer(spec, this.#options.threads),
       rows: new PieceRows(pieces),
+      results: new EncodeBuffer(),
       timeoutMs,
       lastHeard: performance.now(),
       alive,
@@ -293,7 +297,7 @@ export class ClusterWorker {
         computeMs: Math.max(0, performance.now() - t0 - dataMs),
         dataMs,
       },
-    });
+    }, served.results);
   }
 
   #reply(run: string, kind: "joined", body: JoinReply): Uint8Array {

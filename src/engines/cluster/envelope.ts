@@ -220,17 +220,47 @@ function bytesOf(a: Floats | Uint32Array): Uint8Array {
   return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 }
 
+/** Room beyond a message's vectors for the rest of it: ids, numbers, blocks, field names. */
+const HEADER_ROOM = 4096;
+/** The encoder's own memory after a message encoded into an `EncodeBuffer`. */
+const OWN_BYTES = 8192;
+
 /**
- * The MessagePack bytes of `envelope`, typed arrays sent as raw bytes.
+ * Memory one stream of messages is encoded into, kept from one message to the next (fresh memory
+ * costs page faults, as for `DecodeBuffers`). What `encodeEnvelope` returns with it is rewritten by
+ * its next use, so it is for a stream whose message is handed to the connection, which copies it
+ * out when it flushes, before the next is encoded: a worker's results, the steps sent to one
+ * worker (the next follows its answer).
+ *
+ * @example
+ * ```ts
+ * const reuse = new EncodeBuffer();
+ * msg.respond(encodeEnvelope(result, reuse));
+ * ```
+ */
+export class EncodeBuffer {
+  #bytes = new Uint8Array(0);
+
+  /** At least `byteLength` bytes, the same memory as last time if enough. */
+  take(byteLength: number): Uint8Array {
+    if (this.#bytes.byteLength < byteLength) this.#bytes = new Uint8Array(byteLength);
+    return this.#bytes;
+  }
+}
+
+/**
+ * The MessagePack bytes of `envelope`, typed arrays sent as raw bytes; in `reuse`'s memory when
+ * given (else in memory no later encoding writes over).
  *
  * @example
  * ```ts
  * const bytes = encodeEnvelope({ v: 1, kind: "presence", run: "", from: "w1", body: presence });
  * ```
  */
-export function encodeEnvelope(envelope: Envelope): Uint8Array {
+export function encodeEnvelope(envelope: Envelope, reuse?: EncodeBuffer): Uint8Array {
   const { v, kind, run, step, from } = envelope;
   let body: Record<string, unknown>;
+  let vectorBytes = 0;
   switch (envelope.kind) {
     case "step": {
       const b = envelope.body;
@@ -243,6 +273,7 @@ export function encodeEnvelope(envelope: Envelope): Uint8Array {
         chunkRows: b.chunkRows,
         blocks: b.blocks.map(({ first, span }) => [first, span]),
       };
+      vectorBytes = b.params.byteLength + (b.rows?.byteLength ?? 0) + 16 * b.blocks.length;
       break;
     }
     case "result": {
@@ -256,6 +287,7 @@ export function encodeEnvelope(envelope: Envelope): Uint8Array {
         computeMs: b.computeMs,
         dataMs: b.dataMs,
       };
+      vectorBytes = b.sums.byteLength + b.stats.byteLength + 16 * b.blocks.length;
       break;
     }
     case "presence": {
@@ -278,9 +310,19 @@ export function encodeEnvelope(envelope: Envelope): Uint8Array {
       body = {};
       break;
   }
-  return packr.pack(
-    step === undefined ? { v, kind, run, from, body } : { v, kind, run, step, from, body },
-  );
+  const value = step === undefined
+    ? { v, kind, run, from, body }
+    : { v, kind, run, step, from, body };
+  if (reuse === undefined) return packr.pack(value);
+  // The encoder writes each message after the last in its current memory, and returns a view:
+  // pointed at `reuse` for this message, it is given memory of its own again after it, so that no
+  // other message lands in `reuse`.
+  packr.useBuffer(reuse.take(vectorBytes + HEADER_ROOM));
+  try {
+    return packr.pack(value);
+  } finally {
+    packr.useBuffer(new Uint8Array(OWN_BYTES));
+  }
 }
 
 /** Thrown inside the validators only, caught in `decodeEnvelope`. */
