@@ -137,8 +137,10 @@ describe("cluster on hosts in network namespaces", () => {
       await startWorker(3, otherRuntime(), "c3");
       const c5 = await startWorker(5, currentRuntime(), "c5");
       const out = join(dir, "cut.json");
-      // Twice as long as the others, so that the run is still going when the worker is back.
-      const longer = [...LONG.slice(0, -1), "6000"];
+      // Long enough that the run goes on for seconds after the link is back: the rejoin takes a
+      // reconnect, a lease put and a join, whose ask may time out and be repeated at the next
+      // heartbeat (a quiet CI run of 6000 epochs ended about a second after the link was back).
+      const longer = [...LONG.slice(0, -1), "20000"];
       const reference = join(dir, "cut-reference.json");
       const ref = await runCli("train", [...longer, "--workers", "0", "--out", reference]);
       assert.equal(ref.code, 0, ref.stderr);

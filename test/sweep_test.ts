@@ -147,7 +147,8 @@ describe("sweep", () => {
       onRun: () => stop.abort(),
     });
     assert.equal(result.complete, false);
-    assert.ok(result.runs.length >= 1 && result.runs.length <= 2, `${result.runs.length} runs`);
+    // The runs in flight when the signal came finish and are kept (two per thread), no other.
+    assert.ok(result.runs.length >= 1 && result.runs.length <= 4, `${result.runs.length} runs`);
     assert.ok(performance.now() - started < 60_000);
     assert.equal(result.best, null);
     assert.ok(result.ranked.every((s) => s.runs < s.splits));

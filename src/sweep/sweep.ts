@@ -8,6 +8,8 @@ import { DEFAULT_HIDDEN } from "../train/train.ts";
 
 /** Without threads, the longest a sweep keeps the event loop waiting: a signal waits as long. */
 const YIELD_MS = 100;
+/** After a signal, how long the threads' runs in flight may take to finish before they are cut. */
+const STOP_GRACE_MS = 2_000;
 
 /** A grid of trainings and how to evaluate each. */
 export interface SweepOptions {
@@ -150,7 +152,13 @@ export async function sweep(data: Dataset, options: SweepOptions): Promise<Sweep
     const wasm = await runKernels(options.base);
     const live: SweepThread[] = [];
     const stop = () => live.forEach((t) => t.terminate());
-    signal?.addEventListener("abort", stop);
+    // On a signal no run is started, and those in flight may finish: a thread terminated inside
+    // a kernel call (OpenBLAS through FFI) went on writing into memory that the exiting process
+    // freed, and the process died of a segmentation fault instead of exiting 130. A run longer
+    // than the grace is cut.
+    let grace: ReturnType<typeof setTimeout> | undefined;
+    const stopSoon = () => grace = setTimeout(stop, STOP_GRACE_MS);
+    signal?.addEventListener("abort", stopSoon);
     try {
       if (!signal?.aborted) {
         await Promise.all(Array.from({ length: threads }, async (_, index) => {
@@ -171,7 +179,8 @@ export async function sweep(data: Dataset, options: SweepOptions): Promise<Sweep
         });
       }
     } finally {
-      signal?.removeEventListener("abort", stop);
+      clearTimeout(grace);
+      signal?.removeEventListener("abort", stopSoon);
       stop();
     }
   }
