@@ -135,8 +135,11 @@ describe("encodeEnvelope and decodeEnvelope", () => {
     stepBytes.fill(0);
     sameBits(first.envelope.body.params, step.body.params);
     // A smaller message after it: views of its own length on the same memory.
-    const small = stepEnvelope();
-    small.body = { ...small.body, params: small.body.params.subarray(0, 3) };
+    const full = stepEnvelope();
+    const small: Envelope<"step"> = {
+      ...full,
+      body: { ...full.body, params: full.body.params.subarray(0, 3) },
+    };
     const second = decodeEnvelope(encodeEnvelope(small), { reuse });
     assert.ok(second.ok && second.envelope.kind === "step");
     assert.equal(second.envelope.body.params.length, 3);
@@ -162,11 +165,17 @@ describe("encodeEnvelope and decodeEnvelope", () => {
     const other = encodeEnvelope(stepEnvelope());
     const otherCopy = other.slice();
     assert.notEqual(other.buffer, first.buffer);
-    const bigger = resultEnvelope();
-    bigger.body = { ...bigger.body, sums: new Float64Array(4 * P).fill(0.5) };
-    bigger.body.blocks = [{ first: 0, span: 4 }, { first: 4, span: 4 }];
-    bigger.body.chunks = 8;
-    bigger.body.stats = new Float64Array(16).fill(1);
+    const base = resultEnvelope();
+    const bigger: Envelope<"result"> = {
+      ...base,
+      body: {
+        ...base.body,
+        sums: new Float64Array(4 * P).fill(0.5),
+        blocks: [{ first: 0, span: 4 }, { first: 4, span: 4 }],
+        chunks: 8,
+        stats: new Float64Array(16).fill(1),
+      },
+    };
     const second = encodeEnvelope(bigger, reuse);
     const third = encodeEnvelope(resultEnvelope(), reuse);
     assert.deepEqual(other, otherCopy, "a message outside the reused memory is left alone");
