@@ -142,6 +142,25 @@ describe("sweep command", () => {
     assert.ok(!existsSync(join(out, "best_model.json")));
   });
 
+  it("stops runs in flight at their epoch's end on SIGINT, however long, and exits 130", async () => {
+    const out = newDir("long");
+    // Runs of minutes: the signal finds both threads inside one, in their kernels.
+    const running = startCli("sweep", [
+      ...["--data", BREAST_CANCER, "--epochs", "1000000", "--lr", "0.1,0.2"],
+      ...["--hidden", "16", "--seed", "1,2", "--workers", "2", "--log-format", "json"],
+      ...["--out", out],
+    ]);
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    const signalled = performance.now();
+    process.kill(running.child.pid!, "SIGINT");
+    const r = await running.done;
+    const stopMs = performance.now() - signalled;
+    assert.equal(r.code, 130, r.stderr);
+    assert.ok(stopMs < 10_000, `took ${stopMs} ms to stop`);
+    assert.match(r.stderr, /note: stopped by signal after 0 of 20 runs/);
+    assert.equal(JSON.parse(readFileSync(join(out, "results.json"), "utf8")).runs.length, 0);
+  });
+
   it("names --lr, not the library's option, where a run diverged: JSON lines, text and --out", async () => {
     // Unscaled features of 1e60: a rate of 1 overflows the loss a few epochs in, 1e-300 does not.
     const rng = new Rng(3);

@@ -78,12 +78,17 @@ describe("sweep", () => {
     assert.equal(wasm?.variant, "plain");
     assert.ok(wasm?.module instanceof WebAssembly.Module);
     assert.equal(await runKernels({ epochs: 1, backend: "js" }), null);
-    const init = { v: 1, type: "init", data, splits: [], base: {} };
+    const stop = new Int32Array(new SharedArrayBuffer(4));
+    const init = { v: 1, type: "init", data, splits: [], base: {}, stop };
     for (const ok of [wasm, null]) assert.doesNotThrow(() => checkToThread({ ...init, wasm: ok }));
     for (
       const bad of [undefined, { variant: "plain", module: {} }, { ...wasm, variant: "fused" }]
     ) {
       assert.throws(() => checkToThread({ ...init, wasm: bad }), /malformed "init" message/);
+    }
+    // The stop word is one shared int: a copy would never be set.
+    for (const bad of [undefined, new Int32Array(1), new Int32Array(new SharedArrayBuffer(8))]) {
+      assert.throws(() => checkToThread({ ...init, wasm, stop: bad }), /malformed "init"/);
     }
   });
 
@@ -93,7 +98,13 @@ describe("sweep", () => {
     const configs = [{ learningRate: 0.01 }, { learningRate: 0.05, hidden: 9 }, { seed: 4 }];
     const thread = new SweepThread(0, () => {});
     try {
-      await thread.init(data, splits, base, await runKernels(base));
+      await thread.init(
+        data,
+        splits,
+        base,
+        await runKernels(base),
+        new Int32Array(new SharedArrayBuffer(4)),
+      );
       const outcomes = await Promise.all(configs.map((config, i) => thread.run(config, i)));
       for (const [i, config] of configs.entries()) {
         const alone = await runSplit(data, splits[i], { ...base, ...config });
@@ -147,7 +158,8 @@ describe("sweep", () => {
       onRun: () => stop.abort(),
     });
     assert.equal(result.complete, false);
-    // The runs in flight when the signal came finish and are kept (two per thread), no other.
+    // Runs in flight when the signal came end at their epoch's end, dropped; only a run done
+    // before (its answer on its way) is kept besides the one that stopped it.
     assert.ok(result.runs.length >= 1 && result.runs.length <= 4, `${result.runs.length} runs`);
     assert.ok(performance.now() - started < 60_000);
     assert.equal(result.best, null);

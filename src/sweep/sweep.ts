@@ -8,7 +8,7 @@ import { DEFAULT_HIDDEN } from "../train/train.ts";
 
 /** Without threads, the longest a sweep keeps the event loop waiting: a signal waits as long. */
 const YIELD_MS = 100;
-/** After a signal, how long the threads' runs in flight may take to finish before they are cut. */
+/** After a signal, how long the threads' runs in flight may take to end before they are cut. */
 const STOP_GRACE_MS = 2_000;
 
 /** A grid of trainings and how to evaluate each. */
@@ -152,25 +152,38 @@ export async function sweep(data: Dataset, options: SweepOptions): Promise<Sweep
     const wasm = await runKernels(options.base);
     const live: SweepThread[] = [];
     const stop = () => live.forEach((t) => t.terminate());
-    // On a signal no run is started, and those in flight may finish: a thread terminated inside
-    // a kernel call (OpenBLAS through FFI) went on writing into memory that the exiting process
-    // freed, and the process died of a segmentation fault instead of exiting 130. A run longer
-    // than the grace is cut.
+    // On a signal no run is started, and the threads' runs in flight end at their epoch's end
+    // (the shared word `stopped`) before the threads are terminated: a thread terminated inside a
+    // kernel call (OpenBLAS through FFI) went on writing into memory that the exiting process had
+    // freed, and the process died of a segmentation fault instead of exiting 130. A thread not
+    // done within the grace is terminated anyway.
+    const stopped = new Int32Array(new SharedArrayBuffer(4));
     let grace: ReturnType<typeof setTimeout> | undefined;
-    const stopSoon = () => grace = setTimeout(stop, STOP_GRACE_MS);
+    const stopSoon = () => {
+      Atomics.store(stopped, 0, 1);
+      grace = setTimeout(stop, STOP_GRACE_MS);
+    };
     signal?.addEventListener("abort", stopSoon);
     try {
       if (!signal?.aborted) {
         await Promise.all(Array.from({ length: threads }, async (_, index) => {
           const thread = new SweepThread(index, onNote);
           live.push(thread);
-          await thread.init(data, splits, options.base, wasm);
+          await thread.init(data, splits, options.base, wasm, stopped);
           // Two runs in flight: the thread starts the second as it finishes the first, without
-          // waiting for this thread to hear of it and send the next.
+          // waiting for this thread to hear of it and send the next. Once stopped, a lane ends
+          // when its run does, whatever its end: every thread is idle before any is terminated.
           const lane = async () => {
             while (next < queue.length && !signal?.aborted) {
               const { config, split } = queue[next++];
-              record({ ...await thread.run(configs[config], split), config, split });
+              let outcome: RunOutcome;
+              try {
+                outcome = await thread.run(configs[config], split);
+              } catch (e) {
+                if (signal?.aborted) return;
+                throw e;
+              }
+              record({ ...outcome, config, split });
             }
           };
           await Promise.all([lane(), lane()]);

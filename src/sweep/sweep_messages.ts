@@ -28,6 +28,8 @@ export type ToThread =
     readonly splits: readonly Split[];
     readonly base: RunOptions;
     readonly wasm: { readonly variant: WasmVariant; readonly module: WebAssembly.Module } | null;
+    /** One shared word, set to 1 when the sweep is stopped: the run in hand ends at its epoch's end. */
+    readonly stop: Int32Array;
   }
   /** Train `config` on split `split`. */
   | {
@@ -67,7 +69,9 @@ export function checkToThread(message: unknown): ToThread {
     const wasmOk = wasm === null ||
       (isObject(wasm) && (wasm.variant === "relaxed" || wasm.variant === "plain") &&
         wasm.module instanceof WebAssembly.Module);
-    if (isObject(m.data) && Array.isArray(m.splits) && isObject(m.base) && wasmOk) {
+    const stopOk = m.stop instanceof Int32Array && m.stop.length === 1 &&
+      m.stop.buffer instanceof SharedArrayBuffer;
+    if (isObject(m.data) && Array.isArray(m.splits) && isObject(m.base) && wasmOk && stopOk) {
       return m as ToThread;
     }
   } else if (m.type === "run") {

@@ -104,7 +104,7 @@ export async function runSplit(
  *
  * @example
  * ```ts
- * await thread.init(data, splits, base, await runKernels(base));
+ * await thread.init(data, splits, base, await runKernels(base), stopped);
  * ```
  */
 export async function runKernels(

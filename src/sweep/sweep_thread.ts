@@ -39,7 +39,7 @@ export class SweepThread {
    * ```ts
    * const thread = new SweepThread(0, console.log);
    * try {
-   *   await thread.init(data, splits, { epochs: 300 }, null);
+   *   await thread.init(data, splits, { epochs: 300 }, null, new Int32Array(new SharedArrayBuffer(4)));
    *   const outcome = await thread.run({ learningRate: 0.1 }, 0);
    * } finally {
    *   thread.terminate();
@@ -92,8 +92,9 @@ export class SweepThread {
     splits: readonly Split[],
     base: RunOptions,
     wasm: { variant: WasmVariant; module: WebAssembly.Module } | null,
+    stop: Int32Array,
   ): Promise<void> {
-    const reply = await this.#ask({ v: 1, type: "init", data, splits, base, wasm });
+    const reply = await this.#ask({ v: 1, type: "init", data, splits, base, wasm, stop });
     if (reply.type !== "ready") throw this.#unexpected(reply);
   }
 

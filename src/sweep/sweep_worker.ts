@@ -26,7 +26,14 @@ let lastAlive = 0;
 const notes = new Set<string>();
 const workspacePool = new WorkspacePool();
 
+/** Set by the sweep when it is stopped (see the init message). */
+let stop: Int32Array<ArrayBufferLike> = new Int32Array(1);
+
+/** Thrown at an epoch's end once the sweep is stopped: the run is dropped, the thread idles. */
+class Stopped extends Error {}
+
 function alive(): void {
+  if (Atomics.load(stop, 0) !== 0) throw new Stopped("the sweep was stopped");
   const now = performance.now();
   if (now - lastAlive < ALIVE_MS) return;
   lastAlive = now;
@@ -61,12 +68,14 @@ async function handle(data: unknown): Promise<void> {
     if (message.type === "init") {
       if (message.wasm) adoptWasmKernels(message.wasm.variant, message.wasm.module);
       shared = { data: message.data, splits: message.splits, base: message.base };
+      stop = message.stop;
       port.postMessage({ v: 1, type: "ready" });
       return;
     }
     if (!shared) throw new Error("a run arrived before the data");
     const split = shared.splits[message.split];
     if (!split) throw new Error(`split ${message.split} does not exist`);
+    if (Atomics.load(stop, 0) !== 0) throw new Stopped("the sweep was stopped");
     lastAlive = performance.now();
     const outcome = await runSplit(shared.data, split, { ...shared.base, ...message.config }, {
       onEpoch: alive,
