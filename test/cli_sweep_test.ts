@@ -9,7 +9,7 @@ import { readModelFile } from "../src/model/model_file.ts";
 import { evaluate } from "../src/model/predict.ts";
 import { Rng } from "../src/rng.ts";
 import { train } from "../src/train/train.ts";
-import { runCli, startCli } from "./run_cli.ts";
+import { runCli, type RunningCli, startCli } from "./run_cli.ts";
 
 const BREAST_CANCER = "data/breast_cancer.csv";
 const TINY = [
@@ -19,6 +19,17 @@ const TINY = [
 
 function jsonLines(stdout: string): Record<string, unknown>[] {
   return stdout.trim().split("\n").map((line) => JSON.parse(line));
+}
+
+/** Sends a running sweep SIGINT; its exit, and how long it took to stop, which must be seconds. */
+async function interrupt(running: RunningCli) {
+  const signalled = performance.now();
+  // Not child.kill: Deno's child_process then reports the signal instead of the exit status.
+  process.kill(running.child.pid!, "SIGINT");
+  const r = await running.done;
+  const stopMs = performance.now() - signalled;
+  assert.ok(stopMs < 10_000, `took ${stopMs} ms to stop`);
+  return r;
 }
 
 describe("sweep command", () => {
@@ -126,13 +137,8 @@ describe("sweep command", () => {
     while (!running.stdout().includes('"event":"run"') && performance.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
-    const signalled = performance.now();
-    // Not child.kill: Deno's child_process then reports the signal instead of the exit status.
-    process.kill(running.child.pid!, "SIGINT");
-    const r = await running.done;
-    const stopMs = performance.now() - signalled;
+    const r = await interrupt(running);
     assert.equal(r.code, 130, r.stderr);
-    assert.ok(stopMs < 10_000, `took ${stopMs} ms to stop`);
     assert.match(r.stderr, /note: stopped by signal after \d+ of 225 runs; .* holds the finished/);
     const results = JSON.parse(readFileSync(join(out, "results.json"), "utf8"));
     assert.equal(results.complete, false);
@@ -151,12 +157,8 @@ describe("sweep command", () => {
       ...["--out", out],
     ]);
     await new Promise((resolve) => setTimeout(resolve, 2_000));
-    const signalled = performance.now();
-    process.kill(running.child.pid!, "SIGINT");
-    const r = await running.done;
-    const stopMs = performance.now() - signalled;
+    const r = await interrupt(running);
     assert.equal(r.code, 130, r.stderr);
-    assert.ok(stopMs < 10_000, `took ${stopMs} ms to stop`);
     assert.match(r.stderr, /note: stopped by signal after 0 of 20 runs/);
     assert.equal(JSON.parse(readFileSync(join(out, "results.json"), "utf8")).runs.length, 0);
   });
