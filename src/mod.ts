@@ -77,6 +77,7 @@ export {
   type SweepResult,
   type SweepRun,
 } from "./sweep/sweep.ts";
+export { SweepThreads } from "./sweep/sweep_threads.ts";
 export {
   type AxisKey,
   expandGrid,

@@ -11,6 +11,7 @@ import { sweep, type SweepRun } from "../src/sweep/sweep.ts";
 import { checkToThread } from "../src/sweep/sweep_messages.ts";
 import { paramsHash, runKernels, runSplit } from "../src/sweep/sweep_run.ts";
 import { SweepThread } from "../src/sweep/sweep_thread.ts";
+import { SweepThreads } from "../src/sweep/sweep_threads.ts";
 import { train } from "../src/train/train.ts";
 
 const data = readCsv("data/breast_cancer.csv");
@@ -176,5 +177,97 @@ describe("sweep", () => {
       }),
       (e: unknown) => e instanceof DataError && /3 features, the data set has 30/.test(e.message),
     );
+  });
+
+  it("trains sweep after sweep on kept threads, each run as on the main thread", async () => {
+    const threads = new SweepThreads(2);
+    try {
+      // A second data set, other splits and options: a thread that kept the first sweep's
+      // would train other runs.
+      const small = selectRows(data, Array.from({ length: 300 }, (_, i) => i));
+      const sweeps = [
+        {
+          rows: data,
+          options: {
+            base: { epochs: 15, hidden: 3 },
+            axes: { learningRate: [0.1, 1], seed: [1, 2] },
+            evaluation: { folds: 2, seed: 1 },
+          },
+        },
+        {
+          rows: small,
+          options: {
+            base: { epochs: 12, hidden: 5, dtype: "f64" as const },
+            axes: { learningRate: [0.3, 0.6, 0.9] },
+            evaluation: { folds: 3, seed: 2 },
+          },
+        },
+      ];
+      for (const { rows, options } of [...sweeps, sweeps[0]]) {
+        const kept = await sweep(rows, { ...options, threads });
+        const alone = await sweep(rows, { ...options, threads: 0 });
+        assert.equal(kept.complete, true);
+        assert.deepEqual(
+          inOrder(kept.runs).map((r) => r.paramsHash),
+          inOrder(alone.runs).map((r) => r.paramsHash),
+        );
+      }
+    } finally {
+      threads.close();
+    }
+  });
+
+  it("keeps its threads for the next sweep, and starts new ones for those ended", () => {
+    const threads = new SweepThreads(2);
+    try {
+      const first = threads.acquire(2, () => {});
+      assert.throws(() => threads.acquire(2, () => {}), /training another sweep/);
+      threads.release(true);
+      const second = threads.acquire(2, () => {});
+      assert.deepEqual(second, first);
+      second[1].terminate();
+      threads.release(true);
+      const third = threads.acquire(2, () => {});
+      assert.equal(third[0], first[0]);
+      assert.notEqual(third[1], first[1]);
+      assert.ok(third.every((t) => t.usable));
+      threads.release(false);
+      assert.ok(third.every((t) => !t.usable));
+      assert.equal(threads.acquire(1, () => {}).length, 1);
+      threads.release(true);
+    } finally {
+      threads.close();
+    }
+    assert.throws(() => threads.acquire(2, () => {}), /closed/);
+    assert.throws(() => new SweepThreads(0), RangeError);
+  });
+
+  it("trains on kept threads after a sweep on them was stopped", async () => {
+    const threads = new SweepThreads(2);
+    try {
+      const options = {
+        base: { epochs: 200, hidden: 8 },
+        axes: { learningRate: [0.1, 0.2, 0.3, 0.4], seed: [1, 2, 3] },
+        evaluation: { folds: 3, seed: 1 },
+      };
+      const stop = new AbortController();
+      const stopped = await sweep(data, {
+        ...options,
+        threads,
+        signal: stop.signal,
+        onRun: () => stop.abort(),
+      });
+      assert.equal(stopped.complete, false);
+      const small = { ...options, base: { epochs: 10, hidden: 3 } };
+      const after = await sweep(data, { ...small, threads });
+      const alone = await sweep(data, { ...small, threads: 0 });
+      assert.equal(after.complete, true);
+      assert.deepEqual(
+        inOrder(after.runs).map((r) => r.paramsHash),
+        inOrder(alone.runs).map((r) => r.paramsHash),
+      );
+    } finally {
+      threads.close();
+    }
   });
 });

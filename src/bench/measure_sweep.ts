@@ -1,20 +1,31 @@
 import type { Dataset } from "../data/dataset.ts";
 import { sweep, type SweepOptions } from "../sweep/sweep.ts";
+import { SweepThreads } from "../sweep/sweep_threads.ts";
 import { logicalCpus } from "../runtime/process.ts";
 import { otherCpuShare, sampleCpu, waitForIdle } from "./cpu_share.ts";
 
-/** A sweep's wall time on each thread count, round by round. */
+/**
+ * How a sweep is trained: `threads` worker threads (0: one run after another in the calling
+ * thread), started for each sweep, or `kept` from round to round (`SweepThreads`), warm as the
+ * calling thread is after its first round.
+ */
+export interface SweepSetting {
+  readonly threads: number;
+  readonly kept: boolean;
+}
+
+/** A sweep's wall time in each setting, round by round. */
 export interface SweepTimings {
-  /** Per thread count (in the order given), the wall milliseconds of each round. */
+  /** Per setting (in the order given), the wall milliseconds of each round. */
   readonly ms: readonly (readonly number[])[];
-  /** Per thread count and round, the share of the CPUs other processes took (null off Linux). */
+  /** Per setting and round, the share of the CPUs other processes took (null off Linux). */
   readonly otherShare: readonly (readonly (number | null)[])[];
   /**
-   * Per thread count and round, the CPUs this process kept busy on average (its CPU time over
+   * Per setting and round, the CPUs this process kept busy on average (its CPU time over
    * the wall time; null off Linux): what a shared machine let it use.
    */
   readonly cores: readonly (readonly (number | null)[])[];
-  /** Whether every run's parameters were bit-identical across all thread counts and rounds. */
+  /** Whether every run's parameters were bit-identical across all settings and rounds. */
   readonly identical: boolean;
 }
 
@@ -24,49 +35,60 @@ const QUIET_SHARE = 0.1;
 const QUIET_WAIT_MS = 20_000;
 
 /**
- * Times the same sweep on each of `threadCounts` (0: one run after another in this thread),
- * side by side: every round first waits (a bounded time) for the machine to quieten, then runs
- * each count once, starting at a different one each round, so that a busy spell of a shared
- * machine weighs on all counts alike. `onStart` and `onMeasured` hear each sweep.
+ * Times the same sweep in each of `settings`, side by side: every round first waits (a bounded
+ * time) for the machine to quieten, then runs each setting once, starting at a different one each
+ * round, so that a busy spell of a shared machine weighs on all settings alike. `onStart` and
+ * `onMeasured` hear each sweep.
  *
  * @example
  * ```ts
- * const { ms } = await measureSweep(data, { base, axes, evaluation }, [0, 2], 5);
+ * const settings = [{ threads: 0, kept: false }, { threads: 2, kept: true }];
+ * const { ms } = await measureSweep(data, { base, axes, evaluation }, settings, 5);
  * ```
  */
 export async function measureSweep(
   data: Dataset,
   options: Omit<SweepOptions, "threads">,
-  threadCounts: readonly number[],
+  settings: readonly SweepSetting[],
   rounds: number,
-  onStart?: (round: number, threads: number) => void,
-  onMeasured?: (round: number, threads: number, ms: number, otherShare: number | null) => void,
+  onStart?: (round: number, setting: SweepSetting) => void,
+  onMeasured?: (
+    round: number,
+    setting: SweepSetting,
+    ms: number,
+    otherShare: number | null,
+  ) => void,
 ): Promise<SweepTimings> {
-  const ms = threadCounts.map(() => [] as number[]);
-  const otherShare = threadCounts.map(() => [] as (number | null)[]);
-  const cores = threadCounts.map(() => [] as (number | null)[]);
+  const ms = settings.map(() => [] as number[]);
+  const otherShare = settings.map(() => [] as (number | null)[]);
+  const cores = settings.map(() => [] as (number | null)[]);
+  const kept = settings.map((s) => s.kept && s.threads > 0 ? new SweepThreads(s.threads) : null);
   let reference: string | null = null;
   let identical = true;
-  for (let round = 0; round < rounds; round++) {
-    await waitForIdle(QUIET_SHARE, QUIET_WAIT_MS);
-    for (let k = 0; k < threadCounts.length; k++) {
-      const index = (k + round) % threadCounts.length;
-      const threads = threadCounts[index];
-      onStart?.(round, threads);
-      const before = sampleCpu();
-      const result = await sweep(data, { ...options, threads });
-      const after = sampleCpu();
-      const share = before && after ? otherCpuShare(before, after) : null;
-      const total = before && after ? after.total - before.total : 0;
-      cores[index].push(total > 0 ? ((after!.own - before!.own) / total) * logicalCpus() : null);
-      const hashes = [...result.runs].sort((a, b) => a.config - b.config || a.split - b.split)
-        .map((r) => r.paramsHash).join(",");
-      reference ??= hashes;
-      identical &&= hashes === reference;
-      ms[index].push(result.ms);
-      otherShare[index].push(share);
-      onMeasured?.(round, threads, result.ms, share);
+  try {
+    for (let round = 0; round < rounds; round++) {
+      await waitForIdle(QUIET_SHARE, QUIET_WAIT_MS);
+      for (let k = 0; k < settings.length; k++) {
+        const index = (k + round) % settings.length;
+        const setting = settings[index];
+        onStart?.(round, setting);
+        const before = sampleCpu();
+        const result = await sweep(data, { ...options, threads: kept[index] ?? setting.threads });
+        const after = sampleCpu();
+        const share = before && after ? otherCpuShare(before, after) : null;
+        const total = before && after ? after.total - before.total : 0;
+        cores[index].push(total > 0 ? ((after!.own - before!.own) / total) * logicalCpus() : null);
+        const hashes = [...result.runs].sort((a, b) => a.config - b.config || a.split - b.split)
+          .map((r) => r.paramsHash).join(",");
+        reference ??= hashes;
+        identical &&= hashes === reference;
+        ms[index].push(result.ms);
+        otherShare[index].push(share);
+        onMeasured?.(round, setting, result.ms, share);
+      }
     }
+  } finally {
+    for (const threads of kept) threads?.close();
   }
   return { ms, otherShare, cores, identical };
 }

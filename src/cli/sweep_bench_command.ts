@@ -1,6 +1,6 @@
 import { readCsv } from "../data/csv.ts";
 import { createProgress } from "../bench/progress.ts";
-import { measureSweep, type SweepTimings } from "../bench/measure_sweep.ts";
+import { measureSweep, type SweepSetting, type SweepTimings } from "../bench/measure_sweep.ts";
 import { speedupInterval } from "../bench/speedup_interval.ts";
 import { spread } from "../bench/spread.ts";
 import { UsageError } from "../errors.ts";
@@ -48,17 +48,25 @@ export async function sweepBenchCommand(args: readonly string[]): Promise<number
     throw new UsageError(`--threads: expected integers from 0 to 64, got "${f.threads}"`);
   }
   const threadCounts = [...new Set([0, ...counts])].sort((a, b) => a - b);
+  // Each count of threads started per sweep (as one sweep command has them) and kept from round
+  // to round (warm, as the main thread is after its first round).
+  const settings: SweepSetting[] = threadCounts.flatMap((threads) =>
+    threads === 0 ? [{ threads, kept: false }] : [
+      { threads, kept: false },
+      { threads, kept: true },
+    ]
+  );
   const rounds = f.rounds as number;
   const epochs = f.epochs as number;
   const data = readCsv(DATA);
   const configs = AXES.learningRate.length * AXES.hidden.length * AXES.seed.length;
-  const progress = createProgress(rounds * threadCounts.length);
+  const progress = createProgress(rounds * settings.length);
   const timings = await measureSweep(
     data,
     { base: { epochs }, axes: AXES, evaluation: { folds: FOLDS, seed: 1 } },
-    threadCounts,
+    settings,
     rounds,
-    (round, threads) => progress.begin(`round ${round + 1} · ${threads} threads`),
+    (round, setting) => progress.begin(`round ${round + 1} · ${label(setting)}`),
     (_, __, ms, share) =>
       progress.end(
         `${(ms / 1000).toFixed(2)} s` +
@@ -73,13 +81,13 @@ export async function sweepBenchCommand(args: readonly string[]): Promise<number
     `${configs * FOLDS} runs of ${epochs} epochs on ${DATA} (${data.samples} rows); ` +
     `${runtimeName()}, ${logicalCpus()} logical CPUs, ${rounds} rounds`,
     "",
-    "threads  median s  min s    max s    cores  cpu s    others  speedup (median; range over rounds; " +
-    "90 % interval)",
-    ...threadCounts.map((threads, k) => {
+    "threads    median s  min s    max s    cores  cpu s    others  speedup (median; range over " +
+    "rounds; 90 % interval)",
+    ...settings.map((setting, k) => {
       const s = spread(timings.ms[k]);
       const ratios = spread(base.map((b, r) => b / timings.ms[k][r]));
       const interval = speedupInterval(base.map((b) => [b]), timings.ms[k].map((t) => [t]));
-      const speedup = threads === 0
+      const speedup = setting.threads === 0
         ? "baseline"
         : `${(spread(base).median / s.median).toFixed(2)}×; ` +
           `${ratios.min.toFixed(2)}–${ratios.max.toFixed(2)}×` +
@@ -90,16 +98,19 @@ export async function sweepBenchCommand(args: readonly string[]): Promise<number
       const cores = used.length ? spread(used).median.toFixed(2) : "-";
       const cpu = cpuSeconds(timings, k);
       const cpuText = cpu.length ? spread(cpu).median.toFixed(2) : "-";
-      return `${String(threads).padEnd(7)}  ${secs(s.median)}  ${secs(s.min)}  ${secs(s.max)}  ` +
+      return `${label(setting).padEnd(9)}  ${secs(s.median)}  ${secs(s.min)}  ${secs(s.max)}  ` +
         `${cores.padEnd(5)}  ${cpuText.padEnd(7)}  ${others.padEnd(6)}  ${speedup}`;
     }),
     "",
     "cores: the median CPUs this process kept busy during a sweep (CPU time / wall time); " +
     "cpu s: the median CPU time of a sweep, all its threads (the runtime's own included), which " +
     "other processes do not inflate as they do wall time; " +
-    "others: the median share of the CPUs that other processes took.",
-    ...overOneThread(threadCounts, timings),
-    `every run bit-identical across thread counts and rounds: ${timings.identical ? "yes" : "NO"}`,
+    "others: the median share of the CPUs that other processes took. " +
+    "N: threads started for each sweep and ended with it, as one sweep command has them; " +
+    "N kept: the same threads for every round (SweepThreads), warm from the first round on " +
+    "as the main thread of 0 is.",
+    ...overOneThread(settings, timings),
+    `every run bit-identical across settings and rounds: ${timings.identical ? "yes" : "NO"}`,
     "",
   ];
   writeStdout(lines.join("\n"));
@@ -107,26 +118,34 @@ export async function sweepBenchCommand(args: readonly string[]): Promise<number
 }
 
 /**
- * With 1 thread among the counts, each other count's speedup over it: one worker thread trains the
- * same runs one after another and, like each thread of a larger count, starts cold (it loads the
- * modules and compiles the code that the main thread has warm after its first round).
+ * With 1 thread among the counts, each larger count's speedup over 1 thread started the same way:
+ * one worker thread trains the same runs one after another and, like each thread of a larger
+ * count, starts cold when started per sweep.
  */
-function overOneThread(threadCounts: readonly number[], timings: SweepTimings): string[] {
-  const one = threadCounts.indexOf(1);
-  if (one < 0) return [];
-  const base = timings.ms[one];
-  return [
-    "over 1 thread (cold, as each thread of the others): " + threadCounts.flatMap((threads, k) => {
-      if (threads <= 1) return [];
-      const ratios = spread(base.map((b, r) => b / timings.ms[k][r]));
-      const interval = speedupInterval(base.map((b) => [b]), timings.ms[k].map((t) => [t]));
-      return [
-        `${threads} threads ${(spread(base).median / spread(timings.ms[k]).median).toFixed(2)}×` +
-        ` (${ratios.min.toFixed(2)}–${ratios.max.toFixed(2)}×` +
-        (interval ? `; ${interval.low.toFixed(2)}–${interval.high.toFixed(2)}×)` : ")"),
-      ];
-    }).join(", "),
-  ];
+function overOneThread(settings: readonly SweepSetting[], timings: SweepTimings): string[] {
+  return [false, true].flatMap((kept) => {
+    const one = settings.findIndex((s) => s.threads === 1 && s.kept === kept);
+    if (one < 0) return [];
+    const base = timings.ms[one];
+    return [
+      `over 1 thread${kept ? " kept" : " (cold, as each thread of the others)"}: ` +
+      settings.flatMap((setting, k) => {
+        if (setting.threads <= 1 || setting.kept !== kept) return [];
+        const { threads } = setting;
+        const ratios = spread(base.map((b, r) => b / timings.ms[k][r]));
+        const interval = speedupInterval(base.map((b) => [b]), timings.ms[k].map((t) => [t]));
+        return [
+          `${threads} threads ${(spread(base).median / spread(timings.ms[k]).median).toFixed(2)}×` +
+          ` (${ratios.min.toFixed(2)}–${ratios.max.toFixed(2)}×` +
+          (interval ? `; ${interval.low.toFixed(2)}–${interval.high.toFixed(2)}×)` : ")"),
+        ];
+      }).join(", "),
+    ];
+  });
+}
+
+function label(setting: SweepSetting): string {
+  return setting.kept ? `${setting.threads} kept` : String(setting.threads);
 }
 
 /** Per round, the CPU seconds of thread count `k`'s sweep, where the platform tells. */

@@ -2,7 +2,8 @@ import type { Dataset } from "../data/dataset.ts";
 import { evaluationSplits, type Split, type SweepEvaluation } from "./folds.ts";
 import { expandGrid, type SweepAxes, type SweepConfig } from "./grid.ts";
 import { runKernels, type RunOptions, type RunOutcome, runSplit } from "./sweep_run.ts";
-import { SweepThread } from "./sweep_thread.ts";
+import type { SweepThread } from "./sweep_thread.ts";
+import { SweepThreads } from "./sweep_threads.ts";
 import { WorkspacePool } from "../core/workspace_pool.ts";
 import { DEFAULT_HIDDEN } from "../train/train.ts";
 
@@ -19,9 +20,10 @@ export interface SweepOptions {
   readonly evaluation: SweepEvaluation;
   /**
    * Worker threads training whole runs side by side (default 0: one run after another in the
-   * calling thread). Each run computes in its own thread, so its result does not depend on this.
+   * calling thread): a count, started for this sweep and ended with it, or `SweepThreads` kept
+   * from sweep to sweep. Each run computes in one thread, so its result does not depend on this.
    */
-  readonly threads?: number;
+  readonly threads?: number | SweepThreads;
   /** Stops the sweep: running runs are dropped, and the sweep resolves with the finished ones. */
   readonly signal?: AbortSignal;
   /** Called as each run finishes, in the order they finish. */
@@ -123,7 +125,11 @@ export async function sweep(data: Dataset, options: SweepOptions): Promise<Sweep
   };
   const signal = options.signal;
   let next = 0;
-  const threads = Math.min(options.threads ?? 0, jobs.length);
+  const kept = options.threads instanceof SweepThreads ? options.threads : null;
+  const threads = Math.min(
+    kept?.count ?? (options.threads as number | undefined) ?? 0,
+    jobs.length,
+  );
   if (threads === 0) {
     const workspacePool = new WorkspacePool();
     let yielded = performance.now();
@@ -150,8 +156,8 @@ export async function sweep(data: Dataset, options: SweepOptions): Promise<Sweep
     const order = jobs.map((_, j) => j).sort((a, b) => work[b] - work[a] || a - b);
     const queue = order.map((j) => jobs[j]);
     const wasm = await runKernels(options.base);
-    const live: SweepThread[] = [];
-    const stop = () => live.forEach((t) => t.terminate());
+    const pool = kept ?? new SweepThreads(threads);
+    const live = pool.acquire(threads, onNote);
     // On a signal no run is started, and the threads' runs in flight end at their epoch's end
     // (the shared word `stopped`) before the threads are terminated: a thread terminated inside a
     // kernel call (OpenBLAS through FFI) went on writing into memory that the exiting process had
@@ -161,14 +167,13 @@ export async function sweep(data: Dataset, options: SweepOptions): Promise<Sweep
     let grace: ReturnType<typeof setTimeout> | undefined;
     const stopSoon = () => {
       Atomics.store(stopped, 0, 1);
-      grace = setTimeout(stop, STOP_GRACE_MS);
+      grace = setTimeout(() => live.forEach((t) => t.terminate()), STOP_GRACE_MS);
     };
     signal?.addEventListener("abort", stopSoon);
+    let whole = false;
     try {
       if (!signal?.aborted) {
-        await Promise.all(Array.from({ length: threads }, async (_, index) => {
-          const thread = new SweepThread(index, onNote);
-          live.push(thread);
+        await Promise.all(live.map(async (thread: SweepThread) => {
           await thread.init(data, splits, options.base, wasm, stopped);
           // Two runs in flight: the thread starts the second as it finishes the first, without
           // waiting for this thread to hear of it and send the next. Once stopped, a lane ends
@@ -190,11 +195,14 @@ export async function sweep(data: Dataset, options: SweepOptions): Promise<Sweep
         })).catch((e) => {
           if (!signal?.aborted) throw e;
         });
+        whole = !signal?.aborted;
       }
     } finally {
       clearTimeout(grace);
       signal?.removeEventListener("abort", stopSoon);
-      stop();
+      // Kept threads stay for the next sweep only when this one ended whole: a stopped or
+      // failed sweep may have left runs in them.
+      pool.release(kept !== null && whole);
     }
   }
   const summaries = [...finished].map(([index, done]) =>

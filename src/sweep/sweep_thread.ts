@@ -31,6 +31,8 @@ export class SweepThread {
   #watchdog: ReturnType<typeof setInterval>;
   #nextId = 0;
   #terminated = false;
+  /** Where notes from the thread's runs go; a thread kept for the next sweep hears that sweep's. */
+  onNote: (note: string) => void;
 
   /**
    * Starts a thread; `init` then gives it the data. Notes from its runs go to `onNote`.
@@ -48,6 +50,7 @@ export class SweepThread {
    */
   constructor(index: number, onNote: (note: string) => void) {
     this.index = index;
+    this.onNote = onNote;
     const stallMs = stallFromEnvironment();
     this.#thread = new Worker(WORKER_URL.href, { type: "module" });
     this.#thread.addEventListener("message", (event) => {
@@ -60,7 +63,7 @@ export class SweepThread {
         return;
       }
       if (message.type === "alive") return;
-      if (message.type === "note") onNote(message.note);
+      if (message.type === "note") this.onNote(message.note);
       else this.#answer(message);
     });
     this.#thread.addEventListener("error", (event) => {
@@ -83,9 +86,15 @@ export class SweepThread {
     }, Math.min(1000, stallMs / 4));
   }
 
+  /** False once the thread failed or was terminated: it trains nothing more. */
+  get usable(): boolean {
+    return this.#failure === null && !this.#terminated;
+  }
+
   /**
    * Gives the thread the data, splits and shared options of every run it will train, and the
-   * compiled wasm kernels they use (see `runKernels`; null for the js backend).
+   * compiled wasm kernels they use (see `runKernels`; null for the js backend); given again, they
+   * replace the earlier ones for the runs after.
    */
   async init(
     data: Dataset,

@@ -69,6 +69,8 @@ async function handle(data: unknown): Promise<void> {
       if (message.wasm) adoptWasmKernels(message.wasm.variant, message.wasm.module);
       shared = { data: message.data, splits: message.splits, base: message.base };
       stop = message.stop;
+      // A thread kept for another sweep tells that sweep its notes too.
+      notes.clear();
       port.postMessage({ v: 1, type: "ready" });
       return;
     }
