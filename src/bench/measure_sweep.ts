@@ -37,13 +37,15 @@ const QUIET_WAIT_MS = 20_000;
 /**
  * Times the same sweep in each of `settings`, side by side: every round first waits (a bounded
  * time) for the machine to quieten, then runs each setting once, starting at a different one each
- * round, so that a busy spell of a shared machine weighs on all settings alike. `onStart` and
- * `onMeasured` hear each sweep.
+ * round, so that a busy spell of a shared machine weighs on all settings alike. The first
+ * `warmupRounds` rounds are not timed: the calling thread and kept threads reach their steady
+ * speed over the first few sweeps (the code they run compiled and optimized), while threads
+ * started per sweep start cold in every round. `onStart` and `onMeasured` hear each timed sweep.
  *
  * @example
  * ```ts
  * const settings = [{ threads: 0, kept: false }, { threads: 2, kept: true }];
- * const { ms } = await measureSweep(data, { base, axes, evaluation }, settings, 5);
+ * const { ms } = await measureSweep(data, { base, axes, evaluation }, settings, 5, 2);
  * ```
  */
 export async function measureSweep(
@@ -51,6 +53,7 @@ export async function measureSweep(
   options: Omit<SweepOptions, "threads">,
   settings: readonly SweepSetting[],
   rounds: number,
+  warmupRounds: number,
   onStart?: (round: number, setting: SweepSetting) => void,
   onMeasured?: (
     round: number,
@@ -66,22 +69,24 @@ export async function measureSweep(
   let reference: string | null = null;
   let identical = true;
   try {
-    for (let round = 0; round < rounds; round++) {
-      await waitForIdle(QUIET_SHARE, QUIET_WAIT_MS);
+    for (let round = -warmupRounds; round < rounds; round++) {
+      const timed = round >= 0;
+      if (timed) await waitForIdle(QUIET_SHARE, QUIET_WAIT_MS);
       for (let k = 0; k < settings.length; k++) {
-        const index = (k + round) % settings.length;
+        const index = (((k + round) % settings.length) + settings.length) % settings.length;
         const setting = settings[index];
-        onStart?.(round, setting);
+        if (timed) onStart?.(round, setting);
         const before = sampleCpu();
         const result = await sweep(data, { ...options, threads: kept[index] ?? setting.threads });
         const after = sampleCpu();
-        const share = before && after ? otherCpuShare(before, after) : null;
-        const total = before && after ? after.total - before.total : 0;
-        cores[index].push(total > 0 ? ((after!.own - before!.own) / total) * logicalCpus() : null);
         const hashes = [...result.runs].sort((a, b) => a.config - b.config || a.split - b.split)
           .map((r) => r.paramsHash).join(",");
         reference ??= hashes;
         identical &&= hashes === reference;
+        if (!timed) continue;
+        const share = before && after ? otherCpuShare(before, after) : null;
+        const total = before && after ? after.total - before.total : 0;
+        cores[index].push(total > 0 ? ((after!.own - before!.own) / total) * logicalCpus() : null);
         ms[index].push(result.ms);
         otherShare[index].push(share);
         onMeasured?.(round, setting, result.ms, share);

@@ -11,7 +11,7 @@ const SCRIPT = fileURLToPath(new URL("../../scripts/numpy_epoch.py", import.meta
  * and the measured children run without both alike: both sides of the comparison use OpenBLAS's
  * own CPU detection.
  */
-const OPENBLAS_OVERRIDES = ["OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"];
+export const OPENBLAS_OVERRIDES = ["OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"];
 
 /** This process's environment without the OpenBLAS overrides: what every measurement runs in. */
 export function benchEnvironment(): Record<string, string | undefined> {

@@ -4,7 +4,8 @@ import { measureSweep, type SweepSetting, type SweepTimings } from "../bench/mea
 import { speedupInterval } from "../bench/speedup_interval.ts";
 import { spread } from "../bench/spread.ts";
 import { UsageError } from "../errors.ts";
-import { logicalCpus, runtimeName, writeStdout } from "../runtime/process.ts";
+import { environmentVariable, logicalCpus, runtimeName, writeStdout } from "../runtime/process.ts";
+import { OPENBLAS_OVERRIDES } from "../bench/numpy_reference.ts";
 import { type FlagSpec, helpText, parseFlags } from "./flags.ts";
 
 const DATA = "data/breast_cancer.csv";
@@ -22,7 +23,15 @@ export const SWEEP_BENCH_FLAGS: readonly FlagSpec[] = [
       "baseline and always measured",
     default: "0,2",
   },
-  { name: "rounds", value: "R", type: "integer", min: 1, help: "rounds", default: 5 },
+  { name: "rounds", value: "R", type: "integer", min: 1, help: "timed rounds", default: 5 },
+  {
+    name: "warmup",
+    value: "W",
+    type: "integer",
+    min: 0,
+    help: "untimed rounds first, in which the main thread and kept threads warm up",
+    default: 2,
+  },
   { name: "epochs", value: "E", type: "integer", min: 1, help: "epochs per run", default: 300 },
 ];
 
@@ -66,6 +75,7 @@ export async function sweepBenchCommand(args: readonly string[]): Promise<number
     { base: { epochs }, axes: AXES, evaluation: { folds: FOLDS, seed: 1 } },
     settings,
     rounds,
+    f.warmup as number,
     (round, setting) => progress.begin(`round ${round + 1} · ${label(setting)}`),
     (_, __, ms, share) =>
       progress.end(
@@ -79,7 +89,9 @@ export async function sweepBenchCommand(args: readonly string[]): Promise<number
     `sweep bench: ${configs} configurations (lr ${AXES.learningRate.join(",")} × hidden ` +
     `${AXES.hidden.join(",")} × seed ${AXES.seed.join(",")}) × ${FOLDS} folds = ` +
     `${configs * FOLDS} runs of ${epochs} epochs on ${DATA} (${data.samples} rows); ` +
-    `${runtimeName()}, ${logicalCpus()} logical CPUs, ${rounds} rounds`,
+    `${runtimeName()}, ${logicalCpus()} logical CPUs, ${rounds} rounds after ${f.warmup} ` +
+    "untimed",
+    ...overrides(),
     "",
     "threads    median s  min s    max s    cores  cpu s    others  speedup (median; range over " +
     "rounds; 90 % interval)",
@@ -142,6 +154,21 @@ function overOneThread(settings: readonly SweepSetting[], timings: SweepTimings)
       }).join(", "),
     ];
   });
+}
+
+/**
+ * The OpenBLAS overrides set in this process's environment, which the sweeps ran with (bench
+ * removes them for its children; a sweep here runs in this process).
+ */
+function overrides(): string[] {
+  const set = OPENBLAS_OVERRIDES.flatMap((name) => {
+    const value = environmentVariable(name);
+    return value === undefined ? [] : [`${name}=${value}`];
+  });
+  return set.length === 0 ? [] : [
+    `environment: ${set.join(", ")} (overriding OpenBLAS's tuning for this CPU; unset them to ` +
+    "measure OpenBLAS as it tunes itself, as bench does)",
+  ];
 }
 
 function label(setting: SweepSetting): string {
