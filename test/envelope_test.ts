@@ -266,7 +266,11 @@ describe("decodeEnvelope rejects, with a reason", () => {
     rejected(decodeEnvelope(tampered(step, { step: undefined }, {})), "not_envelope", "step");
     rejected(decodeEnvelope(tampered(result, { run: "" }, {})), "not_envelope", "result");
     rejected(decodeEnvelope(new Packr().pack([1, 2, 3])), "not_envelope");
-    rejected(decodeEnvelope(new Packr().pack({ v: ENVELOPE_VERSION, kind: "step" })), "not_envelope", "step");
+    rejected(
+      decodeEnvelope(new Packr().pack({ v: ENVELOPE_VERSION, kind: "step" })),
+      "not_envelope",
+      "step",
+    );
   });
 
   it("parameters of the wrong count, dtype, length or value", () => {
@@ -366,7 +370,9 @@ describe("decodeEnvelope rejects, with a reason", () => {
       rejected(decodeEnvelope(tampered(b, {}, { deals })), "shape", "broadcast");
     }
     // An aligned block may reach past the last chunk; deals need not be in block order.
-    assert.ok(decodeEnvelope(tampered(b, {}, { deals: [deal("w-b", [[2, 2]]), deal("w-a", [[0, 2]])] })).ok);
+    assert.ok(
+      decodeEnvelope(tampered(b, {}, { deals: [deal("w-b", [[2, 2]]), deal("w-a", [[0, 2]])] })).ok,
+    );
     assert.ok(MAX_DEALS >= 1024, "a broadcast deals to as many workers as a run may have");
     const many = Array.from({ length: MAX_DEALS + 1 }, (_, i) => deal(`w${i}`, [[i, 1]]));
     const wide = tampered(b, {}, { end: 64 + 32 * (MAX_DEALS + 1), rows: null, deals: many });
@@ -453,7 +459,9 @@ describe("senderOf", () => {
     assert.equal(senderOf(tampered(e, { from: "a.b" }, {}), 1 << 20), null);
     assert.equal(senderOf(tampered(e, { from: 5 }, {}), 1 << 20), null);
     assert.equal(senderOf(new Packr().pack([1, 2]), 1 << 20), null);
-    for (let n = 0; n < bytes.length; n += 7) assert.equal(senderOf(bytes.subarray(0, n), 1e9), null);
+    for (let n = 0; n < bytes.length; n += 7) {
+      assert.equal(senderOf(bytes.subarray(0, n), 1e9), null);
+    }
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 300 }), (junk) => {
         const from = senderOf(junk, 1 << 20);

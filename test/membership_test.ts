@@ -100,7 +100,13 @@ describe("WorkerLease and Membership", { skip }, () => {
         await kv.put("junk", Uint8Array.of(0xc1, 2, 3));
         await kv.put(
           "impostor",
-          encodeEnvelope({ v: ENVELOPE_VERSION, kind: "presence", run: "", from: "someone", body: presence }),
+          encodeEnvelope({
+            v: ENVELOPE_VERSION,
+            kind: "presence",
+            run: "",
+            from: "someone",
+            body: presence,
+          }),
         );
         await kv.put(
           "thin",

@@ -1,4 +1,9 @@
-import { createInbox, type NatsConnection, type Subscription } from "@nats-io/transport-node";
+import {
+  createInbox,
+  type Msg,
+  type NatsConnection,
+  type Subscription,
+} from "@nats-io/transport-node";
 import { chunkCount } from "../../core/shards.ts";
 import type { RunSpec } from "../../core/run_spec.ts";
 import type { StepEngine, StepInput, StepOutput, TransportReport } from "../../core/step_engine.ts";
@@ -182,7 +187,7 @@ export class ClusterEngine implements StepEngine {
     this.#replyInbox = createInbox();
     this.#replies = nc.subscribe(`${this.#replyInbox}.*`, {
       callback: (error, msg) => {
-        if (!error) this.#onReply(msg.subject, msg.data);
+        if (!error) this.#onReply(msg);
       },
     });
     const alive = encodeEnvelope({
@@ -469,7 +474,9 @@ export class ClusterEngine implements StepEngine {
       const serving = this.#serving.get(id)!;
       results.set(
         id,
-        answered.then((reply) => reply === null ? null : this.#accept(serving, job, reply, "reuse")),
+        answered.then((reply) =>
+          reply === null ? null : this.#accept(serving, job, reply, "reuse")
+        ),
       );
     }
     this.#awaiting = { step, workers, maxBytes };
@@ -481,9 +488,12 @@ export class ClusterEngine implements StepEngine {
   }
 
   /** A reply to a broadcast: handed to the worker awaiting it, else counted and dropped. */
-  #onReply(replySubject: string, data: Uint8Array): void {
+  #onReply(msg: Msg): void {
+    const data = msg.data;
     this.#bytes += data.byteLength;
-    const step = replySubject.slice(this.#replyInbox.length + 1);
+    // The server's answer to a broadcast no process listens to (a status, without data).
+    if (msg.headers?.code === 503) return this.#dropReply("no responders", msg.subject);
+    const step = msg.subject.slice(this.#replyInbox.length + 1);
     const awaiting = this.#awaiting;
     if (awaiting === null || step !== String(awaiting.step)) {
       return this.#dropReply("late", `a reply for step ${step.slice(0, 20)}`);

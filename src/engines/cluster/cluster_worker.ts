@@ -7,13 +7,13 @@ import { connectCluster, reconnectCluster } from "./connection.ts";
 import { DatasetPieces } from "./dataset_store.ts";
 import {
   BUSY_NOTE,
+  type ChunkBlock,
   DecodeBuffers,
   decodeEnvelope,
   EncodeBuffer,
   encodeEnvelope,
   type Envelope,
   ENVELOPE_VERSION,
-  type ChunkBlock,
   type JoinReply,
   type StepBatch,
 } from "./envelope.ts";
