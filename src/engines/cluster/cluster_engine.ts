@@ -401,7 +401,7 @@ export class ClusterEngine implements StepEngine {
     timeout: number,
     into: "reuse" | "fresh" = "reuse",
   ): Promise<StepResult | null> {
-    const { step, batch, rowIds, blocks, chunks } = job;
+    const { step, batch, rowIds, blocks } = job;
     const serving = this.#serving.get(id);
     if (!serving) return null;
     const bytes = encodeEnvelope({
