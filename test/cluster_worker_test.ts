@@ -5,8 +5,8 @@
  * that never come, as over a link gone quiet). Joins must be answered and leaves acted on at once,
  * the stuck step abandoned when its run is given up, and every piece fetch bounded by the run's
  * timeout. A run's broadcast steps must be answered, in order with its own steps, by the workers
- * they deal blocks to, and heard only while the worker serves the run. And an idle worker whose connection goes silent (through a proxy) must come back on
- * its own.
+ * they deal blocks to, and heard only while the worker serves the run. And an idle worker whose
+ * connection goes silent (through a proxy) must come back on its own.
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
@@ -198,7 +198,7 @@ describe("cluster worker with a step waiting for a piece that never comes", () =
   });
 });
 
-/** Publishes step `n` of `run` to the run's workers, dealing each of `deals`; `reply` its answers. */
+/** Publishes step `n` of `run` to its workers, dealing each of `deals`; answers go to `reply`. */
 function broadcast(
   run: string,
   n: number,

@@ -109,8 +109,9 @@ interface Job {
  * worker processes in aligned blocks, publishes the parameters and every worker's blocks in one
  * message to the run's workers over NATS (a worker new to the run, and blocks dealt again after a
  * failure, are sent to one worker at a time), and finishes the reduction tree over the block sums
- * they send back, so that the run has the bits of `--workers 0`. A worker that stops answering (killed, its host gone, its link cut) loses its
- * blocks to the others within the timeout; one that joins takes work from the next step on.
+ * they send back, so that the run has the bits of `--workers 0`. A worker that stops answering
+ * (killed, its host gone, its link cut) loses its blocks to the others within the timeout; one that
+ * joins takes work from the next step on.
  *
  * @example
  * ```ts
