@@ -135,7 +135,7 @@ describe("cluster engine", () => {
         r.stderr,
         new RegExp(`worker ${id} lost: no result for step \\d+ \\(timeout\\)`),
       );
-      assert.equal(r.stderr.match(/b2[^\n]* joined/g)?.length, 2, r.stderr);
+      assert.equal(r.stderr.match(/\(b2, [^\n]*\) joined/g)?.length, 2, r.stderr);
       assert.equal(JSON.parse(r.stdout.trim().split("\n").at(-1)!).processes, 2);
       await stopWorker(a);
       await stopWorker(b);

@@ -80,7 +80,8 @@ interface Serving {
   /**
    * Whether it has answered a step of the run, so that it is sent the run's broadcasts: its
    * subscription to them, made before it answered the join, has had a step's time to reach every
-   * server of a NATS cluster. Until then it is sent its blocks alone.
+   * server of a NATS cluster. Until then, and for the rest of the run once it has left a broadcast
+   * unanswered (`#unheard`), it is sent its blocks alone.
    */
   listens: boolean;
 }
@@ -155,6 +156,11 @@ export class ClusterEngine implements StepEngine {
   readonly #replies: Subscription;
   /** The step whose broadcast is answered now, its workers not answered yet, and their bound. */
   #awaiting: { step: number; workers: Map<string, Awaiting>; maxBytes: number } | null = null;
+  /**
+   * Workers that left a broadcast unanswered until their time ran out: whatever kept it from them
+   * (a subscription the server refuses, a link that keeps dropping), they get requests alone.
+   */
+  readonly #unheard = new Set<string>();
   /** Replies to broadcasts dropped (late, duplicate, unreadable), by kind. */
   readonly #droppedReplies = new Map<string, number>();
   #bytes = 0;
@@ -465,7 +471,10 @@ export class ClusterEngine implements StepEngine {
       let timer: ReturnType<typeof setTimeout> | undefined;
       const data = new Promise<Uint8Array>((resolve, reject) => {
         workers.set(id, resolve);
-        timer = setTimeout(() => reject(new Error("timeout")), wait);
+        timer = setTimeout(() => {
+          this.#unheard.add(id);
+          reject(new Error("timeout"));
+        }, wait);
       });
       const answered = this.#answer(id, job, data).finally(() => {
         clearTimeout(timer);
@@ -573,7 +582,7 @@ export class ClusterEngine implements StepEngine {
       this.#drop(id, `step ${step}: ${what}`, chunks, blocks, true);
       return null;
     }
-    serving.listens = true;
+    serving.listens = !this.#unheard.has(id);
     return (d.envelope as Envelope<"result">).body;
   }
 

@@ -269,7 +269,10 @@ export class ClusterWorker {
     // coordinator has the answer (a connection's messages are processed in order).
     const steps = this.#nc.subscribe(subject("run", e.run, "step"), {
       callback: (error, msg) => {
-        if (!error) this.#enqueueStep(msg);
+        if (!error) return this.#enqueueStep(msg);
+        // Refused by the server (permissions without the run's step subject): the coordinator
+        // sends us our steps alone once we leave a broadcast unanswered.
+        this.#log(`cannot hear run ${e.run}'s steps: ${String(error.message).split("\n")[0]}`);
       },
     });
     let release = () => {};
