@@ -77,7 +77,7 @@ export interface BroadcastStep extends StepBatch {
   readonly deals: readonly Deal[];
 }
 
-/** Worker → coordinator, the reply to one step request. */
+/** Worker → coordinator, the reply to one step request, or to its blocks of a broadcast. */
 export interface StepResult {
   readonly dtype: Dtype;
   /** The blocks computed, as requested. */
