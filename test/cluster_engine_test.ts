@@ -9,7 +9,11 @@ import { join } from "node:path";
 import process from "node:process";
 import { connectCluster } from "../src/engines/cluster/connection.ts";
 import { deal } from "../src/engines/cluster/assignment.ts";
-import { encodeEnvelope, ENVELOPE_VERSION } from "../src/engines/cluster/envelope.ts";
+import {
+  decodeEnvelope,
+  encodeEnvelope,
+  ENVELOPE_VERSION,
+} from "../src/engines/cluster/envelope.ts";
 import { currentRuntime, type RuntimeKind } from "../src/runtime/runtimes.ts";
 import { alive, clusterFixture } from "./cluster/cluster_fixture.ts";
 import { eventually, natsSkip, processAlive } from "./cluster/nats_fixture.ts";
@@ -139,6 +143,45 @@ describe("cluster engine", () => {
       assert.equal(JSON.parse(r.stdout.trim().split("\n").at(-1)!).processes, 2);
       await stopWorker(a);
       await stopWorker(b);
+    },
+  );
+
+  it(
+    "drops and counts replies to a broadcast that no worker is awaited for, with the same bits",
+    SLOW,
+    async () => {
+      const want = await reference(SHORT, "replayed");
+      const workers = [
+        await startWorker(currentRuntime(), "d1"),
+        await startWorker(otherRuntime(), "d2"),
+      ];
+      // Every result a worker sends is sent again by a bystander: a second answer of its step.
+      const nc = await connectCluster(cluster.url);
+      let replayed = 0;
+      nc.subscribe("_INBOX.>", {
+        callback: (_, msg) => {
+          const d = decodeEnvelope(msg.data);
+          if (!d.ok || d.envelope.kind !== "result") return;
+          nc.publish(msg.subject, msg.data);
+          replayed++;
+        },
+      });
+      await nc.flush();
+      const out = join(cluster.dir, "replayed.json");
+      const r = await runCli("train", [...SHORT, ...clusterArgs(2), "--out", out]);
+      await nc.drain();
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(readFileSync(out, "utf8"), want);
+      assert.ok(replayed > 2, `${replayed} results replayed`);
+      assert.doesNotMatch(r.stderr, /excluded|lost/);
+      const dropped = r.stderr.split("\n").filter((l) => l.includes("dropped a reply ("));
+      assert.ok(dropped.length >= 1 && dropped.length <= 2, r.stderr);
+      const counts = /replies dropped: (.*)/.exec(r.stderr)?.[1] ?? "";
+      const total = [...counts.matchAll(/(\d+) × (late|not awaited)/g)]
+        .reduce((n, m) => n + Number(m[1]), 0);
+      // The replays of the broadcasts' answers: all but the workers' first steps, asked alone.
+      assert.ok(total >= 2 && total <= replayed, `${total} of ${replayed}: ${r.stderr}`);
+      for (const w of workers) await stopWorker(w);
     },
   );
 
