@@ -8,10 +8,16 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
 import { connectCluster } from "../src/engines/cluster/connection.ts";
-import { encodeEnvelope, ENVELOPE_VERSION } from "../src/engines/cluster/envelope.ts";
+import { deal } from "../src/engines/cluster/assignment.ts";
+import {
+  decodeEnvelope,
+  encodeEnvelope,
+  ENVELOPE_VERSION,
+} from "../src/engines/cluster/envelope.ts";
 import { currentRuntime, type RuntimeKind } from "../src/runtime/runtimes.ts";
 import { alive, clusterFixture } from "./cluster/cluster_fixture.ts";
 import { eventually, natsSkip, processAlive } from "./cluster/nats_fixture.ts";
+import { startTcpProxy } from "./cluster/tcp_proxy.ts";
 import { otherRuntime, runCli, type RunningCli, startCli } from "./run_cli.ts";
 
 const SLOW = { timeout: 240_000, skip: natsSkip };
@@ -55,6 +61,126 @@ describe("cluster engine", () => {
         assert.ok(done.bytes_per_step > 0 && done.sync_ms >= 0, r.stdout);
         assert.equal(readFileSync(out, "utf8"), want, `${n} worker processes`);
       }
+      for (const w of workers) await stopWorker(w);
+    },
+  );
+
+  it(
+    "sends each step's parameters once to all its workers, not once to each",
+    SLOW,
+    async () => {
+      const [features, hidden] = [32, 32];
+      const args = [...SHORT];
+      args.splice(
+        args.indexOf("--features"),
+        4,
+        "--features",
+        `${features}`,
+        "--hidden",
+        `${hidden}`,
+      );
+      const want = await reference(args, "once");
+      const workers = [
+        await startWorker(currentRuntime(), "o1"),
+        await startWorker(otherRuntime(), "o2"),
+        await startWorker(currentRuntime(), "o3"),
+      ];
+      const out = join(cluster.dir, "once.json");
+      const r = await runCli("train", [
+        ...args,
+        ...clusterArgs(3, ["--log-format", "json"]),
+        "--out",
+        out,
+      ]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(readFileSync(out, "utf8"), want);
+      const done = JSON.parse(r.stdout.trim().split("\n").at(-1)!);
+      assert.equal(done.processes, 3);
+      // Each step the workers send one P-vector of f64 per block they are dealt (8 chunks among 3).
+      const vector = 8 * (hidden * features + 2 * hidden + 1);
+      const members = ["a", "b", "c"].map((id) => ({ id, threads: 1 }));
+      const blocks = [...deal(8, members).values()].reduce((n, b) => n + b.length, 0);
+      // The parameters once to each of 3 workers, besides the sums, would be at least this.
+      const perWorker = (3 + blocks) * vector;
+      assert.ok(
+        done.bytes_per_step < perWorker,
+        `${done.bytes_per_step} bytes per step, one step message per worker: ≥ ${perWorker}`,
+      );
+      assert.ok(done.bytes_per_step > (1 + blocks) * vector, `${done.bytes_per_step}`);
+      for (const w of workers) await stopWorker(w);
+    },
+  );
+
+  it(
+    "gives a worker that missed a broadcast step its work again, with the same bits",
+    SLOW,
+    async () => {
+      const want = await reference(LONG, "missed");
+      // The first subscription of the slow worker to a run's steps never reaches the server: it
+      // misses every broadcast until it is given up on, joins again, and subscribes anew.
+      let deafened = 0;
+      await using proxy = await startTcpProxy(Number(cluster.url.split(":").at(-1)), {
+        dropSubscription: (s) => /^shardnet\.v1\.run\.[^.]+\.step$/.test(s) && deafened++ === 0,
+      });
+      const a = await startWorker(currentRuntime(), "b1");
+      const b = await startWorker(otherRuntime(), "b2", { url: proxy.url });
+      const id = /joined the cluster as (w[0-9a-f]+)/.exec(b.stderr())![1];
+      const out = join(cluster.dir, "missed.json");
+      const r = await runCli("train", [
+        ...LONG,
+        ...clusterArgs(2, ["--cluster-timeout", "2", "--log-format", "json"]),
+        "--out",
+        out,
+      ]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(readFileSync(out, "utf8"), want);
+      assert.equal(deafened, 2, "subscribed, given up on, subscribed again");
+      assert.match(
+        r.stderr,
+        new RegExp(`worker ${id} lost: no result for step \\d+ \\(timeout\\)`),
+      );
+      assert.equal(r.stderr.match(/\(b2, [^\n]*\) joined/g)?.length, 2, r.stderr);
+      assert.equal(JSON.parse(r.stdout.trim().split("\n").at(-1)!).processes, 2);
+      await stopWorker(a);
+      await stopWorker(b);
+    },
+  );
+
+  it(
+    "drops and counts replies to a broadcast that no worker is awaited for, with the same bits",
+    SLOW,
+    async () => {
+      const want = await reference(SHORT, "replayed");
+      const workers = [
+        await startWorker(currentRuntime(), "d1"),
+        await startWorker(otherRuntime(), "d2"),
+      ];
+      // Every result a worker sends is sent again by a bystander: a second answer of its step.
+      const nc = await connectCluster(cluster.url);
+      let replayed = 0;
+      nc.subscribe("_INBOX.>", {
+        callback: (_, msg) => {
+          const d = decodeEnvelope(msg.data);
+          if (!d.ok || d.envelope.kind !== "result") return;
+          nc.publish(msg.subject, msg.data);
+          replayed++;
+        },
+      });
+      await nc.flush();
+      const out = join(cluster.dir, "replayed.json");
+      const r = await runCli("train", [...SHORT, ...clusterArgs(2), "--out", out]);
+      await nc.drain();
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(readFileSync(out, "utf8"), want);
+      assert.ok(replayed > 2, `${replayed} results replayed`);
+      assert.doesNotMatch(r.stderr, /excluded|lost/);
+      const dropped = r.stderr.split("\n").filter((l) => l.includes("dropped a reply ("));
+      assert.ok(dropped.length >= 1 && dropped.length <= 2, r.stderr);
+      const counts = /replies dropped: (.*)/.exec(r.stderr)?.[1] ?? "";
+      const total = [...counts.matchAll(/(\d+) × (late|not awaited)/g)]
+        .reduce((n, m) => n + Number(m[1]), 0);
+      // The replays of the broadcasts' answers: all but the workers' first steps, asked alone.
+      assert.ok(total >= 2 && total <= replayed, `${total} of ${replayed}: ${r.stderr}`);
       for (const w of workers) await stopWorker(w);
     },
   );

@@ -129,7 +129,7 @@ describe("a broken worker and a diverging model", () => {
 
 describe("hostile messages", () => {
   it(
-    "excludes each worker that answers wrongly, drops forged requests to a worker, one line per kind, and keeps the bits",
+    "excludes each worker that answers wrongly, drops forged requests and broadcasts to a worker, one line per kind, and keeps the bits",
     SLOW,
     async () => {
       const want = await reference(LONG, "hostile");
@@ -174,6 +174,38 @@ describe("hostile messages", () => {
         crypto.getRandomValues(new Uint8Array(64)),
       ];
       for (let i = 0; i < 3; i++) for (const bytes of forged) nc.publish(to, bytes);
+      // And broadcast steps on the run's subject: another coordinator's, NaN parameters, a worker
+      // dealt twice.
+      const broadcast = (from: string, params: Float64Array, twice: boolean) =>
+        encodeEnvelope({
+          v: ENVELOPE_VERSION,
+          kind: "broadcast",
+          run: runId,
+          step: 5,
+          from,
+          body: {
+            dtype: "f64",
+            params,
+            begin: 0,
+            end: 4096,
+            rows: null,
+            chunkRows: 512,
+            deals: [
+              { worker: id, blocks: [{ first: 0, span: 4 }] },
+              { worker: twice ? id : "wother", blocks: [{ first: 4, span: 4 }] },
+            ],
+          },
+        });
+      const forgedBroadcasts = [
+        broadcast("cforged", new Float64Array(paramCount), false),
+        broadcast(`c${runId}`, new Float64Array(paramCount).fill(NaN), false),
+        broadcast(`c${runId}`, new Float64Array(paramCount), true),
+      ];
+      for (let i = 0; i < 3; i++) {
+        for (const bytes of forgedBroadcasts) {
+          nc.publish(`shardnet.v1.run.${runId}.step`, bytes, { reply: "_INBOX.forger" });
+        }
+      }
       await nc.drain();
 
       const r = await run.done;
@@ -214,7 +246,9 @@ describe("hostile messages", () => {
           return [kind, Number(n)];
         }),
       );
-      for (const kind of ["step: another run", "step: non_finite", "step: shape"]) {
+      const kinds = ["step: another run", "step: non_finite", "step: shape"];
+      kinds.push("broadcast: another run", "broadcast: non_finite", "broadcast: shape");
+      for (const kind of kinds) {
         assert.equal(counts.get(kind), 3, `${kind}\n${logged}`);
         assert.ok(drops.includes(kind), logged);
       }

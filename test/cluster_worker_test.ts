@@ -4,14 +4,15 @@
  * purged from the object store while its metadata stays, so the store's reader waits for chunks
  * that never come, as over a link gone quiet). Joins must be answered and leaves acted on at once,
  * the stuck step abandoned when its run is given up, and every piece fetch bounded by the run's
- * timeout. And an idle worker whose connection goes silent (through a proxy) must come back on
- * its own.
+ * timeout. A run's broadcast steps must be answered, in order with its own steps, by the workers
+ * they deal blocks to, and heard only while the worker serves the run. And an idle worker whose
+ * connection goes silent (through a proxy) must come back on its own.
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { Objm } from "@nats-io/obj";
-import type { NatsConnection } from "@nats-io/transport-node";
+import { createInbox, type Msg, type NatsConnection } from "@nats-io/transport-node";
 import type { RunSpec } from "../src/core/run_spec.ts";
 import { generate } from "../src/data/generators.ts";
 import { datasetFingerprint } from "../src/data/fingerprint.ts";
@@ -195,6 +196,91 @@ describe("cluster worker with a step waiting for a piece that never comes", () =
     }
     leave("rc");
   });
+});
+
+/** Publishes step `n` of `run` to its workers, dealing each of `deals`; answers go to `reply`. */
+function broadcast(
+  run: string,
+  n: number,
+  deals: { worker: string; blocks: { first: number; span: number }[] }[],
+  reply: string,
+  from = "c" + run,
+): void {
+  const bytes = encodeEnvelope({
+    v: ENVELOPE_VERSION,
+    kind: "broadcast",
+    run,
+    step: n,
+    from,
+    body: {
+      dtype: "f64",
+      params: new Float64Array(PARAMS).fill(0.1),
+      begin: 0,
+      end: ROWS,
+      rows: null,
+      chunkRows: CHUNK_ROWS,
+      deals,
+    },
+  });
+  nc!.publish(subject("run", run, "step"), bytes, { reply });
+}
+
+describe("cluster worker serving a run's broadcast steps", () => {
+  it(
+    "answers those that deal it blocks, in order with its own steps, and hears none after leaving",
+    CASE,
+    async () => {
+      assert.equal((await join("rf", 20_000)).reply.accepted, true);
+      const inbox = createInbox();
+      const replies: Msg[] = [];
+      const sub = nc!.subscribe(`${inbox}.*`, {
+        callback: (_, msg) => {
+          replies.push(msg);
+        },
+      });
+      await nc!.flush();
+      const id = worker!.id;
+      const other = { worker: "wother", blocks: [{ first: 0, span: 2 }] };
+      const answers = () =>
+        replies.map((msg) => {
+          const d = decodeEnvelope(msg.data, { paramCount: PARAMS });
+          assert.ok(d.ok && d.envelope.kind === "result", "a valid result");
+          assert.equal(d.envelope.from, id);
+          assert.deepEqual(d.envelope.body.blocks, FINE);
+          return `${msg.subject.slice(inbox.length + 1)}:${d.envelope.step}`;
+        });
+      try {
+        broadcast("rf", 1, [other, { worker: id, blocks: FINE }], `${inbox}.1`);
+        // Dealt nothing: ignored. From another coordinator: dropped.
+        broadcast("rf", 2, [other], `${inbox}.2`);
+        broadcast("rf", 3, [{ worker: id, blocks: FINE }], `${inbox}.3`, "cforged");
+        // Its own step between two broadcasts is computed between them.
+        const own = step("rf", 4, FINE, 10_000);
+        broadcast("rf", 5, [{ worker: id, blocks: FINE }, other], `${inbox}.5`);
+        assert.equal(await own, "result");
+        assert.ok(await eventually(() => replies.length >= 2, 10_000), logged.join("\n"));
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        assert.deepEqual(answers(), ["1:1", "5:5"]);
+        assert.ok(
+          logged.some((l) =>
+            /dropped a message \(broadcast: another run; run rf from cforged/.test(l)
+          ),
+          logged.join("\n"),
+        );
+        leave("rf");
+        assert.ok(await eventually(() => logged.includes("left run rf: the run ended"), 5_000));
+        // No one listens on the run's subject now: the server says so on the reply subject.
+        broadcast("rf", 6, [{ worker: id, blocks: FINE }], `${inbox}.6`);
+        assert.ok(await eventually(() => replies.length === 3, 5_000));
+        const last = replies.pop()!;
+        assert.equal(last.subject, `${inbox}.6`);
+        assert.equal(last.headers?.code, 503, "no responders");
+        assert.deepEqual(answers(), ["1:1", "5:5"]);
+      } finally {
+        sub.unsubscribe();
+      }
+    },
+  );
 });
 
 describe("cluster worker whose connection goes silent while it is idle", () => {

@@ -10,7 +10,10 @@ import {
   EncodeBuffer,
   encodeEnvelope,
   type Envelope,
+  ENVELOPE_VERSION,
+  MAX_DEALS,
   type RejectReason,
+  senderOf,
 } from "../src/engines/cluster/envelope.ts";
 import { subject } from "../src/engines/cluster/subjects.ts";
 
@@ -28,7 +31,7 @@ const P = 7;
 
 function stepEnvelope(): Envelope<"step"> {
   return {
-    v: 1,
+    v: ENVELOPE_VERSION,
     kind: "step",
     run: "run-1",
     step: 3,
@@ -45,11 +48,35 @@ function stepEnvelope(): Envelope<"step"> {
   };
 }
 
+/** A step of 4 chunks (100 rows by 32) dealt to three workers. */
+function broadcastEnvelope(): Envelope<"broadcast"> {
+  return {
+    v: ENVELOPE_VERSION,
+    kind: "broadcast",
+    run: "run-1",
+    step: 3,
+    from: "coordinator",
+    body: {
+      dtype: "f64",
+      params: Float64Array.from({ length: P }, (_, i) => i / 3 - 1),
+      begin: 64,
+      end: 164,
+      rows: Uint32Array.from({ length: 100 }, (_, i) => (i * 37) % 1000),
+      chunkRows: 32,
+      deals: [
+        { worker: "w-b", blocks: [{ first: 2, span: 1 }] },
+        { worker: "w-a", blocks: [{ first: 0, span: 2 }] },
+        { worker: "w-c", blocks: [{ first: 3, span: 1 }] },
+      ],
+    },
+  };
+}
+
 function resultEnvelope(): Envelope<"result"> {
   const sums = Float64Array.from({ length: 2 * P }, (_, i) => Math.sin(i));
   sums[1] = -0;
   return {
-    v: 1,
+    v: ENVELOPE_VERSION,
     kind: "result",
     run: "run-1",
     step: 3,
@@ -101,6 +128,36 @@ describe("encodeEnvelope and decodeEnvelope", () => {
     assert.equal(got.chunkRows, 32);
   });
 
+  it("carry a broadcast step: its floats, row indices and every worker's blocks", () => {
+    const e = broadcastEnvelope();
+    const reuse = new DecodeBuffers();
+    const bytes = encodeEnvelope(e, new EncodeBuffer());
+    const d = decodeEnvelope(bytes, { paramCount: P, reuse });
+    assert.ok(d.ok && d.envelope.kind === "broadcast", JSON.stringify(d));
+    const got = d.envelope.body;
+    assert.ok(got.params instanceof Float64Array);
+    sameBits(got.params, e.body.params);
+    assert.deepEqual(got.rows, e.body.rows);
+    assert.deepEqual(got.deals, e.body.deals);
+    assert.deepEqual({ ...d.envelope, body: null }, { ...e, body: null });
+    assert.equal(got.params.buffer, reuse.take("params", 0), "decoded into the reused memory");
+    bytes.fill(0);
+    sameBits(got.params, e.body.params);
+    // Full batch: no rows; one worker with several blocks.
+    const full: Envelope<"broadcast"> = {
+      ...e,
+      body: {
+        ...e.body,
+        rows: null,
+        deals: [{ worker: "w-a", blocks: [{ first: 0, span: 2 }, { first: 2, span: 2 }] }],
+      },
+    };
+    const f = decodeEnvelope(encodeEnvelope(full), { paramCount: P });
+    assert.ok(f.ok && f.envelope.kind === "broadcast", JSON.stringify(f));
+    assert.equal(f.envelope.body.rows, null);
+    assert.deepEqual(f.envelope.body.deals, full.body.deals);
+  });
+
   it("carry a result with non-finite sums (a diverging model) and NaN payloads intact", () => {
     const e = resultEnvelope();
     const sums = e.body.sums as Float64Array;
@@ -114,7 +171,7 @@ describe("encodeEnvelope and decodeEnvelope", () => {
 
   it("carry a presence record, which has no step", () => {
     const e: Envelope = {
-      v: 1,
+      v: ENVELOPE_VERSION,
       kind: "presence",
       run: "",
       from: "w-7",
@@ -200,7 +257,8 @@ describe("decodeEnvelope rejects, with a reason", () => {
   const result = resultEnvelope();
 
   it("another version, an unknown kind, a bad header", () => {
-    rejected(decodeEnvelope(tampered(step, { v: 2 }, {})), "version", "step");
+    rejected(decodeEnvelope(tampered(step, { v: ENVELOPE_VERSION + 1 }, {})), "version", "step");
+    rejected(decodeEnvelope(tampered(step, { v: 1 }, {})), "version", "step");
     rejected(decodeEnvelope(tampered(step, { kind: "gossip" }, {})), "kind", "gossip");
     rejected(decodeEnvelope(tampered(step, { run: "a.b" }, {})), "not_envelope", "step");
     rejected(decodeEnvelope(tampered(step, { from: "" }, {})), "not_envelope", "step");
@@ -208,7 +266,11 @@ describe("decodeEnvelope rejects, with a reason", () => {
     rejected(decodeEnvelope(tampered(step, { step: undefined }, {})), "not_envelope", "step");
     rejected(decodeEnvelope(tampered(result, { run: "" }, {})), "not_envelope", "result");
     rejected(decodeEnvelope(new Packr().pack([1, 2, 3])), "not_envelope");
-    rejected(decodeEnvelope(new Packr().pack({ v: 1, kind: "step" })), "not_envelope", "step");
+    rejected(
+      decodeEnvelope(new Packr().pack({ v: ENVELOPE_VERSION, kind: "step" })),
+      "not_envelope",
+      "step",
+    );
   });
 
   it("parameters of the wrong count, dtype, length or value", () => {
@@ -243,6 +305,86 @@ describe("decodeEnvelope rejects, with a reason", () => {
     assert.ok(decodeEnvelope(tampered(step, {}, { blocks: [[0, 8]] })).ok);
   });
 
+  it("broadcasts with a bad header, parameters or batch, as steps", () => {
+    const b = broadcastEnvelope();
+    rejected(decodeEnvelope(tampered(b, { v: ENVELOPE_VERSION - 1 }, {})), "version", "broadcast");
+    rejected(decodeEnvelope(tampered(b, { step: undefined }, {})), "not_envelope", "broadcast");
+    rejected(decodeEnvelope(tampered(b, { step: 0 }, {})), "not_envelope", "broadcast");
+    rejected(decodeEnvelope(tampered(b, { run: "" }, {})), "not_envelope", "broadcast");
+    rejected(decodeEnvelope(tampered(b, { from: "a b" }, {})), "not_envelope", "broadcast");
+    rejected(decodeEnvelope(encodeEnvelope(b), { paramCount: P + 1 }), "shape", "broadcast");
+    rejected(decodeEnvelope(tampered(b, {}, { dtype: "f16" })), "shape", "broadcast");
+    rejected(decodeEnvelope(tampered(b, {}, { params: new Uint8Array(12) })), "shape");
+    const nan = Float64Array.of(1, NaN, 2);
+    rejected(
+      decodeEnvelope(tampered(b, {}, { params: new Uint8Array(nan.buffer) })),
+      "non_finite",
+      "broadcast",
+    );
+    rejected(decodeEnvelope(tampered(b, {}, { end: 64 })), "shape", "broadcast");
+    rejected(decodeEnvelope(tampered(b, {}, { chunkRows: 0 })), "shape", "broadcast");
+    rejected(decodeEnvelope(tampered(b, {}, { rows: new Uint8Array(8) })), "shape", "broadcast");
+    rejected(decodeEnvelope(tampered(b, {}, { blocks: [[0, 4]], deals: undefined })), "shape");
+  });
+
+  it("broadcasts whose deals are not a list of workers once each, with valid blocks", () => {
+    const b = broadcastEnvelope();
+    const deal = (worker: unknown, blocks: unknown) => [worker, blocks];
+    const bad: unknown[] = [
+      undefined,
+      null,
+      [],
+      { "w-a": [[0, 1]] },
+      [[0, 1]],
+      [deal("w-a", [[0, 1]]), "w-b"],
+      [["w-a"]],
+      [["w-a", [[0, 1]], "extra"]],
+      [deal("", [[0, 1]])],
+      [deal("a.b", [[0, 1]])],
+      [deal("w*", [[0, 1]])],
+      [deal("x".repeat(65), [[0, 1]])],
+      [deal(7, [[0, 1]])],
+      [deal("w-a", [[0, 1]]), deal("w-a", [[1, 1]])], // a worker twice
+      [deal("w-a", [[0, 2]]), deal("w-b", [[1, 1]])], // a block dealt twice
+      [deal("w-a", [[0, 4]]), deal("w-b", [[2, 2]])],
+      // Five deals for four chunks.
+      ["a", "b", "c", "d", "e"].map((w, i) => deal(w, [[Math.min(i, 3), 1]])),
+    ];
+    // Each worker's blocks are checked as a step's are.
+    for (
+      const blocks of [
+        [],
+        null,
+        [[1, 2]], // not aligned
+        [[0, 3]], // not a power of two
+        [[2, 1], [0, 2]], // out of order
+        [[0, 2], [1, 1]], // overlapping
+        [[4, 1]], // past the 4 chunks of 100 rows by 32
+        [[0]],
+        [["0", 1]],
+      ]
+    ) {
+      bad.push([deal("w-a", [[3, 1]]), deal("w-b", blocks)]);
+    }
+    for (const deals of bad) {
+      rejected(decodeEnvelope(tampered(b, {}, { deals })), "shape", "broadcast");
+    }
+    // An aligned block may reach past the last chunk; deals need not be in block order.
+    assert.ok(
+      decodeEnvelope(tampered(b, {}, { deals: [deal("w-b", [[2, 2]]), deal("w-a", [[0, 2]])] })).ok,
+    );
+    assert.ok(MAX_DEALS >= 1024, "a broadcast deals to as many workers as a run may have");
+    const many = Array.from({ length: MAX_DEALS + 1 }, (_, i) => deal(`w${i}`, [[i, 1]]));
+    const wide = tampered(b, {}, { end: 64 + 32 * (MAX_DEALS + 1), rows: null, deals: many });
+    rejected(decodeEnvelope(wide), "shape", "broadcast");
+    const fits = tampered(b, {}, {
+      end: 64 + 32 * MAX_DEALS,
+      rows: null,
+      deals: many.slice(0, MAX_DEALS),
+    });
+    assert.ok(decodeEnvelope(fits, { paramCount: P }).ok);
+  });
+
   it("results whose sums or stats do not match the blocks, or timings that are not finite", () => {
     rejected(decodeEnvelope(encodeEnvelope(result), { paramCount: P - 1 }), "shape", "result");
     rejected(decodeEnvelope(tampered(result, {}, { stats: new Uint8Array(8 * 4) })), "shape");
@@ -273,7 +415,7 @@ describe("decodeEnvelope rejects, with a reason", () => {
   });
 
   it("every truncation of a valid message, never throwing", () => {
-    for (const e of [step, result]) {
+    for (const e of [step, result, broadcastEnvelope()]) {
       const bytes = encodeEnvelope(e);
       for (let n = 0; n < bytes.length; n++) {
         rejected(decodeEnvelope(bytes.subarray(0, n)), "not_msgpack");
@@ -284,9 +426,11 @@ describe("decodeEnvelope rejects, with a reason", () => {
 
   it("valid messages with bytes changed at random, never throwing", () => {
     const messages = [encodeEnvelope(step), encodeEnvelope(result)];
+    messages.push(encodeEnvelope(broadcastEnvelope()));
+    const kinds = ["step", "result", "broadcast"];
     fc.assert(
       fc.property(
-        fc.nat(1),
+        fc.nat(2),
         fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), {
           minLength: 1,
           maxLength: 4,
@@ -296,10 +440,34 @@ describe("decodeEnvelope rejects, with a reason", () => {
           for (const [at, value] of changes) bytes[at % bytes.length] = value;
           const d = decodeEnvelope(bytes, { paramCount: P });
           if (!d.ok) assert.ok(REASONS.includes(d.reason), d.reason);
-          else assert.equal(d.envelope.kind, which === 0 ? "step" : "result");
+          else assert.equal(d.envelope.kind, kinds[which]);
         },
       ),
       { numRuns: 3000 },
+    );
+  });
+});
+
+describe("senderOf", () => {
+  it("reads the sender of a message of this version, without its body, never throwing", () => {
+    const bytes = encodeEnvelope(resultEnvelope());
+    assert.equal(senderOf(bytes, bytes.length), "w-1");
+    assert.equal(senderOf(bytes, bytes.length - 1), null, "larger than accepted");
+    const e = resultEnvelope();
+    assert.equal(senderOf(tampered(e, {}, { sums: "not floats" }), 1 << 20), "w-1");
+    assert.equal(senderOf(tampered(e, { v: ENVELOPE_VERSION + 1 }, {}), 1 << 20), null);
+    assert.equal(senderOf(tampered(e, { from: "a.b" }, {}), 1 << 20), null);
+    assert.equal(senderOf(tampered(e, { from: 5 }, {}), 1 << 20), null);
+    assert.equal(senderOf(new Packr().pack([1, 2]), 1 << 20), null);
+    for (let n = 0; n < bytes.length; n += 7) {
+      assert.equal(senderOf(bytes.subarray(0, n), 1e9), null);
+    }
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 300 }), (junk) => {
+        const from = senderOf(junk, 1 << 20);
+        assert.ok(from === null || typeof from === "string");
+      }),
+      { numRuns: 1000 },
     );
   });
 });
@@ -335,7 +503,7 @@ describe("random valid messages", () => {
           (_, i) => i % 2 ? i : i / 7,
         );
         const res: Envelope = {
-          v: 1,
+          v: ENVELOPE_VERSION,
           kind: "result",
           run: "r",
           step: 1,
@@ -346,7 +514,7 @@ describe("random valid messages", () => {
         assert.ok(d.ok && d.envelope.kind === "result", JSON.stringify(d));
         sameBits(d.envelope.body.sums, res.body.sums);
         const req: Envelope = {
-          v: 1,
+          v: ENVELOPE_VERSION,
           kind: "step",
           run: "r",
           step: 9,

@@ -6,7 +6,7 @@ import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { ClusterError } from "../src/engines/cluster/cluster_error.ts";
 import { connectCluster, reconnectCluster } from "../src/engines/cluster/connection.ts";
-import { encodeEnvelope } from "../src/engines/cluster/envelope.ts";
+import { encodeEnvelope, ENVELOPE_VERSION } from "../src/engines/cluster/envelope.ts";
 import {
   Membership,
   type MembershipEvent,
@@ -100,12 +100,18 @@ describe("WorkerLease and Membership", { skip }, () => {
         await kv.put("junk", Uint8Array.of(0xc1, 2, 3));
         await kv.put(
           "impostor",
-          encodeEnvelope({ v: 1, kind: "presence", run: "", from: "someone", body: presence }),
+          encodeEnvelope({
+            v: ENVELOPE_VERSION,
+            kind: "presence",
+            run: "",
+            from: "someone",
+            body: presence,
+          }),
         );
         await kv.put(
           "thin",
           encodeEnvelope({
-            v: 1,
+            v: ENVELOPE_VERSION,
             kind: "presence",
             run: "",
             from: "thin",

@@ -22,13 +22,13 @@ export interface ClusterFixture {
   /** What a test started: each still running is SIGKILLed when the test ends. */
   readonly running: RunningCli[];
   /**
-   * Starts a worker process of `threads` threads (default 1) on `runtime`; unless `wait` is
-   * false, waits until it has joined the cluster.
+   * Starts a worker process of `threads` threads (default 1) on `runtime`, connected to `url`
+   * (default the server's); unless `wait` is false, waits until it has joined the cluster.
    */
   startWorker(
     runtime: RuntimeKind,
     name: string,
-    options?: { readonly threads?: number; readonly wait?: boolean },
+    options?: { readonly threads?: number; readonly wait?: boolean; readonly url?: string },
   ): Promise<RunningCli>;
   /** Stops a worker as a person would (SIGTERM), checks its exit status; what it logged. */
   stopWorker(w: RunningCli): Promise<string>;
@@ -87,10 +87,10 @@ export function clusterFixture(prefix: string): ClusterFixture {
       return dir;
     },
     running,
-    async startWorker(runtime, name, { threads = 1, wait = true } = {}) {
+    async startWorker(runtime, name, { threads = 1, wait = true, url = server!.url } = {}) {
       const w = startCli(
         "worker",
-        ["--cluster", server!.url, "--threads", String(threads), "--name", name],
+        ["--cluster", url, "--threads", String(threads), "--name", name],
         {},
         600_000,
         runtime,

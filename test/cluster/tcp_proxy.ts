@@ -3,7 +3,9 @@
  * silent without network namespaces: `silence()` makes every connection made so far go quiet the
  * way a cut link does (nothing forwarded either way, the client's side no longer read, so that
  * what the client writes backs up in its socket), while connections made afterwards are forwarded
- * as usual (the link is back, the old connections lost).
+ * as usual (the link is back, the old connections lost). With `dropSubscription`, it also keeps
+ * from the server each subscription the client makes that the function picks (the client then
+ * misses every message on that subject, as it would any sent while its link was down).
  *
  * @example
  * ```ts
@@ -12,6 +14,7 @@
  * proxy.silence();
  * ```
  */
+import { Buffer } from "node:buffer";
 import { createConnection, createServer, type Socket } from "node:net";
 
 export interface TcpProxy extends AsyncDisposable {
@@ -23,8 +26,41 @@ export interface TcpProxy extends AsyncDisposable {
   stop(): Promise<void>;
 }
 
+/** What a proxy changes in what it forwards. */
+export interface ProxyOptions {
+  /** Called with the subject of each `SUB` a client sends; true keeps it from the server. */
+  readonly dropSubscription?: (subject: string) => boolean;
+}
+
+/**
+ * The client's side of the NATS protocol, forwarded op by op without the `SUB`s `drop` picks: a
+ * function of each chunk read to the bytes to write on (an op cut across chunks waits for its
+ * end). Only `PUB` and `HPUB` carry a payload, whose size ends their line.
+ */
+function withoutSubscriptions(drop: (subject: string) => boolean): (chunk: Uint8Array) => Buffer {
+  let pending = Buffer.alloc(0);
+  return (chunk) => {
+    const buf = Buffer.concat([pending, chunk]);
+    const out: Buffer[] = [];
+    let at = 0;
+    for (;;) {
+      const eol = buf.indexOf("\r\n", at);
+      if (eol < 0) break;
+      const [op, ...args] = buf.subarray(at, eol).toString("latin1").split(" ").filter((x) => x);
+      let end = eol + 2;
+      const name = (op ?? "").toUpperCase();
+      if (name === "PUB" || name === "HPUB") end += Number(args.at(-1)) + 2;
+      if (end > buf.length) break;
+      if (!(name === "SUB" && drop(args[0]))) out.push(buf.subarray(at, end));
+      at = end;
+    }
+    pending = Buffer.from(buf.subarray(at));
+    return Buffer.concat(out);
+  };
+}
+
 /** Starts a proxy on a free loopback port that forwards to `127.0.0.1:targetPort`. */
-export function startTcpProxy(targetPort: number): Promise<TcpProxy> {
+export function startTcpProxy(targetPort: number, options: ProxyOptions = {}): Promise<TcpProxy> {
   const pairs = new Set<{ client: Socket; server: Socket; silent: boolean }>();
   const proxy = createServer((client) => {
     const server = createConnection(targetPort, "127.0.0.1");
@@ -35,7 +71,10 @@ export function startTcpProxy(targetPort: number): Promise<TcpProxy> {
       client.destroy();
       server.destroy();
     };
-    client.on("data", (b: Uint8Array) => pair.silent || server.write(b));
+    const filter = options.dropSubscription === undefined
+      ? (b: Uint8Array) => b
+      : withoutSubscriptions(options.dropSubscription);
+    client.on("data", (b: Uint8Array) => pair.silent || server.write(filter(b)));
     server.on("data", (b: Uint8Array) => pair.silent || client.write(b));
     for (const s of [client, server]) {
       s.on("error", end);

@@ -1,4 +1,9 @@
-import type { NatsConnection } from "@nats-io/transport-node";
+import {
+  createInbox,
+  type Msg,
+  type NatsConnection,
+  type Subscription,
+} from "@nats-io/transport-node";
 import { chunkCount } from "../../core/shards.ts";
 import type { RunSpec } from "../../core/run_spec.ts";
 import type { StepEngine, StepInput, StepOutput, TransportReport } from "../../core/step_engine.ts";
@@ -25,6 +30,7 @@ import {
   encodeEnvelope,
   type Envelope,
   ENVELOPE_VERSION,
+  senderOf,
   type StepResult,
 } from "./envelope.ts";
 import { type Member, Membership } from "./membership.ts";
@@ -71,7 +77,24 @@ interface Serving {
   readonly buffers: DecodeBuffers;
   /** The memory the steps sent to it are encoded into (the next follows its answer). */
   readonly steps: EncodeBuffer;
+  /**
+   * Whether it has answered a step of the run, so that it is sent the run's broadcasts: its
+   * subscription to them, made before it answered the join, has had a step's time to reach every
+   * server of a NATS cluster. Until then, and for the rest of the run once it has left a broadcast
+   * unanswered (`#unheard`), it is sent its blocks alone.
+   */
+  listens: boolean;
 }
+
+/** A worker's blocks in a step's broadcast: the request, and how long its answer is waited for. */
+interface Dealt {
+  readonly id: string;
+  readonly job: Job;
+  readonly wait: number;
+}
+
+/** Awaits one worker's answer to a broadcast: called with the reply's bytes. */
+type Awaiting = (data: Uint8Array) => void;
 
 /** What one request of a step asks: these blocks of this batch. */
 interface Job {
@@ -84,10 +107,12 @@ interface Job {
 
 /**
  * The coordinator of a run on worker processes: each step it deals the batch's chunks to the
- * worker processes in aligned blocks, sends each its blocks with the parameters over NATS, and
- * finishes the reduction tree over the block sums they send back, so that the run has the bits of
- * `--workers 0`. A worker that stops answering (killed, its host gone, its link cut) loses its
- * blocks to the others within the timeout; one that joins takes work from the next step on.
+ * worker processes in aligned blocks, publishes the parameters and every worker's blocks in one
+ * message to the run's workers over NATS (a worker new to the run, and blocks dealt again after a
+ * failure, are sent to one worker at a time), and finishes the reduction tree over the block sums
+ * they send back, so that the run has the bits of `--workers 0`. A worker that stops answering
+ * (killed, its host gone, its link cut) loses its blocks to the others within the timeout; one that
+ * joins takes work from the next step on.
  *
  * @example
  * ```ts
@@ -124,6 +149,20 @@ export class ClusterEngine implements StepEngine {
   readonly #log: (line: string) => void;
   readonly #heartbeat: ReturnType<typeof setInterval>;
   #steps = 0;
+  /** The memory each step's broadcast is encoded into (the next follows every answer to it). */
+  readonly #broadcastBuffer = new EncodeBuffer();
+  /** Where the answers to broadcasts arrive: `<inbox>.<step>`. */
+  readonly #replyInbox: string;
+  readonly #replies: Subscription;
+  /** The step whose broadcast is answered now, its workers not answered yet, and their bound. */
+  #awaiting: { step: number; workers: Map<string, Awaiting>; maxBytes: number } | null = null;
+  /**
+   * Workers that left a broadcast unanswered until their time ran out: whatever kept it from them
+   * (a subscription the server refuses, a link that keeps dropping), they get requests alone.
+   */
+  readonly #unheard = new Set<string>();
+  /** Replies to broadcasts dropped (late, duplicate, unreadable), by kind. */
+  readonly #droppedReplies = new Map<string, number>();
   #bytes = 0;
   #syncMs = 0;
   #slowestStepMs = 0;
@@ -152,6 +191,12 @@ export class ClusterEngine implements StepEngine {
     this.#options = options;
     this.#maxWorkers = Math.max(options.minWorkers, chunkCount(spec.batchSize, spec.chunkRows));
     this.#log = context.onLog ?? (() => {});
+    this.#replyInbox = createInbox();
+    this.#replies = nc.subscribe(`${this.#replyInbox}.*`, {
+      callback: (error, msg) => {
+        if (!error) this.#onReply(msg);
+      },
+    });
     const alive = encodeEnvelope({
       v: ENVELOPE_VERSION,
       kind: "alive",
@@ -264,13 +309,22 @@ export class ClusterEngine implements StepEngine {
       } else {
         pending = redeal(pending, this.#members());
       }
-      const attempts = [...pending].filter(([, blocks]) => blocks.length > 0).map(
-        async ([id, blocks]) => {
-          const job = { step, batch, rowIds, blocks, chunks };
+      const dealt: Dealt[] = [...pending].filter(([, blocks]) => blocks.length > 0).map(
+        ([id, blocks]) => {
           const fetches = redealt || !sameBlocks(before.get(id), blocks);
           fetching ||= fetches;
           const wait = fetches ? Math.max(timeout, this.#options.waitMs) : timeout;
-          let got = await this.#request(id, job, wait);
+          return { id, job: { step, batch, rowIds, blocks, chunks }, wait };
+        },
+      );
+      // The first dealing of a step goes in one message to every worker that listens for it;
+      // blocks dealt again after a failure, and a worker new to the run, by request.
+      const broadcast = redealt
+        ? new Map<string, Promise<StepResult | null>>()
+        : this.#broadcast(dealt.filter((d) => this.#serving.get(d.id)?.listens));
+      const attempts = dealt.map(
+        async ({ id, job, wait }) => {
+          let got = await (broadcast.get(id) ?? this.#request(id, job, wait));
           if (got === null) return;
           slowestWorkerMs = Math.max(slowestWorkerMs, got.computeMs + got.dataMs);
           if (!finiteResult(got)) got = await this.#check(id, got, job);
@@ -289,6 +343,7 @@ export class ClusterEngine implements StepEngine {
         },
       );
       await Promise.all(attempts);
+      this.#awaiting = null;
     }
     const t1 = performance.now();
     const out = this.#combiner.finish(input.learningRate, rows, input.step);
@@ -320,6 +375,11 @@ export class ClusterEngine implements StepEngine {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#heartbeat);
+    this.#replies.unsubscribe();
+    if (this.#droppedReplies.size > 0) {
+      const counts = [...this.#droppedReplies].map(([kind, n]) => `${n} × ${kind}`).join(", ");
+      this.#log(`replies dropped: ${counts}`);
+    }
     for (const id of this.#serving.keys()) this.#send(id, "leave");
     this.#serving.clear();
     this.#membership.stop();
@@ -348,7 +408,7 @@ export class ClusterEngine implements StepEngine {
     timeout: number,
     into: "reuse" | "fresh" = "reuse",
   ): Promise<StepResult | null> {
-    const { step, batch, rowIds, blocks, chunks } = job;
+    const { step, batch, rowIds, blocks } = job;
     const serving = this.#serving.get(id);
     if (!serving) return null;
     const bytes = encodeEnvelope({
@@ -367,35 +427,154 @@ export class ClusterEngine implements StepEngine {
         blocks,
       },
     }, into === "reuse" ? serving.steps : undefined);
+    this.#bytes += bytes.byteLength;
+    const reply = await this.#answer(
+      id,
+      job,
+      this.#nc.request(subject("worker", id, "step"), bytes, { timeout }).then((m) => {
+        this.#bytes += m.data.byteLength;
+        return m.data;
+      }),
+    );
+    return reply === null ? null : this.#accept(serving, job, reply, into);
+  }
+
+  /**
+   * Publishes the step's batch and parameters once to the run's workers, with each of `dealt`'s
+   * blocks, and waits for each worker's answer as `#request` does (its own `wait`): by worker id,
+   * its results, null for each that failed.
+   */
+  #broadcast(dealt: readonly Dealt[]): Map<string, Promise<StepResult | null>> {
+    const results = new Map<string, Promise<StepResult | null>>();
+    if (dealt.length === 0) return results;
+    const { step, batch, rowIds, chunks } = dealt[0].job;
+    const bytes = encodeEnvelope({
+      v: ENVELOPE_VERSION,
+      kind: "broadcast",
+      run: this.#run,
+      step,
+      from: this.#from,
+      body: {
+        dtype: this.#spec.dtype,
+        params: this.#ws.params.all,
+        begin: batch.begin,
+        end: batch.end,
+        rows: rowIds,
+        chunkRows: this.#spec.chunkRows,
+        deals: dealt.map(({ id, job }) => ({ worker: id, blocks: job.blocks })),
+      },
+    }, this.#broadcastBuffer);
+    const workers = new Map<string, Awaiting>();
+    let maxBytes = 0;
+    for (const { id, job, wait } of dealt) {
+      maxBytes = Math.max(maxBytes, this.#resultBytes(job.blocks.length, chunks));
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const data = new Promise<Uint8Array>((resolve, reject) => {
+        workers.set(id, resolve);
+        timer = setTimeout(() => {
+          this.#unheard.add(id);
+          reject(new Error("timeout"));
+        }, wait);
+      });
+      const answered = this.#answer(id, job, data).finally(() => {
+        clearTimeout(timer);
+        // Anything it sends for this step from now on is late.
+        workers.delete(id);
+      });
+      const serving = this.#serving.get(id)!;
+      results.set(
+        id,
+        answered.then((reply) =>
+          reply === null ? null : this.#accept(serving, job, reply, "reuse")
+        ),
+      );
+    }
+    this.#awaiting = { step, workers, maxBytes };
+    this.#nc.publish(subject("run", this.#run, "step"), bytes, {
+      reply: `${this.#replyInbox}.${step}`,
+    });
+    this.#bytes += bytes.byteLength;
+    return results;
+  }
+
+  /** A reply to a broadcast: handed to the worker awaiting it, else counted and dropped. */
+  #onReply(msg: Msg): void {
+    const data = msg.data;
+    this.#bytes += data.byteLength;
+    // The server's answer to a broadcast no process listens to (a status, without data).
+    if (msg.headers?.code === 503) return this.#dropReply("no responders", msg.subject);
+    const step = msg.subject.slice(this.#replyInbox.length + 1);
+    const awaiting = this.#awaiting;
+    if (awaiting === null || step !== String(awaiting.step)) {
+      return this.#dropReply("late", `a reply for step ${step.slice(0, 20)}`);
+    }
+    const from = senderOf(data, awaiting.maxBytes);
+    if (from === null) return this.#dropReply("unread", `${data.byteLength} bytes, no sender`);
+    const answer = awaiting.workers.get(from);
+    if (answer === undefined) {
+      return this.#dropReply("not awaited", `step ${step} from ${from}`);
+    }
+    awaiting.workers.delete(from);
+    answer(data);
+  }
+
+  /**
+   * Counts a reply to a broadcast that no worker awaits: from a worker dropped or not dealt
+   * blocks, a second one, one for an earlier step, or one without a sender. The first of each
+   * kind is logged; the counts when the run closes.
+   */
+  #dropReply(kind: string, detail: string): void {
+    const count = (this.#droppedReplies.get(kind) ?? 0) + 1;
+    this.#droppedReplies.set(kind, count);
+    if (count === 1) {
+      this.#log(`dropped a reply (${kind}; ${detail}); more of this kind are only counted`);
+    }
+  }
+
+  /**
+   * The reply of worker `id` to `job`, or null when it failed: it was dropped from the run when
+   * it did not answer (`reply` rejects) or its lease ended first.
+   */
+  async #answer(id: string, job: Job, reply: Promise<Uint8Array>): Promise<Uint8Array | null> {
+    const serving = this.#serving.get(id);
+    reply.catch(() => {});
+    if (!serving) return null;
     let fail = (_: string) => {};
     const lost = new Promise<never>((_, reject) => {
       fail = (why) => reject(new Error(why));
     });
     lost.catch(() => {});
     serving.lost.add(fail);
-    let reply;
     try {
-      reply = await Promise.race([
-        this.#nc.request(subject("worker", id, "step"), bytes, { timeout }),
-        lost,
-      ]);
+      return await Promise.race([reply, lost]);
     } catch (e) {
       const why = String((e as Error)?.message ?? e).split("\n")[0];
-      this.#drop(id, `no result for step ${step} (${why})`, chunks, blocks);
+      this.#drop(id, `no result for step ${job.step} (${why})`, job.chunks, job.blocks);
       return null;
     } finally {
       serving.lost.delete(fail);
     }
-    this.#bytes += bytes.byteLength + reply.data.byteLength;
+  }
+
+  /**
+   * The result in a worker's reply to `job`, decoded into its buffers (or fresh memory), or
+   * null when it is malformed or answers another request: the worker is then excluded.
+   */
+  #accept(
+    serving: Serving,
+    job: Job,
+    reply: Uint8Array,
+    into: "reuse" | "fresh",
+  ): StepResult | null {
+    const { step, blocks, chunks } = job;
+    const id = serving.member.id;
     // Excluded while this request was in flight (its answer to a check was wrong): its blocks go
     // to the others.
     if (this.#declined.has(id)) return null;
-    const size = this.#spec.dtype === "f32" ? 4 : 8;
-    const d = decodeEnvelope(reply.data, {
+    const d = decodeEnvelope(reply, {
       paramCount: this.#ws.layout.paramCount,
       ...(into === "reuse" ? { reuse: serving.buffers } : {}),
-      // The sums and statistics asked for, and room for the envelope around them.
-      maxBytes: blocks.length * (this.#ws.layout.paramCount * size + 16) + 16 * chunks + 4096,
+      maxBytes: this.#resultBytes(blocks.length, chunks),
     });
     const why = d.ok ? unanswered(d.envelope, this.#run, id, job, this.#spec.dtype) : null;
     if (!d.ok || why !== null) {
@@ -403,7 +582,14 @@ export class ClusterEngine implements StepEngine {
       this.#drop(id, `step ${step}: ${what}`, chunks, blocks, true);
       return null;
     }
+    serving.listens = !this.#unheard.has(id);
     return (d.envelope as Envelope<"result">).body;
+  }
+
+  /** The largest result for `blocks` blocks: their sums and statistics, and the envelope. */
+  #resultBytes(blocks: number, chunks: number): number {
+    const size = this.#spec.dtype === "f32" ? 4 : 8;
+    return blocks * (this.#ws.layout.paramCount * size + 16) + 16 * chunks + 4096;
   }
 
   /** Rows of the last step's batch in `blocks`. */
@@ -606,6 +792,7 @@ export class ClusterEngine implements StepEngine {
         lost: new Set(),
         buffers: new DecodeBuffers(),
         steps: new EncodeBuffer(),
+        listens: false,
       });
       this.#log(
         `worker ${member.id} (${member.name}, ${member.runtime}, ${member.threads} ` +

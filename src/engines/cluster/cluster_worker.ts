@@ -1,4 +1,4 @@
-import type { NatsConnection, Subscription } from "@nats-io/transport-node";
+import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
 import type { RunSpec } from "../../core/run_spec.ts";
 import { findBlasLibrary } from "../../kernels/blas.ts";
 import { BlockComputer } from "./block_computer.ts";
@@ -7,6 +7,7 @@ import { connectCluster, reconnectCluster } from "./connection.ts";
 import { DatasetPieces } from "./dataset_store.ts";
 import {
   BUSY_NOTE,
+  type ChunkBlock,
   DecodeBuffers,
   decodeEnvelope,
   EncodeBuffer,
@@ -14,6 +15,7 @@ import {
   type Envelope,
   ENVELOPE_VERSION,
   type JoinReply,
+  type StepBatch,
 } from "./envelope.ts";
 import { kernelIdentity } from "../../kernels/kernel_identity.ts";
 import { kernelsLabel } from "../../kernels/select.ts";
@@ -54,6 +56,8 @@ interface Served {
   readonly timeoutMs: number;
   lastHeard: number;
   readonly alive: Subscription;
+  /** The run's `broadcast` steps, handled in the queue of this worker's own steps. */
+  readonly steps: Subscription;
   /** Resolves when the run is given up, so that a step in flight is abandoned at once. */
   readonly released: Promise<null>;
   release: () => void;
@@ -104,16 +108,26 @@ export class ClusterWorker {
     this.#inbox = nc.subscribe(`${subject("worker", id)}.*`, {
       callback: (error, msg) => {
         if (error) return;
-        const log = (e: unknown) => this.#log(`error: ${String((e as Error)?.message ?? e)}`);
         if (msg.subject.endsWith(".step")) {
-          this.#queue = this.#queue.then(() => this.#handle(msg.data, msg, this.#stepBuffers))
-            .catch(log);
+          this.#enqueueStep(msg);
         } else {
+          const log = (e: unknown) => this.#log(`error: ${String((e as Error)?.message ?? e)}`);
           this.#control = this.#control.then(() => this.#handle(msg.data, msg)).catch(log);
         }
       },
     });
     this.#watchdog = setInterval(() => this.#checkCoordinator(), 250);
+  }
+
+  /**
+   * Queues a step, sent to this worker or broadcast to its run: steps are computed one at a time,
+   * to the end, in the order they arrive (NATS keeps the coordinator's order on our connection),
+   * decoded into the one `#stepBuffers`.
+   */
+  #enqueueStep(msg: Msg): void {
+    const log = (e: unknown) => this.#log(`error: ${String((e as Error)?.message ?? e)}`);
+    this.#queue = this.#queue.then(() => this.#handle(msg.data, msg, this.#stepBuffers))
+      .catch(log);
   }
 
   /** Connects, takes a lease and starts serving. */
@@ -195,14 +209,19 @@ export class ClusterWorker {
         return msg.respond(this.#reply(e.run, "joined", await this.#join(e)))
           ? undefined
           : undefined;
-      case "step": {
+      case "step":
+      case "broadcast": {
         const served = this.#served;
         if (!served || e.run !== served.run || e.from !== served.coordinator) {
-          this.#drop("step: another run", `run ${e.run} from ${e.from}`);
+          this.#drop(`${e.kind}: another run`, `run ${e.run} from ${e.from}`);
           return;
         }
         served.lastHeard = performance.now();
-        const computing = this.#step(served, e);
+        const blocks = e.kind === "step"
+          ? e.body.blocks
+          : e.body.deals.find((d) => d.worker === this.id)?.blocks;
+        if (blocks === undefined) return; // a broadcast that deals us nothing
+        const computing = this.#step(served, e.step!, e.body, blocks);
         computing.catch(() => {}); // abandoned: its end concerns no one
         const result = await Promise.race([computing, served.released]);
         if (result !== null && this.#served === served) msg.respond(result);
@@ -246,6 +265,16 @@ export class ClusterWorker {
         if (this.#served?.run === e.run) this.#served.lastHeard = performance.now();
       },
     });
+    // Subscribed before the join is answered: the server has the subscription by the time the
+    // coordinator has the answer (a connection's messages are processed in order).
+    const steps = this.#nc.subscribe(subject("run", e.run, "step"), {
+      callback: (error, msg) => {
+        if (!error) return this.#enqueueStep(msg);
+        // Refused by the server (permissions without the run's step subject): the coordinator
+        // sends us our steps alone once we leave a broadcast unanswered.
+        this.#log(`cannot hear run ${e.run}'s steps: ${String(error.message).split("\n")[0]}`);
+      },
+    });
     let release = () => {};
     const released = new Promise<null>((resolve) => release = () => resolve(null));
     this.#served = {
@@ -259,6 +288,7 @@ export class ClusterWorker {
       timeoutMs,
       lastHeard: performance.now(),
       alive,
+      steps,
       released,
       release,
     };
@@ -271,8 +301,13 @@ export class ClusterWorker {
     return { accepted: true, note: "", identity };
   }
 
-  async #step(served: Served, e: Envelope<"step">): Promise<Uint8Array> {
-    const req = e.body;
+  /** Computes `blocks` of step `step`'s batch `req`; the result's bytes. */
+  async #step(
+    served: Served,
+    step: number,
+    req: StepBatch,
+    blocks: readonly ChunkBlock[],
+  ): Promise<Uint8Array> {
     const t0 = performance.now();
     const order = req.rows === null
       ? null
@@ -280,17 +315,17 @@ export class ClusterWorker {
     const batch = order === null
       ? { begin: req.begin, end: req.end }
       : { begin: 0, end: req.end - req.begin };
-    const got = await served.computer.compute(req.params, batch, req.blocks, order, served.rows);
+    const got = await served.computer.compute(req.params, batch, blocks, order, served.rows);
     const dataMs = served.rows.takeDataMs();
     return encodeEnvelope({
       v: ENVELOPE_VERSION,
       kind: "result",
       run: served.run,
-      step: e.step!,
+      step,
       from: this.id,
       body: {
         dtype: req.dtype,
-        blocks: req.blocks,
+        blocks,
         chunks: Math.ceil((req.end - req.begin) / req.chunkRows),
         sums: got.sums,
         stats: got.chunkStats,
@@ -349,6 +384,7 @@ export class ClusterWorker {
     if (!s) return;
     this.#served = null;
     s.alive.unsubscribe();
+    s.steps.unsubscribe();
     s.release();
     this.#log(`left run ${s.run}: ${why}`);
     const closing = Promise.all([

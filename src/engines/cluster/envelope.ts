@@ -13,8 +13,11 @@ import { allFinite, type Dtype, type Floats } from "../../dtype.ts";
 import type { RunSpec } from "../../core/run_spec.ts";
 import { isSubjectToken } from "./subjects.ts";
 
-/** The envelope's format version; a receiver rejects every other. */
-export const ENVELOPE_VERSION = 1;
+/**
+ * The envelope's format version; a receiver rejects every other. 2: a step's parameters go to all
+ * the workers of a run in one `broadcast`, which a worker of version 1 would never hear.
+ */
+export const ENVELOPE_VERSION = 2;
 
 // Typed arrays' bytes are sent as they are in memory; that is little-endian on every machine this
 // project runs on (x86-64, ARM64), and a big-endian one would compute garbage silently.
@@ -33,8 +36,8 @@ export interface ChunkBlock {
   readonly span: number;
 }
 
-/** Coordinator → worker, once per step: compute these blocks of this batch at these parameters. */
-export interface StepRequest {
+/** A step's batch and the parameters to compute it at. */
+export interface StepBatch {
   readonly dtype: Dtype;
   /** The parameters of this step (P floats). */
   readonly params: Floats;
@@ -48,11 +51,33 @@ export interface StepRequest {
   readonly rows: Uint32Array | null;
   /** Rows per chunk; chunk c is positions [begin + c·chunkRows, …) of the batch. */
   readonly chunkRows: number;
+}
+
+/** Coordinator → one worker: compute these blocks of this batch at these parameters. */
+export interface StepRequest extends StepBatch {
   /** The blocks this worker computes, in increasing order, disjoint. */
   readonly blocks: readonly ChunkBlock[];
 }
 
-/** Worker → coordinator, the reply to one step request. */
+/** One worker's share of a broadcast step. */
+export interface Deal {
+  /** The worker's id. */
+  readonly worker: string;
+  /** Its blocks, as a `StepRequest`'s. */
+  readonly blocks: readonly ChunkBlock[];
+}
+
+/**
+ * Coordinator → every worker of its run, once per step: the batch and parameters, and which
+ * blocks each worker computes; one worker's blocks never overlap another's. Each worker dealt
+ * blocks answers with a `result`, as to a `StepRequest` of its blocks.
+ */
+export interface BroadcastStep extends StepBatch {
+  /** In no particular order, each worker once; a worker not listed computes nothing. */
+  readonly deals: readonly Deal[];
+}
+
+/** Worker → coordinator, the reply to one step request, or to its blocks of a broadcast. */
 export interface StepResult {
   readonly dtype: Dtype;
   /** The blocks computed, as requested. */
@@ -113,6 +138,7 @@ export type RunSignal = Record<string, never>;
 
 interface Bodies {
   step: StepRequest;
+  broadcast: BroadcastStep;
   result: StepResult;
   presence: Presence;
   join: JoinRequest;
@@ -129,7 +155,7 @@ export type Envelope<K extends Kind = Kind> = K extends Kind ? {
     readonly v: typeof ENVELOPE_VERSION;
     readonly kind: K;
     readonly run: string;
-    /** The step (1-based) for step requests and results; absent otherwise. */
+    /** The step (1-based) for steps, broadcasts and results; absent otherwise. */
     readonly step?: number;
     /** The sender's id. */
     readonly from: string;
@@ -210,6 +236,8 @@ const MAX_ID_LENGTH = 64;
 const MAX_NAME_LENGTH = 256;
 const MAX_BACKENDS = 16;
 const MAX_THREADS = 4096;
+/** The most workers one broadcast deals to. */
+export const MAX_DEALS = 4096;
 
 // Plain MessagePack maps, bins and numbers, readable by any MessagePack implementation.
 const packr = new Packr({ useRecords: false });
@@ -254,7 +282,7 @@ export class EncodeBuffer {
  *
  * @example
  * ```ts
- * const bytes = encodeEnvelope({ v: 1, kind: "presence", run: "", from: "w1", body: presence });
+ * const bytes = encodeEnvelope({ v: 2, kind: "presence", run: "", from: "w1", body: presence });
  * ```
  */
 export function encodeEnvelope(envelope: Envelope, reuse?: EncodeBuffer): Uint8Array {
@@ -264,23 +292,23 @@ export function encodeEnvelope(envelope: Envelope, reuse?: EncodeBuffer): Uint8A
   switch (envelope.kind) {
     case "step": {
       const b = envelope.body;
-      body = {
-        dtype: b.dtype,
-        params: bytesOf(b.params),
-        begin: b.begin,
-        end: b.end,
-        rows: b.rows === null ? null : bytesOf(b.rows),
-        chunkRows: b.chunkRows,
-        blocks: b.blocks.map(({ first, span }) => [first, span]),
-      };
+      body = { ...batchFields(b), blocks: blockPairs(b.blocks) };
       vectorBytes = b.params.byteLength + (b.rows?.byteLength ?? 0) + 16 * b.blocks.length;
+      break;
+    }
+    case "broadcast": {
+      const b = envelope.body;
+      body = { ...batchFields(b), deals: b.deals.map((d) => [d.worker, blockPairs(d.blocks)]) };
+      vectorBytes = b.params.byteLength + (b.rows?.byteLength ?? 0);
+      // An id of up to 64 characters and its blocks, with their headers.
+      for (const d of b.deals) vectorBytes += 80 + 16 * d.blocks.length;
       break;
     }
     case "result": {
       const b = envelope.body;
       body = {
         dtype: b.dtype,
-        blocks: b.blocks.map(({ first, span }) => [first, span]),
+        blocks: blockPairs(b.blocks),
         chunks: b.chunks,
         sums: bytesOf(b.sums),
         stats: bytesOf(b.stats),
@@ -323,6 +351,22 @@ export function encodeEnvelope(envelope: Envelope, reuse?: EncodeBuffer): Uint8A
   } finally {
     packr.useBuffer(new Uint8Array(OWN_BYTES));
   }
+}
+
+/** The fields of a `StepBatch` as they are packed. */
+function batchFields(b: StepBatch): Record<string, unknown> {
+  return {
+    dtype: b.dtype,
+    params: bytesOf(b.params),
+    begin: b.begin,
+    end: b.end,
+    rows: b.rows === null ? null : bytesOf(b.rows),
+    chunkRows: b.chunkRows,
+  };
+}
+
+function blockPairs(blocks: readonly ChunkBlock[]): [number, number][] {
+  return blocks.map(({ first, span }) => [first, span]);
 }
 
 /** Thrown inside the validators only, caught in `decodeEnvelope`. */
@@ -408,7 +452,11 @@ function floats(
 }
 
 function blocks(map: Fields, chunks: number): ChunkBlock[] {
-  const list = field(map, "blocks");
+  return blockList(field(map, "blocks"), chunks);
+}
+
+/** `list` as increasing, disjoint aligned blocks that start inside a batch of `chunks` chunks. */
+function blockList(list: unknown, chunks: number): ChunkBlock[] {
   // Disjoint blocks that start inside the batch are at most as many as its chunks.
   if (!Array.isArray(list) || list.length === 0) fail("shape", "blocks is not a list of blocks");
   const result: ChunkBlock[] = [];
@@ -437,6 +485,47 @@ export function coveredChunks(list: readonly ChunkBlock[], chunks: number): numb
 }
 
 function stepBody(b: Fields, expect: DecodeExpectations): StepRequest {
+  const batch = batchBody(b, expect);
+  return { ...batch, blocks: blocks(b, chunksOf(batch)) };
+}
+
+function chunksOf(b: StepBatch): number {
+  return Math.ceil((b.end - b.begin) / b.chunkRows);
+}
+
+/**
+ * The deals of a broadcast: 1 to `MAX_DEALS` workers, at most one per chunk of the batch (each is
+ * dealt a block), each once, each with a valid block list, no two blocks overlapping.
+ */
+function broadcastBody(b: Fields, expect: DecodeExpectations): BroadcastStep {
+  const batch = batchBody(b, expect);
+  const chunks = chunksOf(batch);
+  const list = field(b, "deals");
+  if (!Array.isArray(list) || list.length === 0 || list.length > Math.min(chunks, MAX_DEALS)) {
+    fail("shape", `deals is not a list of 1–${Math.min(chunks, MAX_DEALS)} deals`);
+  }
+  const deals: Deal[] = [];
+  const workers = new Set<string>();
+  for (const d of list) {
+    if (!Array.isArray(d) || d.length !== 2) fail("shape", "a deal is not [worker, blocks]");
+    const [worker, dealt] = d;
+    if (typeof worker !== "string" || !isSubjectToken(worker)) {
+      fail("shape", "a deal's worker is not an id");
+    }
+    if (workers.has(worker)) fail("shape", `worker ${worker} is dealt twice`);
+    workers.add(worker);
+    deals.push({ worker, blocks: blockList(dealt, chunks) });
+  }
+  const all = deals.flatMap((d) => d.blocks).sort((x, y) => x.first - y.first);
+  for (let i = 1; i < all.length; i++) {
+    if (all[i].first < all[i - 1].first + all[i - 1].span) {
+      fail("shape", `block [${all[i].first}, ${all[i].span}] is dealt to two workers`);
+    }
+  }
+  return { ...batch, deals };
+}
+
+function batchBody(b: Fields, expect: DecodeExpectations): StepBatch {
   const dtype = dtypeOf(b);
   const params = floats(b, "params", dtype, expect.paramCount, expect.reuse);
   if (params.length === 0) fail("shape", "params is empty");
@@ -453,8 +542,7 @@ function stepBody(b: Fields, expect: DecodeExpectations): StepRequest {
     }
     rows = new Uint32Array(aligned(bytes, "rows", expect.reuse), 0, end - begin);
   }
-  const chunks = Math.ceil((end - begin) / chunkRows);
-  return { dtype, params, begin, end, rows, chunkRows, blocks: blocks(b, chunks) };
+  return { dtype, params, begin, end, rows, chunkRows };
 }
 
 function resultBody(b: Fields, expect: DecodeExpectations): StepResult {
@@ -603,11 +691,14 @@ export function decodeEnvelope(bytes: Uint8Array, expect: DecodeExpectations = {
     const header = { v: ENVELOPE_VERSION, run, from } as const;
     switch (k) {
       case "step":
+      case "broadcast":
       case "result": {
         if (run === "") fail("not_envelope", `a ${k} message without a run`);
         if (step === undefined) fail("not_envelope", `a ${k} message without a step`);
         const envelope = k === "step"
           ? { ...header, kind: k, step, body: stepBody(body, expect) }
+          : k === "broadcast"
+          ? { ...header, kind: k, step, body: broadcastBody(body, expect) }
           : { ...header, kind: k, step, body: resultBody(body, expect) };
         return { ok: true, envelope };
       }
@@ -632,5 +723,28 @@ export function decodeEnvelope(bytes: Uint8Array, expect: DecodeExpectations = {
     if (e instanceof Reject) return { ok: false, reason: e.reason, kind, detail: e.detail };
     // A validator's own bug must not escape the subscription either; say what it was.
     return { ok: false, reason: "not_envelope", kind, detail: `unexpected: ${String(e)}` };
+  }
+}
+
+/**
+ * The sender (`from`) of a message of this version, read without validating its body; null when
+ * it is larger than `maxBytes` or has no such sender. For replies that share one subject: the
+ * sender's memory is chosen before `decodeEnvelope` validates the message into it. Never throws.
+ *
+ * @example
+ * ```ts
+ * const from = senderOf(msg.data, 1 << 20);
+ * ```
+ */
+export function senderOf(bytes: Uint8Array, maxBytes: number): string | null {
+  if (bytes.byteLength > maxBytes) return null;
+  try {
+    // Binary fields are views of `bytes`: reading the envelope copies none of its vectors.
+    const value: unknown = unpackr.unpack(bytes);
+    if (!isMap(value) || field(value, "v") !== ENVELOPE_VERSION) return null;
+    const from = field(value, "from");
+    return typeof from === "string" && isSubjectToken(from) ? from : null;
+  } catch {
+    return null;
   }
 }

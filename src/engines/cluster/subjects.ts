@@ -1,4 +1,14 @@
-/** Every subject of the cluster protocol starts with this: the project, then the protocol version. */
+/**
+ * The subjects of the cluster protocol, after the prefix:
+ * - `worker.<id>.join`, `.step`, `.leave`: a coordinator to one worker (a join and a step are
+ *   requests);
+ * - `run.<run>.alive`: the coordinator of a run to its workers, its heartbeat;
+ * - `run.<run>.step`: the coordinator of a run to its workers, each step's `broadcast` (the batch,
+ *   the parameters and every worker's blocks, once), which each worker dealt blocks answers on the
+ *   reply subject it carries.
+ *
+ * Every subject of the cluster protocol starts with this: the project, then the protocol version.
+ */
 export const SUBJECT_PREFIX = "shardnet.v1";
 
 /** What may appear in one token of a subject: no dot, wildcard or white space. */
