@@ -137,10 +137,58 @@ describe("cluster engine", () => {
       assert.equal(deafened, 2, "subscribed, given up on, subscribed again");
       assert.match(
         r.stderr,
-        new RegExp(`worker ${id} lost: no result for step \\d+ \\(timeout\\)`),
+        new RegExp(`worker ${id} lost: no result for step \\d+ \\(timeout after 2 s\\)`),
       );
       assert.equal(r.stderr.match(/\(b2, [^\n]*\) joined/g)?.length, 2, r.stderr);
       assert.equal(JSON.parse(r.stdout.trim().split("\n").at(-1)!).processes, 2);
+      await stopWorker(a);
+      await stopWorker(b);
+    },
+  );
+
+  it(
+    "waits --cluster-timeout for a worker's lost result again after it waited one out before",
+    SLOW,
+    async () => {
+      const args = [...XOR, "--dtype", "f64", "--epochs", "3000"];
+      const want = await reference(args, "unanswered");
+      // Two results of the slow worker never reach the server: it is given up on, joins again, and
+      // is given up on again, in a step after the first of its new blocks (whose rows it fetches,
+      // and which is waited for as long as a join).
+      const lost: number[] = [];
+      let sinceLost = 0;
+      await using proxy = await startTcpProxy(Number(cluster.url.split(":").at(-1)), {
+        dropPublish: (_, payload) => {
+          const d = decodeEnvelope(payload);
+          if (!d.ok || d.envelope.kind !== "result" || lost.length === 2) return false;
+          if (lost.length === 0 ? d.envelope.step! < 5 : ++sinceLost < 3) return false;
+          lost.push(d.envelope.step!);
+          return true;
+        },
+      });
+      const a = await startWorker(currentRuntime(), "e1");
+      const b = await startWorker(otherRuntime(), "e2", { url: proxy.url });
+      const id = /joined the cluster as (w[0-9a-f]+)/.exec(b.stderr())![1];
+      const out = join(cluster.dir, "unanswered.json");
+      const r = await runCli("train", [
+        ...args,
+        ...clusterArgs(2, ["--cluster-timeout", "2"]),
+        "--out",
+        out,
+      ]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(readFileSync(out, "utf8"), want);
+      assert.equal(lost.length, 2, `results lost: ${lost}`);
+      // Both waits are the timeout: a step that waited one out does not count as a slow step (it
+      // had made the next wait twenty times that step).
+      const losses = r.stderr.match(
+        new RegExp(`worker ${id} lost: no result for step \\d+ \\([^)]*\\)`, "g"),
+      ) ?? [];
+      assert.deepEqual(
+        losses.map((l) => l.replace(/step \d+/, "step N")),
+        Array(2).fill(`worker ${id} lost: no result for step N (timeout after 2 s)`),
+        r.stderr,
+      );
       await stopWorker(a);
       await stopWorker(b);
     },

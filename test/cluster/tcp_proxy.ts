@@ -5,7 +5,8 @@
  * what the client writes backs up in its socket), while connections made afterwards are forwarded
  * as usual (the link is back, the old connections lost). With `dropSubscription`, it also keeps
  * from the server each subscription the client makes that the function picks (the client then
- * misses every message on that subject, as it would any sent while its link was down).
+ * misses every message on that subject, as it would any sent while its link was down); with
+ * `dropPublish`, each message the client publishes that the function picks (lost on its way).
  *
  * @example
  * ```ts
@@ -30,14 +31,18 @@ export interface TcpProxy extends AsyncDisposable {
 export interface ProxyOptions {
   /** Called with the subject of each `SUB` a client sends; true keeps it from the server. */
   readonly dropSubscription?: (subject: string) => boolean;
+  /** Called with the subject and payload of each `PUB` a client sends; true keeps it from the server. */
+  readonly dropPublish?: (subject: string, payload: Uint8Array) => boolean;
 }
 
 /**
- * The client's side of the NATS protocol, forwarded op by op without the `SUB`s `drop` picks: a
- * function of each chunk read to the bytes to write on (an op cut across chunks waits for its
- * end). Only `PUB` and `HPUB` carry a payload, whose size ends their line.
+ * The client's side of the NATS protocol, forwarded op by op without the `SUB`s and `PUB`s that
+ * `options` picks: a function of each chunk read to the bytes to write on (an op cut across chunks
+ * waits for its end). Only `PUB` and `HPUB` carry a payload, whose size ends their line.
  */
-function withoutSubscriptions(drop: (subject: string) => boolean): (chunk: Uint8Array) => Buffer {
+function filtered(options: ProxyOptions): (chunk: Uint8Array) => Buffer {
+  const dropSub = options.dropSubscription ?? (() => false);
+  const dropPub = options.dropPublish ?? (() => false);
   let pending = Buffer.alloc(0);
   return (chunk) => {
     const buf = Buffer.concat([pending, chunk]);
@@ -51,7 +56,9 @@ function withoutSubscriptions(drop: (subject: string) => boolean): (chunk: Uint8
       const name = (op ?? "").toUpperCase();
       if (name === "PUB" || name === "HPUB") end += Number(args.at(-1)) + 2;
       if (end > buf.length) break;
-      if (!(name === "SUB" && drop(args[0]))) out.push(buf.subarray(at, end));
+      const dropped = (name === "SUB" && dropSub(args[0])) ||
+        (name === "PUB" && dropPub(args[0], buf.subarray(eol + 2, end - 2)));
+      if (!dropped) out.push(buf.subarray(at, end));
       at = end;
     }
     pending = Buffer.from(buf.subarray(at));
@@ -71,9 +78,9 @@ export function startTcpProxy(targetPort: number, options: ProxyOptions = {}): P
       client.destroy();
       server.destroy();
     };
-    const filter = options.dropSubscription === undefined
+    const filter = options.dropSubscription === undefined && options.dropPublish === undefined
       ? (b: Uint8Array) => b
-      : withoutSubscriptions(options.dropSubscription);
+      : filtered(options);
     client.on("data", (b: Uint8Array) => pair.silent || server.write(filter(b)));
     server.on("data", (b: Uint8Array) => pair.silent || client.write(b));
     for (const s of [client, server]) {

@@ -348,7 +348,9 @@ export class ClusterEngine implements StepEngine {
     const t1 = performance.now();
     const out = this.#combiner.finish(input.learningRate, rows, input.step);
     const ms = performance.now() - t0;
-    // A step with data to fetch says nothing of how long computing takes.
+    // A step with data to fetch says nothing of how long computing takes; nor does one that lost
+    // a worker (its blocks, dealt again, are such data), which waited out a timeout: counted, it
+    // would make every later timeout twenty times that step.
     if (!fetching) this.#slowestStepMs = Math.max(this.#slowestStepMs, ms);
     this.#syncMs += Math.max(0, ms - slowestWorkerMs);
     this.#phase[0] += t1 - t0;
@@ -435,6 +437,7 @@ export class ClusterEngine implements StepEngine {
         this.#bytes += m.data.byteLength;
         return m.data;
       }),
+      timeout,
     );
     return reply === null ? null : this.#accept(serving, job, reply, into);
   }
@@ -476,7 +479,7 @@ export class ClusterEngine implements StepEngine {
           reject(new Error("timeout"));
         }, wait);
       });
-      const answered = this.#answer(id, job, data).finally(() => {
+      const answered = this.#answer(id, job, data, wait).finally(() => {
         clearTimeout(timer);
         // Anything it sends for this step from now on is late.
         workers.delete(id);
@@ -535,7 +538,12 @@ export class ClusterEngine implements StepEngine {
    * The reply of worker `id` to `job`, or null when it failed: it was dropped from the run when
    * it did not answer (`reply` rejects) or its lease ended first.
    */
-  async #answer(id: string, job: Job, reply: Promise<Uint8Array>): Promise<Uint8Array | null> {
+  async #answer(
+    id: string,
+    job: Job,
+    reply: Promise<Uint8Array>,
+    waitMs: number,
+  ): Promise<Uint8Array | null> {
     const serving = this.#serving.get(id);
     reply.catch(() => {});
     if (!serving) return null;
@@ -548,7 +556,8 @@ export class ClusterEngine implements StepEngine {
     try {
       return await Promise.race([reply, lost]);
     } catch (e) {
-      const why = String((e as Error)?.message ?? e).split("\n")[0];
+      const message = String((e as Error)?.message ?? e).split("\n")[0];
+      const why = message === "timeout" ? `timeout after ${seconds(waitMs)}` : message;
       this.#drop(id, `no result for step ${job.step} (${why})`, job.chunks, job.blocks);
       return null;
     } finally {
@@ -964,4 +973,9 @@ function shuffled<T>(items: readonly T[]): T[] {
 function randomRunId(): string {
   const bytes = crypto.getRandomValues(new Uint8Array(6));
   return "r" + [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** `ms` as seconds for a log line: "2 s", "0.25 s". */
+function seconds(ms: number): string {
+  return `${Number((ms / 1000).toPrecision(3))} s`;
 }
