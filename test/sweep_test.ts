@@ -7,7 +7,7 @@ import { initModel } from "../src/model/model.ts";
 import { evaluate } from "../src/model/predict.ts";
 import { stratifiedFolds } from "../src/sweep/folds.ts";
 import { rocAuc } from "../src/sweep/roc_auc.ts";
-import { sweep, type SweepRun } from "../src/sweep/sweep.ts";
+import { sweep, type SweepResult, type SweepRun } from "../src/sweep/sweep.ts";
 import { checkToThread } from "../src/sweep/sweep_messages.ts";
 import { paramsHash, runKernels, runSplit } from "../src/sweep/sweep_run.ts";
 import { SweepThread } from "../src/sweep/sweep_thread.ts";
@@ -19,6 +19,11 @@ const data = readCsv("data/breast_cancer.csv");
 /** Runs in grid order, whatever order they finished in. */
 function inOrder(runs: readonly SweepRun[]): SweepRun[] {
   return [...runs].sort((a, b) => a.config - b.config || a.split - b.split);
+}
+
+/** The trained parameters' hashes of a sweep's runs, in grid order. */
+function hashesOf(result: SweepResult): string[] {
+  return inOrder(result.runs).map((run) => run.paramsHash);
 }
 
 describe("sweep", () => {
@@ -57,7 +62,7 @@ describe("sweep", () => {
     const results = await Promise.all(
       [0, 1, 3].map((threads) => sweep(data, { ...options, threads })),
     );
-    const hashes = results.map((r) => inOrder(r.runs).map((run) => run.paramsHash));
+    const hashes = results.map(hashesOf);
     assert.deepEqual(hashes[1], hashes[0]);
     assert.deepEqual(hashes[2], hashes[0]);
     const withoutTimes = (r: (typeof results)[number]) => r.ranked.map(({ ms: _, ...s }) => s);
@@ -207,10 +212,7 @@ describe("sweep", () => {
         const kept = await sweep(rows, { ...options, threads });
         const alone = await sweep(rows, { ...options, threads: 0 });
         assert.equal(kept.complete, true);
-        assert.deepEqual(
-          inOrder(kept.runs).map((r) => r.paramsHash),
-          inOrder(alone.runs).map((r) => r.paramsHash),
-        );
+        assert.deepEqual(hashesOf(kept), hashesOf(alone));
       }
     } finally {
       threads.close();
@@ -262,10 +264,7 @@ describe("sweep", () => {
       const after = await sweep(data, { ...small, threads });
       const alone = await sweep(data, { ...small, threads: 0 });
       assert.equal(after.complete, true);
-      assert.deepEqual(
-        inOrder(after.runs).map((r) => r.paramsHash),
-        inOrder(alone.runs).map((r) => r.paramsHash),
-      );
+      assert.deepEqual(hashesOf(after), hashesOf(alone));
     } finally {
       threads.close();
     }

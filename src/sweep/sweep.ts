@@ -2,7 +2,6 @@ import type { Dataset } from "../data/dataset.ts";
 import { evaluationSplits, type Split, type SweepEvaluation } from "./folds.ts";
 import { expandGrid, type SweepAxes, type SweepConfig } from "./grid.ts";
 import { runKernels, type RunOptions, type RunOutcome, runSplit } from "./sweep_run.ts";
-import type { SweepThread } from "./sweep_thread.ts";
 import { SweepThreads } from "./sweep_threads.ts";
 import { WorkspacePool } from "../core/workspace_pool.ts";
 import { DEFAULT_HIDDEN } from "../train/train.ts";
@@ -126,10 +125,8 @@ export async function sweep(data: Dataset, options: SweepOptions): Promise<Sweep
   const signal = options.signal;
   let next = 0;
   const kept = options.threads instanceof SweepThreads ? options.threads : null;
-  const threads = Math.min(
-    kept?.count ?? (options.threads as number | undefined) ?? 0,
-    jobs.length,
-  );
+  const count = kept?.count ?? (typeof options.threads === "number" ? options.threads : 0);
+  const threads = Math.min(count, jobs.length);
   if (threads === 0) {
     const workspacePool = new WorkspacePool();
     let yielded = performance.now();
@@ -173,7 +170,7 @@ export async function sweep(data: Dataset, options: SweepOptions): Promise<Sweep
     let whole = false;
     try {
       if (!signal?.aborted) {
-        await Promise.all(live.map(async (thread: SweepThread) => {
+        await Promise.all(live.map(async (thread) => {
           await thread.init(data, splits, options.base, wasm, stopped);
           // Two runs in flight: the thread starts the second as it finishes the first, without
           // waiting for this thread to hear of it and send the next. Once stopped, a lane ends

@@ -42,7 +42,7 @@ export class SweepThreads {
     if (this.#closed) throw new Error("these sweep threads are closed");
     if (this.#inUse) throw new Error("these sweep threads are training another sweep");
     this.#inUse = true;
-    const threads = Array.from({ length: Math.min(count, this.count) }, (_, index) => {
+    return Array.from({ length: Math.min(count, this.count) }, (_, index) => {
       let thread = this.#threads[index];
       if (thread === undefined || !thread.usable) {
         thread = new SweepThread(index, onNote);
@@ -51,7 +51,6 @@ export class SweepThreads {
       thread.onNote = onNote;
       return thread;
     });
-    return threads;
   }
 
   /** Ends the sweep's use of the threads; `keep` false ends the threads too (a stopped sweep). */

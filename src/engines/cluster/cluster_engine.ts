@@ -410,24 +410,15 @@ export class ClusterEngine implements StepEngine {
     timeout: number,
     into: "reuse" | "fresh" = "reuse",
   ): Promise<StepResult | null> {
-    const { step, batch, rowIds, blocks } = job;
     const serving = this.#serving.get(id);
     if (!serving) return null;
     const bytes = encodeEnvelope({
       v: ENVELOPE_VERSION,
       kind: "step",
       run: this.#run,
-      step,
+      step: job.step,
       from: this.#from,
-      body: {
-        dtype: this.#spec.dtype,
-        params: this.#ws.params.all,
-        begin: batch.begin,
-        end: batch.end,
-        rows: rowIds,
-        chunkRows: this.#spec.chunkRows,
-        blocks,
-      },
+      body: { ...this.#batchBody(job), blocks: job.blocks },
     }, into === "reuse" ? serving.steps : undefined);
     this.#bytes += bytes.byteLength;
     const reply = await this.#answer(
@@ -450,7 +441,7 @@ export class ClusterEngine implements StepEngine {
   #broadcast(dealt: readonly Dealt[]): Map<string, Promise<StepResult | null>> {
     const results = new Map<string, Promise<StepResult | null>>();
     if (dealt.length === 0) return results;
-    const { step, batch, rowIds, chunks } = dealt[0].job;
+    const { step, chunks } = dealt[0].job;
     const bytes = encodeEnvelope({
       v: ENVELOPE_VERSION,
       kind: "broadcast",
@@ -458,12 +449,7 @@ export class ClusterEngine implements StepEngine {
       step,
       from: this.#from,
       body: {
-        dtype: this.#spec.dtype,
-        params: this.#ws.params.all,
-        begin: batch.begin,
-        end: batch.end,
-        rows: rowIds,
-        chunkRows: this.#spec.chunkRows,
+        ...this.#batchBody(dealt[0].job),
         deals: dealt.map(({ id, job }) => ({ worker: id, blocks: job.blocks })),
       },
     }, this.#broadcastBuffer);
@@ -498,6 +484,18 @@ export class ClusterEngine implements StepEngine {
     });
     this.#bytes += bytes.byteLength;
     return results;
+  }
+
+  /** What a step message and a broadcast both carry: the batch of `job`'s step and the parameters. */
+  #batchBody(job: Job) {
+    return {
+      dtype: this.#spec.dtype,
+      params: this.#ws.params.all,
+      begin: job.batch.begin,
+      end: job.batch.end,
+      rows: job.rowIds,
+      chunkRows: this.#spec.chunkRows,
+    };
   }
 
   /** A reply to a broadcast: handed to the worker awaiting it, else counted and dropped. */
